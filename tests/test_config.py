@@ -1,0 +1,74 @@
+"""Config files validate; bad configs fail with a message naming the key."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlnet import config as cfg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
+def test_shipped_configs_validate(name):
+    cfg.load(ROOT / "config" / name)
+
+
+@pytest.fixture
+def default():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def expect_error(config, *fragments):
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(config)
+    for fragment in fragments:
+        assert fragment in str(err.value)
+
+
+def test_unknown_key_is_named(default):
+    default["training"]["learning_rate"] = 1e-3
+    expect_error(default, "training", "learning_rate")
+
+
+def test_wrong_type_is_named(default):
+    default["training"]["batch_size"] = "sixteen"
+    expect_error(default, "training.batch_size")
+
+
+def test_out_of_range_is_named(default):
+    default["problems"]["pma"]["split"]["train"] = 1.5
+    expect_error(default, "problems.pma.split.train")
+
+
+def test_unknown_problem_is_named(default):
+    default["problems"]["lungs"] = copy.deepcopy(default["problems"]["pma"])
+    expect_error(default, "lungs")
+
+
+def test_unknown_model_is_named(default):
+    default["problems"]["pma"]["models"].append("rl-resnet")
+    expect_error(default, "problems.pma.models", "rl-resnet")
+
+
+def test_split_fractions_must_sum_to_one(default):
+    default["problems"]["sfa"]["split"]["test"] = 0.3
+    expect_error(default, "problems.sfa.split", "must be 1")
+
+
+def test_target_must_be_a_mask_of_the_phantom(default):
+    default["problems"]["pma"]["source"]["target"] = "heart"
+    expect_error(default, "problems.pma.source.target", "pectoralis")
+
+
+def test_dimensionality_must_match_the_phantom(default):
+    default["problems"]["cac"]["spatial_dims"] = 2
+    expect_error(default, "problems.cac.spatial_dims")
+
+
+def test_problem_training_overrides_merge(default):
+    merged = cfg.training_settings(default, "cac")
+    assert merged["batch_size"] == default["problems"]["cac"]["training"]["batch_size"]
+    assert merged["lr"] == default["training"]["lr"]

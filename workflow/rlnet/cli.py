@@ -1,0 +1,162 @@
+"""Command-line front for every pipeline stage: ``python -m rlnet <stage> ...``.
+
+Each Snakemake rule calls exactly one stage. Settings arrive as JSON strings of the relevant
+config block (the rule's ``params``), so a changed setting reruns the affected jobs.
+"""
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rlnet import __version__
+
+log = logging.getLogger("rlnet")
+
+STAGES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def stage(name: str, help_text: str):
+    """Register ``add_arguments`` for a stage; the function's ``run`` attribute executes it."""
+
+    def register(add_arguments):
+        STAGES[name] = (help_text, add_arguments)
+        return add_arguments
+
+    return register
+
+
+def _json(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
+
+
+@stage("synthesize", "generate one shard of synthetic CT cases (NIfTI + shard table)")
+def _synthesize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--phantom", required=True, choices=["chest", "heart", "abdomen"])
+    p.add_argument("--settings", type=_json, required=True, help="phantoms.<name> block (JSON)")
+    p.add_argument("--agatston", type=_json, default={}, help="evaluation.agatston (JSON)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--shard-size", type=int, required=True)
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--table", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io
+        from rlnet.datasets import synthetic
+
+        indices = synthetic.shard_range(a.settings, a.shard_size, a.shard)
+        table = synthetic.write_shard(a.phantom, a.settings, a.seed, indices, a.out_dir, a.agatston)
+        io.write_table(a.table, table)
+        log.info("%s shard %d: %d cases -> %s", a.phantom, a.shard, len(table), a.table)
+
+    p.set_defaults(run=run)
+
+
+@stage("manifest", "build a problem's manifest from synthetic shards or a user manifest")
+def _manifest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", type=_json, required=True, help="problems.<name>.source (JSON)")
+    p.add_argument("--shards", type=Path, nargs="*", default=[])
+    p.add_argument("--out", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io
+        from rlnet.datasets import manifest, synthetic
+
+        if "manifest" in a.source:
+            table = manifest.import_user_manifest(a.source["manifest"])
+        else:
+            shards = [io.read_table(s) for s in a.shards]
+            table = synthetic.manifest_from_shards(shards, a.source, ", ".join(map(str, a.shards)))
+        io.write_table(a.out, table)
+        log.info("manifest: %d cases, %d subjects -> %s", len(table), table.subject_id.nunique(), a.out)
+
+    p.set_defaults(run=run)
+
+
+@stage("split", "stratified, subject-grouped train/val/test split")
+def _split_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--problem", required=True)
+    p.add_argument("--split", type=_json, required=True, help="problems.<name>.split (JSON)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--report", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io, split
+        from rlnet.datasets.manifest import validate
+
+        table = validate(io.read_table(a.manifest), a.manifest, check_files=False)
+        fractions = (a.split["train"], a.split["val"], a.split["test"])
+        try:
+            result = split.make_split(
+                table,
+                fractions,
+                a.seed,
+                n_strata=a.split.get("strata", 4),
+                by_risk=a.problem == "cac",
+                scheme=a.risk_scheme,
+            )
+        except split.SplitError as err:
+            raise split.SplitError(f"{a.manifest} (problem {a.problem}): {err}") from err
+        io.write_table(a.out, result)
+        io.write_table(a.report, split.report(result))
+        log.info("split: %s", result.split.value_counts().to_dict())
+
+    p.set_defaults(run=run)
+
+
+@stage("prepare", "crop ROIs, build candidate masks, store memory-mappable arrays")
+def _prepare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--split", type=Path, required=True)
+    p.add_argument("--problem-settings", type=_json, required=True, help="problems.<name> (JSON)")
+    p.add_argument("--out-dir", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io, prepare
+        from rlnet.datasets.manifest import validate
+
+        table = validate(io.read_table(a.manifest), a.manifest)
+        cases = prepare.prepare(table, io.read_table(a.split), a.problem_settings, a.out_dir)
+        log.info("prepared %d cases -> %s", len(cases), a.out_dir)
+
+    p.set_defaults(run=run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one sub-command per stage."""
+    parser = argparse.ArgumentParser(
+        prog="rlnet",
+        description="RL-Net pipeline stages (each Snakemake rule calls one).",
+    )
+    parser.add_argument("--version", action="version", version=f"rlnet {__version__}")
+    sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for name, (help_text, add_arguments) in STAGES.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one stage; errors print one clear line and exit with status 1."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, OSError) as err:
+        log.error("%s failed: %s", args.stage, err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

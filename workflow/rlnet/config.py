@@ -1,0 +1,113 @@
+"""Configuration: schema validation, semantic checks and derived per-problem settings."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+#: Masks each phantom writes, so a config can be checked before anything runs.
+PHANTOM_MASKS: dict[str, tuple[str, ...]] = {
+    "chest": ("pectoralis", "subcutaneous_fat"),
+    "heart": ("cac", "heart"),
+    "abdomen": ("liver", "tumour"),
+}
+#: Spatial dimensionality of each phantom's images.
+PHANTOM_DIMS: dict[str, int] = {"chest": 2, "heart": 3, "abdomen": 2}
+
+#: Units of each problem's training target.
+UNITS: dict[str, str] = {"pma": "mm2", "sfa": "mm2", "cac": "mm3", "liver": "mm2"}
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending key."""
+
+
+def _key(path: list[Any]) -> str:
+    return ".".join(str(p) for p in path) or "<root>"
+
+
+def validate_schema(config: dict) -> None:
+    """Validate against the JSON schema; raise ConfigError naming the key on failure."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"config key '{_key(list(e.absolute_path))}': {e.message}" for e in errors]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def check_semantics(config: dict) -> None:
+    """Checks the schema cannot express; raise ConfigError naming the key."""
+    phantoms = config.get("phantoms", {})
+    for name, problem in config["problems"].items():
+        split = problem["split"]
+        total = split["train"] + split["val"] + split["test"]
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(
+                f"config key 'problems.{name}.split': train + val + test = {total:g}, must be 1"
+            )
+        source = problem["source"]
+        if "synthetic" in source:
+            phantom = source["synthetic"]
+            if phantom not in phantoms:
+                raise ConfigError(
+                    f"config key 'problems.{name}.source.synthetic': phantom '{phantom}' has no "
+                    f"settings under 'phantoms.{phantom}'"
+                )
+            masks = PHANTOM_MASKS[phantom]
+            for key in ("target", "candidate_mask"):
+                if key in source and source[key] not in masks:
+                    raise ConfigError(
+                        f"config key 'problems.{name}.source.{key}': '{source[key]}' is not a "
+                        f"mask of phantom '{phantom}' (known: {', '.join(masks)})"
+                    )
+            if PHANTOM_DIMS[phantom] != problem["spatial_dims"]:
+                raise ConfigError(
+                    f"config key 'problems.{name}.spatial_dims': {problem['spatial_dims']} but "
+                    f"phantom '{phantom}' makes {PHANTOM_DIMS[phantom]}D images"
+                )
+        if problem["spatial_dims"] == 3 and "roi" not in problem:
+            raise ConfigError(f"config key 'problems.{name}.roi': required for 3D problems")
+        if "mask" in problem["candidates"] and "synthetic" in source:
+            if "candidate_mask" not in source:
+                raise ConfigError(
+                    f"config key 'problems.{name}.source.candidate_mask': needed because "
+                    f"candidates come from a mask"
+                )
+    sample = config.get("sample_size")
+    if sample:
+        for name in sample["problems"]:
+            if name not in config["problems"]:
+                raise ConfigError(
+                    f"config key 'sample_size.problems': '{name}' is not a configured problem"
+                )
+
+
+def validate(config: dict) -> None:
+    """Schema then semantic validation."""
+    validate_schema(config)
+    check_semantics(config)
+
+
+def load(path: str | Path) -> dict:
+    """Load and validate a YAML config file."""
+    config = yaml.safe_load(Path(path).read_text())
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: not a YAML mapping")
+    validate(config)
+    return config
+
+
+def training_settings(config: dict, problem: str) -> dict:
+    """The global training block with the problem's overrides merged on top."""
+    merged = copy.deepcopy(config["training"])
+    for key, value in config["problems"][problem].get("training", {}).items():
+        if isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **value}
+        else:
+            merged[key] = value
+    return merged

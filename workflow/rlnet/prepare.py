@@ -1,0 +1,210 @@
+"""Prepare a problem for training: fixed-size arrays of images, candidates and reference masks.
+
+Outputs (in one folder, memory-mappable ``.npy``, cases in split order train, val, test):
+    images.npy      int16 HU, (N, *shape)
+    candidates.npy  uint8 {0,1}, (N, *shape)
+    masks.npy       uint8 {0,1} reference masks (zeros where a case has none), (N, *shape)
+    cases.tsv       one row per array index: ids, split, stratum, value, voxel size, geometry
+    meta.json       shapes, padding / ROI settings, HU windows
+
+2D slices are padded with air to a multiple of 16 (the U-Net's four poolings). 3D volumes are
+cropped to a fixed ROI (``roi.size`` + 2 x ``roi.margin`` voxels, no rescaling) around the heart
+found by ``rlnet.roi.locate_heart``; the margin leaves room for displacement augmentation.
+"""
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.lib.format import open_memmap
+
+from rlnet import io, roi
+from rlnet.candidates import hu_candidates
+from rlnet.datasets.manifest import format_spacing, parse_spacing
+from rlnet.split import SPLITS
+
+log = logging.getLogger(__name__)
+
+PAD_MULTIPLE = 16
+AIR_HU = -1000
+
+
+class PrepareError(ValueError):
+    """A case that cannot be prepared; the message names the case and file."""
+
+
+def padded_shape(shape: tuple[int, ...], multiple: int = PAD_MULTIPLE) -> tuple[int, ...]:
+    """Smallest shape >= ``shape`` with every axis a multiple of ``multiple``."""
+    return tuple(-(-s // multiple) * multiple for s in shape)
+
+
+def pad_to(array: np.ndarray, shape: tuple[int, ...], fill: float) -> np.ndarray:
+    """Pad at the end of each axis to ``shape`` with ``fill``."""
+    widths = [(0, t - s) for s, t in zip(array.shape, shape, strict=True)]
+    return np.pad(array, widths, constant_values=fill)
+
+
+def _read(path: str, case_id: str, what: str, spatial_dims: int) -> tuple[np.ndarray, io.Geometry]:
+    try:
+        array, geometry = io.read_image(path)
+    except io.ImageReadError as err:
+        raise PrepareError(f"case {case_id}: {what}: {err}") from err
+    if array.ndim != spatial_dims:
+        raise PrepareError(
+            f"case {case_id}: {what} {path} has {array.ndim} dimensions, expected {spatial_dims}"
+        )
+    return array, geometry
+
+
+def _ordered_cases(manifest: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
+    cases = manifest.merge(split[["case_id", "split", "stratum"]], on="case_id", how="left")
+    if cases["split"].isna().any():
+        missing = cases.loc[cases["split"].isna(), "case_id"].tolist()[:5]
+        raise PrepareError(f"cases {missing} are in the manifest but not in the split")
+    order = {name: k for k, name in enumerate(SPLITS)}
+    cases["_order"] = cases["split"].map(order)
+    return (
+        cases.sort_values(["_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    )
+
+
+@dataclass
+class _Case:
+    """One case's prepared arrays and the geometry facts that go in cases.tsv."""
+
+    image: np.ndarray
+    candidates: np.ndarray
+    mask: np.ndarray
+    origin: tuple[int, ...]  # index of the array's first voxel in the source image
+    spacing: tuple[float, ...]
+    source_shape: tuple[int, ...]  # shape of the source image
+
+
+def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | None) -> _Case:
+    dims = problem["spatial_dims"]
+    image, geometry = _read(row["image"], row["case_id"], "image", dims)
+    spacing = parse_spacing(row["spacing"]) if row["spacing"] else geometry.spacing
+    if not np.allclose(spacing, geometry.spacing, rtol=1e-3):
+        raise PrepareError(
+            f"case {row['case_id']}: manifest spacing {spacing} differs from the image header "
+            f"{geometry.spacing} of {row['image']}"
+        )
+    mask = (
+        _read(row["mask"], row["case_id"], "mask", dims)[0] if row["mask"] else np.zeros_like(image)
+    )
+    if mask.shape != image.shape:
+        raise PrepareError(
+            f"case {row['case_id']}: mask {row['mask']} shape {mask.shape} != image {image.shape}"
+        )
+    cand_cfg = problem["candidates"]
+    if "mask" in cand_cfg:
+        if not row["candidate_mask"]:
+            raise PrepareError(f"case {row['case_id']}: no candidate_mask path in the manifest")
+        candidates = _read(row["candidate_mask"], row["case_id"], "candidate mask", dims)[0] > 0
+        candidates = candidates.astype(np.uint8)
+    else:
+        candidates = hu_candidates(image, cand_cfg["hu"], cand_cfg.get("opening_radius", 0))
+    origin: tuple[int, ...] = (0,) * dims
+    source_shape = image.shape
+    if dims == 3:
+        size = tuple(
+            s + 2 * m for s, m in zip(problem["roi"]["size"], problem["roi"]["margin"], strict=True)
+        )
+        center = roi.locate_heart(image, geometry.spacing)
+        image, origin = roi.crop(image, center, size, fill=AIR_HU)
+        candidates, _ = roi.crop(candidates, center, size, fill=0)
+        mask, _ = roi.crop(mask, center, size, fill=0)
+    elif out_shape is not None:
+        if any(s > t for s, t in zip(image.shape, out_shape, strict=True)):
+            raise PrepareError(
+                f"case {row['case_id']}: image shape {image.shape} differs from the first case's "
+                f"{out_shape}; 2D problems need one slice size"
+            )
+        image = pad_to(image, out_shape, AIR_HU)
+        candidates = pad_to(candidates, out_shape, 0)
+        mask = pad_to(mask, out_shape, 0)
+    if not candidates.any():
+        log.warning("case %s: candidate mask is empty; its prediction will be 0", row["case_id"])
+    return _Case(
+        image.astype(np.int16),
+        candidates.astype(np.uint8),
+        (mask > 0).astype(np.uint8),
+        tuple(int(o) for o in origin),
+        geometry.spacing,
+        source_shape,
+    )
+
+
+def prepare(
+    manifest: pd.DataFrame, split: pd.DataFrame, problem: dict, out_dir: str | Path
+) -> pd.DataFrame:
+    """Write the prepared arrays of one problem into ``out_dir``; return cases.tsv's table.
+
+    Written to a temporary sibling folder and moved into place at the end, so a failure leaves
+    nothing half-written.
+    """
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        table = _prepare_into(manifest, split, problem, tmp)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return table
+
+
+def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
+    cases = _ordered_cases(manifest, split)
+    dims = problem["spatial_dims"]
+    out_shape = None
+    if dims == 2:
+        first, _ = _read(cases.loc[0, "image"], cases.loc[0, "case_id"], "image", dims)
+        out_shape = padded_shape(first.shape)
+    else:
+        out_shape = tuple(
+            s + 2 * m for s, m in zip(problem["roi"]["size"], problem["roi"]["margin"], strict=True)
+        )
+    n = len(cases)
+    arrays = {
+        "images": open_memmap(folder / "images.npy", "w+", np.int16, (n, *out_shape)),
+        "candidates": open_memmap(folder / "candidates.npy", "w+", np.uint8, (n, *out_shape)),
+        "masks": open_memmap(folder / "masks.npy", "w+", np.uint8, (n, *out_shape)),
+    }
+    origins, spacings, source_shapes = [], [], []
+    for k, row in cases.iterrows():
+        case = _prepare_case(row, problem, out_shape if dims == 2 else None)
+        arrays["images"][k] = case.image
+        arrays["candidates"][k] = case.candidates
+        arrays["masks"][k] = case.mask
+        origins.append(" ".join(str(o) for o in case.origin))
+        spacings.append(format_spacing(case.spacing))
+        source_shapes.append(" ".join(str(s) for s in case.source_shape))
+    for array in arrays.values():
+        array.flush()
+    table = cases[
+        ["case_id", "subject_id", "split", "stratum", "value", "agatston", "image", "mask"]
+    ].copy()
+    table.insert(0, "index", np.arange(n))
+    table["spacing"] = spacings
+    table["voxel_size"] = [float(np.prod(parse_spacing(s))) for s in spacings]
+    table["origin"] = origins
+    table["source_shape"] = source_shapes
+    table["has_mask"] = cases["mask"].astype(bool).astype(int)
+    io.write_table(folder / "cases.tsv", table)
+    meta = {
+        "spatial_dims": dims,
+        "shape": list(out_shape),
+        "input_window": list(problem["input_window"]),
+        "candidates": problem["candidates"],
+        "roi": problem.get("roi"),
+        "n_cases": n,
+    }
+    io.write_json(folder / "meta.json", meta)
+    return table

@@ -1,0 +1,88 @@
+"""Train/validation/test split, stratified and grouped by subject.
+
+Strata: CAC risk groups of the reference Agatston score for cac; quantile bins of the
+biomarker value otherwise. Every subject's cases land in one split.
+"""
+
+import numpy as np
+import pandas as pd
+
+from rlnet.biomarkers import risk_group
+
+SPLITS = ("train", "val", "test")
+
+
+class SplitError(ValueError):
+    """A split that cannot be made as configured; the message names the stratum."""
+
+
+def subject_strata(manifest: pd.DataFrame, n_strata: int, by_risk: bool, scheme: str) -> pd.Series:
+    """Stratum of each subject (index: subject_id).
+
+    ``by_risk``: risk group of the subject's highest Agatston score; otherwise the quantile bin
+    (``n_strata`` bins) of the subject's mean value.
+    """
+    if by_risk:
+        scores = pd.to_numeric(manifest["agatston"], errors="coerce")
+        if scores.isna().any():
+            bad = manifest.loc[scores.isna(), "case_id"].tolist()[:5]
+            raise SplitError(f"cases {bad} have no reference Agatston score to stratify by")
+        per_subject = scores.groupby(manifest["subject_id"]).max()
+        return pd.Series(risk_group(per_subject.to_numpy(), scheme), index=per_subject.index)
+    per_subject = manifest["value"].astype(float).groupby(manifest["subject_id"]).mean()
+    if n_strata == 1:
+        return pd.Series(0, index=per_subject.index)
+    ranks = per_subject.rank(method="first").to_numpy()
+    bins = np.minimum((ranks - 1) * n_strata // len(ranks), n_strata - 1).astype(int)
+    return pd.Series(bins, index=per_subject.index)
+
+
+def allocate(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Split ``n`` items into three counts by largest remainder, each >= 1 (n >= 3)."""
+    exact = np.asarray(fractions) * n
+    counts = np.maximum(np.floor(exact).astype(int), 1)
+    while counts.sum() > n:
+        surplus = np.where(counts > 1, counts - exact, -np.inf)
+        counts[np.argmax(surplus)] -= 1
+    while counts.sum() < n:
+        counts[np.argmax(exact - counts)] += 1
+    return int(counts[0]), int(counts[1]), int(counts[2])
+
+
+def make_split(
+    manifest: pd.DataFrame,
+    fractions: tuple[float, float, float],
+    seed: int,
+    n_strata: int = 4,
+    by_risk: bool = False,
+    scheme: str = "paper",
+) -> pd.DataFrame:
+    """Assign every case to train/val/test; columns case_id, subject_id, split, stratum."""
+    strata = subject_strata(manifest, n_strata, by_risk, scheme)
+    rng = np.random.default_rng([seed, 7])
+    assignment: dict[str, str] = {}
+    for stratum in sorted(strata.unique()):
+        subjects = np.sort(strata.index[strata == stratum].to_numpy())
+        if len(subjects) < len(SPLITS):
+            raise SplitError(
+                f"stratum {stratum} holds {len(subjects)} subject(s); at least {len(SPLITS)} are "
+                f"needed to put one in each split (lower 'split.strata' or add cases)"
+            )
+        subjects = rng.permutation(subjects)
+        n_train, n_val, _ = allocate(len(subjects), fractions)
+        for k, subject in enumerate(subjects):
+            assignment[subject] = (
+                "train" if k < n_train else "val" if k < n_train + n_val else "test"
+            )
+    out = manifest[["case_id", "subject_id"]].copy()
+    out["split"] = out["subject_id"].map(assignment)
+    out["stratum"] = out["subject_id"].map(strata).astype(int)
+    return out
+
+
+def report(split: pd.DataFrame) -> pd.DataFrame:
+    """Cases per split x stratum with totals (the paper's Table I layout)."""
+    table = pd.crosstab(split["split"], split["stratum"]).reindex(list(SPLITS), fill_value=0)
+    table.columns = [f"stratum_{c}" for c in table.columns]
+    table["total"] = table.sum(axis=1)
+    return table.reset_index()

@@ -1,0 +1,89 @@
+# Data stage: synthesis (or import) -> manifest -> split -> prepare.
+
+
+rule synthesize:
+    output:
+        "results/data/synthetic/{phantom}/shard{shard}.tsv",
+    log:
+        "results/logs/synthesize/{phantom}_shard{shard}.log",
+    params:
+        settings=lambda w: as_json(config["phantoms"][w.phantom]),
+        agatston=as_json(config["evaluation"]["agatston"]),
+        shard_size=config.get("phantoms", {}).get("shard_size", 1),
+        seed=config["seed"],
+    resources:
+        **config["resources"]["default"],
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{RLNET} synthesize --phantom {wildcards.phantom} --settings {params.settings:q}"
+        " --agatston {params.agatston:q} --seed {params.seed} --shard {wildcards.shard}"
+        " --shard-size {params.shard_size} --out-dir results/data/synthetic/{wildcards.phantom}"
+        " --table {output} 2> {log}"
+
+
+rule manifest:
+    input:
+        get_manifest_inputs,
+    output:
+        "results/data/{problem}/manifest.tsv",
+    log:
+        "results/logs/manifest/{problem}.log",
+    params:
+        source=lambda w: as_json(config["problems"][w.problem]["source"]),
+        shards=lambda w, input: (
+            input if "synthetic" in config["problems"][w.problem]["source"] else []
+        ),
+    resources:
+        **config["resources"]["default"],
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{RLNET} manifest --source {params.source:q} --shards {params.shards} --out {output}"
+        " 2> {log}"
+
+
+rule split:
+    input:
+        "results/data/{problem}/manifest.tsv",
+    output:
+        split="results/data/{problem}/split.tsv",
+        report="results/data/{problem}/split_counts.tsv",
+    log:
+        "results/logs/split/{problem}.log",
+    params:
+        split=lambda w: as_json(config["problems"][w.problem]["split"]),
+        seed=config["seed"],
+        scheme=config["evaluation"]["risk_scheme"],
+    resources:
+        **config["resources"]["default"],
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{RLNET} split --manifest {input} --problem {wildcards.problem}"
+        " --split {params.split:q} --seed {params.seed} --risk-scheme {params.scheme}"
+        " --out {output.split} --report {output.report} 2> {log}"
+
+
+rule prepare:
+    input:
+        manifest="results/data/{problem}/manifest.tsv",
+        split="results/data/{problem}/split.tsv",
+    output:
+        images="results/prepared/{problem}/images.npy",
+        candidates="results/prepared/{problem}/candidates.npy",
+        masks="results/prepared/{problem}/masks.npy",
+        cases="results/prepared/{problem}/cases.tsv",
+        meta="results/prepared/{problem}/meta.json",
+    log:
+        "results/logs/prepare/{problem}.log",
+    params:
+        settings=lambda w: as_json(config["problems"][w.problem]),
+    resources:
+        **config["resources"]["default"],
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{RLNET} prepare --manifest {input.manifest} --split {input.split}"
+        " --problem-settings {params.settings:q} --out-dir results/prepared/{wildcards.problem}"
+        " 2> {log}"
