@@ -74,7 +74,9 @@ def _manifest_args(p: argparse.ArgumentParser) -> None:
             shards = [io.read_table(s) for s in a.shards]
             table = synthetic.manifest_from_shards(shards, a.source, ", ".join(map(str, a.shards)))
         io.write_table(a.out, table)
-        log.info("manifest: %d cases, %d subjects -> %s", len(table), table.subject_id.nunique(), a.out)
+        log.info(
+            "manifest: %d cases, %d subjects -> %s", len(table), table.subject_id.nunique(), a.out
+        )
 
     p.set_defaults(run=run)
 
@@ -131,6 +133,76 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
+def _size(text: str) -> int | None:
+    return None if text == "all" else int(text)
+
+
+@stage("train", "train one model on one problem (resumes from its last checkpoint)")
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prepared", type=Path, required=True)
+    p.add_argument("--problem", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--n", type=_size, default=None, help="training-set size or 'all'")
+    p.add_argument("--rep", type=int, default=0)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--settings", type=_json, required=True, help="merged training block (JSON)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--checkpoint-dir", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        import torch
+
+        from rlnet.training.loop import RunSpec, Trainer
+
+        if a.threads:
+            torch.set_num_threads(a.threads)
+        spec = RunSpec(a.problem, a.model, a.n, a.rep, a.seed, a.settings)
+        result = Trainer(spec, a.prepared, a.device).fit(a.out_dir, a.checkpoint_dir)
+        log.info(
+            "trained %s on %s: %d epochs, best %d, %.1f s",
+            a.model,
+            a.problem,
+            result["epochs"],
+            result["best_epoch"],
+            result["train_seconds"],
+        )
+
+    p.set_defaults(run=run)
+
+
+@stage("predict", "predict the test split: values, localization masks (NIfTI)")
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-file", type=Path, required=True)
+    p.add_argument("--prepared", type=Path, required=True)
+    p.add_argument("--problem", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--agatston", type=_json, default={}, help="evaluation.agatston (JSON)")
+    p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
+    p.add_argument("--out-dir", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet.predict import predict
+
+        table = predict(
+            a.model_file,
+            a.prepared,
+            a.problem,
+            a.model,
+            a.out_dir,
+            device=a.device,
+            batch_size=a.batch_size,
+            agatston_kw=a.agatston,
+            risk_scheme=a.risk_scheme,
+        )
+        log.info("predicted %d test cases -> %s", len(table), a.out_dir)
+
+    p.set_defaults(run=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage."""
     parser = argparse.ArgumentParser(
@@ -152,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, RuntimeError) as err:
         log.error("%s failed: %s", args.stage, err)
         return 1
     return 0

@@ -107,6 +107,22 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
     return array, geometry
 
 
+def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
+    """Shape (array order) and geometry from an image header, without reading the pixels."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise ImageReadError(f"{path}: cannot read image header") from err
+    geometry = Geometry(
+        spacing=tuple(float(s) for s in reader.GetSpacing()[::-1]),
+        origin=tuple(float(o) for o in reader.GetOrigin()[::-1]),
+        direction=tuple(float(d) for d in reader.GetDirection()),
+    )
+    return tuple(int(s) for s in reader.GetSize()[::-1]), geometry
+
+
 def write_image(
     path: str | os.PathLike, array: np.ndarray, geometry: Geometry | Sequence[float]
 ) -> None:

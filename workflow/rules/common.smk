@@ -6,7 +6,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 
-from rlnet.config import ConfigError, check_semantics  # noqa: E402
+from rlnet.config import ConfigError, check_semantics, training_settings  # noqa: E402
 from rlnet.datasets import synthetic  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -17,6 +17,10 @@ except ConfigError as err:
 
 RLNET = f"PYTHONPATH={workflow.basedir}/workflow python -m rlnet"
 PROBLEMS = list(config["problems"])
+MODELS = sorted(
+    {m for p in config["problems"].values() for m in p["models"]}
+    | {config.get("sample_size", {}).get("model", "rl-unet")}
+)
 PHANTOMS = list(config.get("phantoms", {}).keys() - {"shard_size"})
 
 
@@ -24,6 +28,10 @@ wildcard_constraints:
     problem="|".join(PROBLEMS) or "none",
     phantom="|".join(PHANTOMS) or "none",
     shard=r"\d+",
+    model="|".join(MODELS),
+    n=r"all|\d+",
+    rep=r"\d+",
+    run=r"n(all|\d+)_r\d+",
 
 
 def as_json(value):
@@ -62,6 +70,34 @@ def get_data_outputs():
     return outputs
 
 
+def train_resources(problem):
+    """Threads, memory (MB), runtime (min) and GPUs of a training job of ``problem``."""
+    dims = config["problems"][problem]["spatial_dims"]
+    block = config["resources"][f"train_{dims}d"]
+    return {"threads": 1, "gpu": 0, **config["resources"]["default"], **block}
+
+
+def get_runs():
+    """(problem, model, run) of every trained model: the main study, then the sample-size sweep."""
+    runs = [
+        (p, m, "nall_r0") for p in PROBLEMS for m in config["problems"][p]["models"]
+    ]
+    sweep = config.get("sample_size")
+    if sweep:
+        for problem in sweep["problems"]:
+            for size in sweep["sizes"]:
+                for rep in range(sweep["repeats"]):
+                    runs.append((problem, sweep["model"], f"n{size}_r{rep}"))
+    return runs
+
+
+def get_prediction_outputs():
+    """predictions.tsv of every trained model."""
+    return [
+        f"results/predictions/{p}/{m}/{r}/predictions.tsv" for p, m, r in get_runs()
+    ]
+
+
 def get_final_outputs():
     """What `all` builds."""
-    return get_data_outputs()
+    return get_data_outputs() + get_prediction_outputs()

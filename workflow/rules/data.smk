@@ -6,15 +6,15 @@ rule synthesize:
         "results/data/synthetic/{phantom}/shard{shard}.tsv",
     log:
         "results/logs/synthesize/{phantom}_shard{shard}.log",
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **config["resources"]["default"],
     params:
         settings=lambda w: as_json(config["phantoms"][w.phantom]),
         agatston=as_json(config["evaluation"]["agatston"]),
         shard_size=config.get("phantoms", {}).get("shard_size", 1),
         seed=config["seed"],
-    resources:
-        **config["resources"]["default"],
-    conda:
-        "../../envs/data.yaml"
     shell:
         "{RLNET} synthesize --phantom {wildcards.phantom} --settings {params.settings:q}"
         " --agatston {params.agatston:q} --seed {params.seed} --shard {wildcards.shard}"
@@ -29,15 +29,15 @@ rule manifest:
         "results/data/{problem}/manifest.tsv",
     log:
         "results/logs/manifest/{problem}.log",
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **config["resources"]["default"],
     params:
         source=lambda w: as_json(config["problems"][w.problem]["source"]),
         shards=lambda w, input: (
             input if "synthetic" in config["problems"][w.problem]["source"] else []
         ),
-    resources:
-        **config["resources"]["default"],
-    conda:
-        "../../envs/data.yaml"
     shell:
         "{RLNET} manifest --source {params.source:q} --shards {params.shards} --out {output}"
         " 2> {log}"
@@ -51,14 +51,14 @@ rule split:
         report="results/data/{problem}/split_counts.tsv",
     log:
         "results/logs/split/{problem}.log",
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **config["resources"]["default"],
     params:
         split=lambda w: as_json(config["problems"][w.problem]["split"]),
         seed=config["seed"],
         scheme=config["evaluation"]["risk_scheme"],
-    resources:
-        **config["resources"]["default"],
-    conda:
-        "../../envs/data.yaml"
     shell:
         "{RLNET} split --manifest {input} --problem {wildcards.problem}"
         " --split {params.split:q} --seed {params.seed} --risk-scheme {params.scheme}"
@@ -77,12 +77,12 @@ rule prepare:
         meta="results/prepared/{problem}/meta.json",
     log:
         "results/logs/prepare/{problem}.log",
-    params:
-        settings=lambda w: as_json(config["problems"][w.problem]),
-    resources:
-        **config["resources"]["default"],
     conda:
         "../../envs/data.yaml"
+    resources:
+        **config["resources"]["default"],
+    params:
+        settings=lambda w: as_json(config["problems"][w.problem]),
     shell:
         "{RLNET} prepare --manifest {input.manifest} --split {input.split}"
         " --problem-settings {params.settings:q} --out-dir results/prepared/{wildcards.problem}"

@@ -1,0 +1,161 @@
+"""Inference on the test split: biomarker values and localization masks.
+
+Outputs (one folder per trained model):
+    predictions.tsv   case_id, subject_id, index, reference, prediction (the table's biomarker:
+                      the Agatston score for cac, the area otherwise), has_mask, map; for cac
+                      also reference/predicted volume (mm^3), Agatston and risk group
+    localization.npy  uint8 binarised localization (N_test, *window) in network-input space,
+                      used by the metrics stage
+    maps/{case}.nii.gz the binarised localization in the source image's geometry (overlays the
+                      CT in 3D Slicer / ITK-SNAP); for cac the ROI is placed back in the volume
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from rlnet import biomarkers, io, roi
+from rlnet.models import build_model
+from rlnet.training.data import CaseDataset, Prepared
+from rlnet.training.device import resolve_device
+
+log = logging.getLogger(__name__)
+
+THRESHOLD = 0.5
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not belong to the requested model/problem."""
+
+
+def load_model(path: str | Path, problem: str, model_name: str, device: torch.device):
+    """Rebuild a trained model from ``model.pt``; the checkpoint must match model and problem."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    run = state.get("run", {}) if isinstance(state, dict) else {}
+    if run.get("model") != model_name or run.get("problem") != problem:
+        raise CheckpointError(
+            f"{path}: checkpoint is for model {run.get('model')!r} on problem "
+            f"{run.get('problem')!r}, not {model_name!r} on {problem!r}"
+        )
+    model = build_model(model_name, run["spatial_dims"], run["base_width"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit {model_name}: {err}") from err
+    return model.to(device).eval(), run
+
+
+@torch.no_grad()
+def infer(model, dataset: CaseDataset, device: torch.device, batch_size: int):
+    """(values [N], binarised localizations [N, *window] uint8 or None) for a dataset."""
+    values, maps = [], []
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for batch in loader:
+        out = model(
+            batch["image"].to(device),
+            batch["candidates"].to(device),
+            batch["voxel_size"].to(device),
+        )
+        values.append(out.value.float().cpu().numpy())
+        if out.localization is not None:
+            maps.append((out.localization[:, 0] > THRESHOLD).cpu().numpy().astype(np.uint8))
+    return np.concatenate(values), (np.concatenate(maps) if maps else None)
+
+
+def _cac_columns(prepared, indices, values, maps, family, agatston_kw, scheme) -> pd.DataFrame:
+    cases = prepared.cases.loc[indices]
+    offset, window = prepared.center_offset(), prepared.window()
+    region = tuple(slice(o, o + w) for o, w in zip(offset, window, strict=True))
+    predicted_agatston, predicted_volume = [], []
+    for k, index in enumerate(indices):
+        if maps is None:  # direct regressors learn the Agatston score itself
+            predicted_agatston.append(max(float(values[k]), 0.0))
+            predicted_volume.append(np.nan)
+            continue
+        image = np.asarray(prepared.images[index][region])
+        spacing = prepared.spacing(index)
+        predicted_agatston.append(biomarkers.agatston(image, maps[k], spacing, **agatston_kw))
+        predicted_volume.append(float(values[k]))
+    reference = cases["agatston"].astype(float).to_numpy()
+    table = pd.DataFrame(
+        {
+            "reference_volume": cases["value"].astype(float).to_numpy(),
+            "predicted_volume": predicted_volume,
+            "reference_agatston": reference,
+            "predicted_agatston": predicted_agatston,
+        }
+    )
+    table["reference_group"] = biomarkers.risk_group(reference, scheme)
+    table["predicted_group"] = biomarkers.risk_group(np.asarray(predicted_agatston), scheme)
+    return table
+
+
+def _write_map(prepared: Prepared, index: int, local: np.ndarray, path: Path) -> None:
+    """Place one binarised localization back into its source image's space and write it."""
+    row = prepared.cases.loc[index]
+    shape, geometry = io.read_geometry(row["image"])
+    if prepared.spatial_dims == 3:
+        origin = [
+            int(o) + m
+            for o, m in zip(str(row["origin"]).split(), prepared.center_offset(), strict=True)
+        ]
+        full = roi.paste(local, origin, shape, fill=0)
+    else:
+        full = local[tuple(slice(0, s) for s in shape)]
+    io.write_image(path, full.astype(np.uint8), geometry)
+
+
+def predict(
+    model_path: str | Path,
+    prepared_dir: str | Path,
+    problem: str,
+    model_name: str,
+    out_dir: str | Path,
+    *,
+    device: str = "auto",
+    batch_size: int = 8,
+    agatston_kw: dict | None = None,
+    risk_scheme: str = "paper",
+) -> pd.DataFrame:
+    """Predict the test split; write predictions.tsv, localization.npy and maps/ to out_dir."""
+    out_dir = Path(out_dir)
+    torch_device = resolve_device(device)
+    model, run = load_model(model_path, problem, model_name, torch_device)
+    prepared = Prepared.load(prepared_dir)
+    indices = prepared.indices("test")
+    cases = prepared.cases.loc[indices]
+    empty = [
+        c
+        for c, i in zip(cases["case_id"], indices, strict=True)
+        if not prepared.candidates[i].any()
+    ]
+    for case in empty:
+        log.warning("case %s: empty candidate mask, prediction 0", case)
+    dataset = CaseDataset(prepared, indices, np.zeros(len(indices)), None, seed=0)
+    values, maps = infer(model, dataset, torch_device, batch_size)
+    table = cases[["case_id", "subject_id", "index"]].reset_index(drop=True)
+    if problem == "cac":
+        extra = _cac_columns(
+            prepared, indices, values, maps, run["family"], agatston_kw or {}, risk_scheme
+        )
+        table["reference"] = extra["reference_agatston"]
+        table["prediction"] = extra["predicted_agatston"]
+        table = pd.concat([table, extra], axis=1)
+    else:
+        table["reference"] = cases["value"].astype(float).to_numpy()
+        table["prediction"] = values.astype(float)
+    table["has_mask"] = cases["has_mask"].to_numpy()
+    table["map"] = ""
+    # Direct regressors localize nothing: an empty array keeps the declared outputs uniform.
+    io.save_npy(out_dir / "localization.npy", maps if maps is not None else np.zeros(0, np.uint8))
+    if maps is not None:
+        for k, index in enumerate(indices):
+            path = out_dir / "maps" / f"{table.loc[k, 'case_id']}.nii.gz"
+            _write_map(prepared, index, maps[k], path)
+            table.loc[k, "map"] = str(path)
+    io.write_table(out_dir / "predictions.tsv", table)
+    return table

@@ -1,0 +1,1 @@
+"""Training: datasets and augmentation, the loop with early stopping and resume, devices."""

@@ -1,0 +1,293 @@
+"""The training loop: Adam, early stopping on validation loss, best checkpoint kept, resumable.
+
+A checkpoint (model, optimiser, early-stopping state, history, RNG state) is written atomically
+after every epoch to a folder *outside* the rule's outputs, so a job killed by the OS or a
+SLURM preemption resumes from its last finished epoch when re-run, and reaches the same final
+weights as an uninterrupted run (every random draw derives from the seed and the epoch).
+"""
+
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from rlnet import io
+from rlnet.models import build_model
+from rlnet.models.seg import seg_loss
+from rlnet.training.data import CaseDataset, Prepared, subset_indices
+from rlnet.training.device import autocast, resolve_device, seed_worker
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the message names model, problem, epoch."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Identity of one training run: what goes into the checkpoint and the run metadata."""
+
+    problem: str
+    model: str
+    n: int | None  # training-set size; None = the whole training split
+    rep: int
+    seed: int
+    settings: dict = field(hash=False)
+
+    @property
+    def run_seed(self) -> int:
+        """Seed of this run's initialisation and data order."""
+        text = f"{self.seed}|{self.problem}|{self.model}|{self.n}|{self.rep}"
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of everything that defines the run; a checkpoint must match it to resume."""
+        body = json.dumps(
+            [self.problem, self.model, self.n, self.rep, self.seed, self.settings], sort_keys=True
+        )
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def target_column(problem: str, family: str) -> str:
+    """Column of cases.tsv a model family regresses.
+
+    The RL head sums its localization, so for cac it learns the calcium volume (the Agatston
+    score is computed afterwards from its mask); direct regressors learn the Agatston score.
+    """
+    return "agatston" if problem == "cac" and family == "enc" else "value"
+
+
+def _loss(model: torch.nn.Module, batch: dict, out, scale: float) -> torch.Tensor:
+    if model.family == "seg":
+        return seg_loss(out.prob, batch["mask"])
+    error = (out.value - batch["target"]) / scale
+    return (error**2).mean() if model.family == "rl" else error.abs().mean()
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+class Trainer:
+    """Trains one model on one problem; see ``fit``."""
+
+    def __init__(self, spec: RunSpec, prepared_dir: str | Path, device: str = "auto") -> None:
+        self.spec = spec
+        self.settings = spec.settings
+        self.prepared = Prepared.load(prepared_dir)
+        self.device = resolve_device(device)
+        torch.manual_seed(spec.run_seed)
+        self.model = build_model(
+            spec.model,
+            self.prepared.spatial_dims,
+            self.settings["base_width"],
+            output_bias=self.settings["output_bias"],
+        ).to(self.device)
+        cases = self.prepared.cases
+        column = target_column(spec.problem, self.model.family)
+        self.train_idx = subset_indices(self.prepared, spec.n, spec.seed, spec.rep)
+        self.val_idx = self.prepared.indices("val")
+        targets = cases[column].astype(float).to_numpy()
+        self.scale = float(max(np.mean(targets[self.train_idx]), 1e-6))
+        if hasattr(self.model, "target_scale"):
+            self.model.target_scale.fill_(self.scale)
+        self.train_set = CaseDataset(
+            self.prepared,
+            self.train_idx,
+            targets[self.train_idx],
+            self.settings["augment"],
+            spec.run_seed,
+        )
+        self.val_set = CaseDataset(
+            self.prepared, self.val_idx, targets[self.val_idx], None, spec.run_seed
+        )
+        lr = self.settings["lr"][self.model.family]
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.scaler = torch.amp.GradScaler(
+            enabled=self.device.type == "cuda" and self.settings["amp"] == "fp16"
+        )
+
+    def _loader(self, dataset: CaseDataset, shuffle_epoch: int | None) -> DataLoader:
+        workers = self.settings["num_workers"]
+        generator = None
+        if shuffle_epoch is not None:
+            generator = torch.Generator().manual_seed(self.spec.run_seed + 7919 * shuffle_epoch)
+        return DataLoader(
+            dataset,
+            batch_size=self.settings["batch_size"],
+            shuffle=shuffle_epoch is not None,
+            generator=generator,
+            num_workers=workers,
+            worker_init_fn=seed_worker,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    def _to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def _train_epoch(self, epoch: int) -> float:
+        self.model.train()
+        self.train_set.set_epoch(epoch)
+        total, count = 0.0, 0
+        for batch in self._loader(self.train_set, shuffle_epoch=epoch):
+            batch = self._to_device(batch)
+            with autocast(self.device, self.settings["amp"]):
+                out = self.model(batch["image"], batch["candidates"], batch["voxel_size"])
+                loss = _loss(self.model, batch, out, self.scale)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"{self.spec.model} on {self.spec.problem}: training loss is "
+                    f"{loss.item()} at epoch {epoch}"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total += loss.item() * len(batch["target"])
+            count += len(batch["target"])
+        return total / max(count, 1)
+
+    @torch.no_grad()
+    def _validate(self) -> tuple[float, float]:
+        """(mean validation loss, Pearson r of the predicted biomarker on validation)."""
+        self.model.eval()
+        total, count, preds, refs = 0.0, 0, [], []
+        for batch in self._loader(self.val_set, shuffle_epoch=None):
+            batch = self._to_device(batch)
+            with autocast(self.device, self.settings["amp"]):
+                out = self.model(batch["image"], batch["candidates"], batch["voxel_size"])
+                loss = _loss(self.model, batch, out, self.scale)
+            total += loss.item() * len(batch["target"])
+            count += len(batch["target"])
+            preds.append(out.value.float().cpu().numpy())
+            refs.append(batch["target"].cpu().numpy())
+        return total / max(count, 1), _pearson(np.concatenate(refs), np.concatenate(preds))
+
+    def _checkpoint_state(self, epoch: int, state: dict) -> dict:
+        return {
+            "fingerprint": self.spec.fingerprint,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            **state,
+        }
+
+    def _resume(self, checkpoint: Path) -> dict:
+        state = torch.load(checkpoint, map_location=self.device, weights_only=False)
+        if state.get("fingerprint") != self.spec.fingerprint:
+            raise TrainingError(
+                f"{checkpoint}: checkpoint belongs to another run or config "
+                f"({state.get('fingerprint')} != {self.spec.fingerprint}); delete it to restart"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resuming %s from epoch %d", checkpoint, state["epoch"])
+        return state
+
+    def fit(self, out_dir: str | Path, checkpoint_dir: str | Path) -> dict:
+        """Train to early stop or ``max_epochs``; write model.pt, log.tsv, run.json to out_dir.
+
+        ``checkpoint_dir/last.pt`` is updated every epoch and resumed from when present.
+        """
+        out_dir, checkpoint = Path(out_dir), Path(checkpoint_dir) / "last.pt"
+        state = {
+            "history": [],
+            "best_val": math.inf,
+            "best_epoch": -1,
+            "best_model": None,
+            "bad_epochs": 0,
+        }
+        start = 0
+        if checkpoint.exists():
+            state = self._resume(checkpoint)
+            start = state["epoch"] + 1
+        patience, max_epochs = self.settings["patience"], self.settings["max_epochs"]
+        epoch = start
+        while epoch < max_epochs and state["bad_epochs"] < patience:
+            tic = time.perf_counter()
+            train_loss = self._train_epoch(epoch)
+            val_loss, val_r = self._validate()
+            if not math.isfinite(val_loss):
+                raise TrainingError(
+                    f"{self.spec.model} on {self.spec.problem}: validation loss is {val_loss} "
+                    f"at epoch {epoch}"
+                )
+            seconds = time.perf_counter() - tic
+            if val_loss < state["best_val"]:
+                state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
+                state["best_model"] = {
+                    k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
+                }
+            else:
+                state["bad_epochs"] += 1
+            lr = self.optimizer.param_groups[0]["lr"]
+            state["history"].append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "val_pearson": val_r,
+                    "seconds": seconds,
+                    "lr": lr,
+                }
+            )
+            print(
+                f"[{self.spec.problem}/{self.spec.model}] epoch {epoch + 1}/{max_epochs} "
+                f"train {train_loss:.4g} val {val_loss:.4g} r {val_r:.3f} ({seconds:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            with io.atomic_path(checkpoint) as tmp:
+                torch.save(self._checkpoint_state(epoch, state), tmp)
+            epoch += 1
+        return self._write_outputs(out_dir, state)
+
+    def _write_outputs(self, out_dir: Path, state: dict) -> dict:
+        import pandas as pd
+
+        run = {
+            "problem": self.spec.problem,
+            "model": self.spec.model,
+            "n": self.spec.n,
+            "rep": self.spec.rep,
+            "seed": self.spec.seed,
+            "fingerprint": self.spec.fingerprint,
+            "spatial_dims": self.prepared.spatial_dims,
+            "base_width": self.settings["base_width"],
+            "family": self.model.family,
+            "target": target_column(self.spec.problem, self.model.family),
+            "target_scale": self.scale,
+            "n_train": int(len(self.train_idx)),
+            "n_val": int(len(self.val_idx)),
+            "epochs": len(state["history"]),
+            "best_epoch": state["best_epoch"],
+            "best_val_loss": state["best_val"],
+            "train_seconds": float(sum(h["seconds"] for h in state["history"])),
+            "device": str(self.device),
+            "torch": torch.__version__,
+            "settings": self.settings,
+        }
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with io.atomic_path(out_dir / "model.pt") as tmp:
+            torch.save({"run": run, "model": state["best_model"]}, tmp)
+        io.write_table(out_dir / "log.tsv", pd.DataFrame(state["history"]))
+        io.write_json(out_dir / "run.json", run)
+        return run

@@ -1,0 +1,58 @@
+# Models: train every configured model x problem (and the sample-size sweep), then predict.
+
+
+rule train:
+    input:
+        lambda w: get_prepared(w.problem),
+    output:
+        model="results/models/{problem}/{model}/n{n}_r{rep}/model.pt",
+        log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/log.tsv",
+        run="results/models/{problem}/{model}/n{n}_r{rep}/run.json",
+    log:
+        "results/logs/train/{problem}/{model}/n{n}_r{rep}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: lambda w: train_resources(w.problem)["threads"]
+    resources:
+        mem_mb=lambda w: train_resources(w.problem)["mem_mb"],
+        runtime=lambda w: train_resources(w.problem)["runtime"],
+        gpu=lambda w: train_resources(w.problem)["gpu"],
+    params:
+        settings=lambda w: as_json(training_settings(config, w.problem)),
+        seed=config["seed"],
+        device=config["device"],
+        checkpoints="results/checkpoints/{problem}/{model}/n{n}_r{rep}",
+    shell:
+        "{RLNET} train --prepared results/prepared/{wildcards.problem}"
+        " --problem {wildcards.problem} --model {wildcards.model} --n {wildcards.n}"
+        " --rep {wildcards.rep} --seed {params.seed} --settings {params.settings:q}"
+        " --device {params.device} --threads {threads}"
+        " --out-dir results/models/{wildcards.problem}/{wildcards.model}/n{wildcards.n}_r{wildcards.rep}"
+        " --checkpoint-dir {params.checkpoints} 2> {log}"
+
+
+rule predict:
+    input:
+        prepared=lambda w: get_prepared(w.problem),
+        model="results/models/{problem}/{model}/{run}/model.pt",
+    output:
+        table="results/predictions/{problem}/{model}/{run}/predictions.tsv",
+        localization="results/predictions/{problem}/{model}/{run}/localization.npy",
+    log:
+        "results/logs/predict/{problem}/{model}/{run}.log",
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        **config["resources"]["default"],
+    params:
+        device=config["device"],
+        agatston=as_json(config["evaluation"]["agatston"]),
+        scheme=config["evaluation"]["risk_scheme"],
+        batch_size=lambda w: training_settings(config, w.problem)["batch_size"],
+    shell:
+        "{RLNET} predict --model-file {input.model} --prepared results/prepared/{wildcards.problem}"
+        " --problem {wildcards.problem} --model {wildcards.model} --device {params.device}"
+        " --batch-size {params.batch_size} --agatston {params.agatston:q}"
+        " --risk-scheme {params.scheme}"
+        " --out-dir results/predictions/{wildcards.problem}/{wildcards.model}/{wildcards.run}"
+        " 2> {log}"
