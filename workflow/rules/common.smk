@@ -101,3 +101,47 @@ def get_prediction_outputs():
 def get_final_outputs():
     """What `all` builds."""
     return get_data_outputs() + get_prediction_outputs()
+
+
+# Cluster resources of training jobs: the logic is in workflow/rlnet/resources.py (tested there).
+from rlnet import resources as rlnet_resources  # noqa: E402
+
+
+def get_train_resources(problem):
+    """Resources of one training job of ``problem``: mem_mb, runtime (min) and, when the
+    config's train_2d/train_3d block asks for GPUs, ``gpu`` (+ ``gpu_model``) or ``gres``
+    (per ``resources.gpu_request``). Threads: get_train_threads(problem).
+
+    A rule with a ``{problem}`` wildcard cannot unpack this dict (no wildcards at parse time);
+    it declares callables instead:
+
+        threads: get_train_threads_callable()
+        resources:
+            **get_train_resources_callables(),
+
+    which gives every resource name any configured problem needs, each a function of the
+    wildcards (0 GPUs / empty gres for a problem that needs none: no GPU is requested).
+    One resource alone: ``mem_mb=train_resource("mem_mb")``.
+    """
+    return rlnet_resources.train_resources(config, problem)
+
+
+def get_train_threads(problem):
+    """CPU threads of one training job of ``problem`` (train_2d/train_3d ``threads``)."""
+    return rlnet_resources.train_threads(config, problem)
+
+
+def train_resource(name, wildcard="problem"):
+    """The training resource ``name`` as a function of the job's wildcards."""
+    return lambda w: rlnet_resources.train_resource(config, getattr(w, wildcard), name)
+
+
+def get_train_resources_callables(wildcard="problem"):
+    """{name: train_resource(name)} for every training resource: ``**`` it into resources."""
+    names = rlnet_resources.train_resource_names(config)
+    return {name: train_resource(name, wildcard) for name in names}
+
+
+def get_train_threads_callable(wildcard="problem"):
+    """get_train_threads as a function of the job's wildcards, for ``threads:``."""
+    return lambda w: get_train_threads(getattr(w, wildcard))

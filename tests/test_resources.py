@@ -1,0 +1,170 @@
+"""Cluster resources of the jobs (workflow/rlnet/resources.py and its wrappers in common.smk)."""
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from rlnet import resources as res
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def load(name: str = "test") -> dict:
+    return yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())
+
+
+def with_resources(config: dict, **changes) -> dict:
+    config = copy.deepcopy(config)
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            config["resources"][key].update(value)
+        else:
+            config["resources"][key] = value
+    return config
+
+
+def test_cpu_training_asks_for_memory_and_time_only():
+    config = load("test")
+    assert res.train_resources(config, "pma") == {"mem_mb": 2000, "runtime": 20}
+    assert res.train_resources(config, "cac") == {"mem_mb": 2000, "runtime": 20}
+    assert res.train_threads(config, "pma") == 1
+    assert res.train_resource_names(config) == ["mem_mb", "runtime"]
+
+
+def test_block_follows_spatial_dims():
+    config = load("paper")
+    assert res.train_resources(config, "pma") == {"mem_mb": 32000, "runtime": 720, "gpu": 1}
+    assert res.train_resources(config, "cac") == {"mem_mb": 64000, "runtime": 2880, "gpu": 1}
+    assert res.train_threads(config, "liver") == 8
+
+
+@pytest.mark.parametrize(
+    ("mode", "model", "gpus", "expected"),
+    [
+        ("gpu", None, 1, {"gpu": 1}),
+        ("gpu", "a100", 2, {"gpu": 2, "gpu_model": "a100"}),
+        ("gres", None, 1, {"gres": "gpu:1"}),
+        ("gres", "a100", 4, {"gres": "gpu:a100:4"}),
+        ("gres", "a100", 0, {}),
+        ("gpu", "a100", 0, {}),
+    ],
+)
+def test_gpu_request_modes(mode, model, gpus, expected):
+    config = with_resources(
+        load("paper"), gpu_request=mode, gpu_model=model, train_3d={"gpu": gpus}
+    )
+    got = res.train_resources(config, "cac")
+    assert {k: v for k, v in got.items() if k not in ("mem_mb", "runtime")} == expected
+
+
+def test_mixed_problems_share_one_set_of_names():
+    """2D on CPU, 3D on GPU: one rule declares gres; the 2D jobs get an empty (no) request."""
+    config = with_resources(
+        load("paper"), gpu_request="gres", gpu_model="h100", train_2d={"gpu": 0}
+    )
+    assert res.train_resource_names(config) == ["gres", "mem_mb", "runtime"]
+    assert res.train_resource(config, "cac", "gres") == "gpu:h100:1"
+    assert res.train_resource(config, "pma", "gres") == ""
+    config = with_resources(config, gpu_request="gpu")
+    assert res.train_resource_names(config) == ["gpu", "gpu_model", "mem_mb", "runtime"]
+    assert res.train_resource(config, "pma", "gpu") == 0
+    assert res.train_resource(config, "pma", "gpu_model") == ""
+
+
+def test_cpu_rules_never_ask_for_gpus():
+    for name in ("config", "test", "paper"):
+        got = res.default_resources(load(name))
+        assert set(got) == {"mem_mb", "runtime"}
+
+
+def test_errors_name_the_problem_and_the_key():
+    config = load("test")
+    with pytest.raises(res.ResourceError, match="nope"):
+        res.train_resources(config, "nope")
+    with pytest.raises(res.ResourceError, match="gpu_request"):
+        res.gpu_request(1, "mig")
+    with pytest.raises(res.ResourceError, match="foo"):
+        res.train_resource(config, "pma", "foo")
+
+
+# --- The Snakemake side: the wrappers in common.smk, as a rule with {problem} sees them --------
+
+PROBE = """
+configfile: "{config}"
+
+
+include: "{root}/workflow/rules/common.smk"
+
+
+rule probe_all:
+    input:
+        expand("out/{{problem}}.txt", problem=PROBLEMS),
+
+
+rule probe:
+    output:
+        "out/{{problem}}.txt",
+    threads: get_train_threads_callable()
+    resources:
+        **get_train_resources_callables(),
+    shell:
+        "touch {{output}}"
+"""
+
+
+def dry_run_resources(tmp_path: Path, config: dict) -> dict[str, dict[str, str]]:
+    """Dry-run a probe rule built like the train rule; resources per problem as printed."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "Snakefile").write_text(PROBE.format(config=tmp_path / "config.yaml", root=ROOT))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    proc = subprocess.run(
+        [
+            SNAKEMAKE,
+            "-n",
+            "--cores",
+            "8",
+            "--directory",
+            str(tmp_path),
+            "-s",
+            str(tmp_path / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    jobs: dict[str, dict[str, str]] = {}
+    for block in proc.stdout.split("rule probe:")[1:]:
+        problem = re.search(r"wildcards: problem=(\w+)", block)
+        if not problem:
+            continue
+        fields = dict(re.findall(r"(\w+)=([^,\s]*)", block.split("resources:")[1]))
+        threads = re.search(r"threads: (\d+)", block)
+        fields["threads"] = threads.group(1) if threads else "1"
+        jobs[problem.group(1)] = fields
+    return jobs
+
+
+def test_rule_with_problem_wildcard_gets_the_right_resources(tmp_path):
+    config = with_resources(
+        load("test"),
+        gpu_request="gres",
+        gpu_model="a100",
+        train_3d={"gpu": 1, "threads": 2, "mem_mb": 3000},
+    )
+    jobs = dry_run_resources(tmp_path, config)
+    assert set(jobs) == set(config["problems"])
+    assert jobs["cac"]["gres"] == "gpu:a100:1"
+    assert jobs["cac"]["mem_mb"] == "3000"
+    assert jobs["cac"]["threads"] == "2"
+    assert jobs["pma"].get("gres", "") == ""
+    assert jobs["pma"]["mem_mb"] == "2000"
+    assert jobs["pma"]["runtime"] == "20"
+    assert jobs["pma"]["threads"] == "1"

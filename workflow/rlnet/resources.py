@@ -1,0 +1,108 @@
+"""Cluster resources of the workflow's jobs, from the config's ``resources`` block.
+
+Pure functions of the config dict (no Snakemake import), so they are unit-tested directly
+(tests/test_resources.py); workflow/rules/common.smk wraps them for the rules.
+
+The block (config/config.yaml)::
+
+    resources:
+      default:  {mem_mb: 2000, runtime: 30}                      # every CPU rule
+      train_2d: {mem_mb: 4000, runtime: 60, threads: 2, gpu: 0}  # training, 2D problems
+      train_3d: {mem_mb: 8000, runtime: 120, threads: 2, gpu: 1} # training, 3D problems
+      gpu_request: gpu   # gpu: `gpu` (+ `gpu_model`) resources -> sbatch --gpus=[MODEL:]N
+                         # gres: a `gres` string             -> sbatch --gres=gpu[:MODEL]:N
+      gpu_model: null    # e.g. a100; null: any GPU
+
+``runtime`` is in minutes and ``mem_mb`` in MB, as Snakemake and the SLURM executor plugin
+read them. Only training jobs ask for GPUs; CPU rules never do.
+
+A resource that one problem needs and another does not (a GPU for 3D but not for 2D) still
+appears in :func:`train_resource_names`, so one rule with a ``{problem}`` wildcard can declare
+it; for the problem that needs none its value is :data:`ABSENT` (0 GPUs, an empty ``gres`` or
+``gpu_model``), which the SLURM plugin turns into no GPU request.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+#: Value of a training resource that this problem does not need (see the module docstring).
+ABSENT: dict[str, Any] = {"gpu": 0, "gpu_model": "", "gres": ""}
+
+
+class ResourceError(ValueError):
+    """The resources block cannot describe a job (e.g. an unknown problem)."""
+
+
+def _block(config: Mapping, problem: str) -> Mapping:
+    try:
+        dims = int(config["problems"][problem]["spatial_dims"])
+    except KeyError as err:
+        raise ResourceError(f"problem {problem!r} is not in config problems") from err
+    key = f"train_{dims}d"
+    try:
+        return config["resources"][key]
+    except KeyError as err:
+        raise ResourceError(f"config resources.{key} is missing (problem {problem})") from err
+
+
+def default_resources(config: Mapping) -> dict[str, int]:
+    """mem_mb and runtime of a CPU rule (``resources.default``); never a GPU."""
+    block = config["resources"]["default"]
+    return {key: int(block[key]) for key in ("mem_mb", "runtime") if key in block}
+
+
+def gpu_request(n_gpus: int, mode: str = "gpu", model: str | None = None) -> dict[str, Any]:
+    """The resources asking SLURM for ``n_gpus`` GPUs; empty for 0.
+
+    mode ``gpu``: ``{"gpu": n}`` (+ ``"gpu_model": model``), which the plugin submits as
+    ``--gpus=[model:]n``. mode ``gres``: ``{"gres": "gpu:n"}`` or ``"gpu:model:n"``, submitted as
+    ``--gres=...``, for clusters that schedule GPUs only through generic resources.
+    """
+    if n_gpus < 0:
+        raise ResourceError(f"negative GPU count {n_gpus}")
+    if n_gpus == 0:
+        return {}
+    if mode == "gpu":
+        return {"gpu": n_gpus, **({"gpu_model": model} if model else {})}
+    if mode == "gres":
+        return {"gres": f"gpu:{model}:{n_gpus}" if model else f"gpu:{n_gpus}"}
+    raise ResourceError(f"resources.gpu_request must be 'gpu' or 'gres', not {mode!r}")
+
+
+def train_resources(config: Mapping, problem: str) -> dict[str, Any]:
+    """Resources of one training job of ``problem`` (train_2d or train_3d by spatial_dims).
+
+    Returns mem_mb and runtime, plus the GPU request of :func:`gpu_request` when the block's
+    ``gpu`` is above 0. Threads are separate (:func:`train_threads`): Snakemake takes them from
+    the rule's ``threads:``, and the slurm profile turns them into ``--cpus-per-task``.
+    """
+    block = _block(config, problem)
+    res = config["resources"]
+    out: dict[str, Any] = {"mem_mb": int(block["mem_mb"]), "runtime": int(block["runtime"])}
+    out.update(
+        gpu_request(int(block.get("gpu", 0)), res.get("gpu_request", "gpu"), res.get("gpu_model"))
+    )
+    return out
+
+
+def train_threads(config: Mapping, problem: str) -> int:
+    """CPU threads of one training job of ``problem`` (the block's ``threads``, default 1)."""
+    return int(_block(config, problem).get("threads", 1))
+
+
+def train_resource_names(config: Mapping) -> list[str]:
+    """Every resource name that a training job of any configured problem uses, sorted."""
+    names: set[str] = set()
+    for problem in config["problems"]:
+        names.update(train_resources(config, problem))
+    return sorted(names)
+
+
+def train_resource(config: Mapping, problem: str, name: str) -> Any:
+    """One training resource of ``problem``; :data:`ABSENT`'s value when it needs none."""
+    value = train_resources(config, problem).get(name)
+    if value is None:
+        if name not in ABSENT:
+            raise ResourceError(f"training jobs of {problem} have no resource {name!r}")
+        return ABSENT[name]
+    return value
