@@ -203,6 +203,112 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
+@stage("metrics", "metrics of one model on its test set, with bootstrap CIs")
+def _metrics_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictions", type=Path, required=True)
+    p.add_argument("--localization", type=Path, required=True)
+    p.add_argument("--prepared", type=Path, required=True)
+    p.add_argument("--run", type=Path, required=True, help="the model's run.json")
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--cases", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import evaluate
+
+        run_info = json.loads(a.run.read_text())
+        keys = ("problem", "model", "n", "rep", "n_train", "fingerprint", "family", "target")
+        identity = {k: run_info[k] for k in keys}
+        record, per_case = evaluate.evaluate(
+            a.predictions, a.localization, a.prepared, identity, n_boot=a.bootstrap, seed=a.seed
+        )
+        evaluate.write(record, per_case, a.out, a.cases)
+        log.info("metrics: %s", {k: round(v["value"], 4) for k, v in record["metrics"].items()})
+
+    p.set_defaults(run=run)
+
+
+def _read_cases(paths: list[Path]) -> dict:
+    from rlnet import io
+
+    return {path.parent.name: io.read_table(path) for path in paths}
+
+
+@stage("table2", "the paper's Table II: every metric of every model (TSV, Markdown, LaTeX)")
+def _table2_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", type=Path, nargs="+", required=True)
+    p.add_argument("--tsv", type=Path, required=True)
+    p.add_argument("--markdown", type=Path, required=True)
+    p.add_argument("--latex", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io, tables
+
+        table = tables.table2(tables.read_records(a.metrics))
+        io.write_table(a.tsv, table)
+        tables.write_text(a.markdown, tables.to_markdown(table))
+        tables.write_text(a.latex, tables.to_latex(table))
+
+    p.set_defaults(run=run)
+
+
+@stage("table3", "the paper's Table III for one problem: pairwise tests between models")
+def _table3_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cases", type=Path, nargs="+", required=True, help="per-case TSVs")
+    p.add_argument("--p-adjust", default="holm")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--out", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io, tables
+
+        io.write_table(a.out, tables.table3(_read_cases(a.cases), a.p_adjust, a.alpha))
+
+    p.set_defaults(run=run)
+
+
+@stage("table4", "the paper's Table IV: Stuart-Maxwell tests on cac risk groups")
+def _table4_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cases", type=Path, nargs="+", required=True, help="per-case TSVs")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--out", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io, tables
+
+        io.write_table(a.out, tables.table4(_read_cases(a.cases), a.alpha))
+
+    p.set_defaults(run=run)
+
+
+@stage("liver-comparison", "liver per-slice and per-case rho and Dice, rl-unet vs seg-unet")
+def _liver_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cases", type=Path, nargs="+", required=True, help="per-case TSVs")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--out", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io, tables
+
+        io.write_table(a.out, tables.liver_comparison(_read_cases(a.cases), a.alpha))
+
+    p.set_defaults(run=run)
+
+
+@stage("sample-size", "sample-size summary: mean, min, max, sd of rho and Dice per size")
+def _sample_size_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", type=Path, nargs="+", required=True)
+    p.add_argument("--out", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io, tables
+
+        io.write_table(a.out, tables.sample_size_summary(tables.read_records(a.metrics)))
+
+    p.set_defaults(run=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage."""
     parser = argparse.ArgumentParser(

@@ -33,7 +33,7 @@ def _key(path: list[Any]) -> str:
 def validate_schema(config: dict) -> None:
     """Validate against the JSON schema; raise ConfigError naming the key on failure."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"config key '{_key(list(e.absolute_path))}': {e.message}" for e in errors]

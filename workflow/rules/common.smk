@@ -2,18 +2,21 @@
 import json
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 
-from rlnet.config import ConfigError, check_semantics, training_settings  # noqa: E402
+from rlnet.config import ConfigError, training_settings  # noqa: E402
+from rlnet.config import validate as validate_config  # noqa: E402
 from rlnet.datasets import synthetic  # noqa: E402
 
-validate(config, schema="../schemas/config.schema.yaml")
+# Our validator first: its messages name the offending key ("config key 'training.lr.rl': ...").
 try:
-    check_semantics(config)
+    validate_config(config)
 except ConfigError as err:
-    raise ValueError(str(err)) from None
+    raise WorkflowError(str(err)) from None
+validate(config, schema="../schemas/config.schema.yaml")
 
 RLNET = f"PYTHONPATH={workflow.basedir}/workflow python -m rlnet"
 PROBLEMS = list(config["problems"])
@@ -70,13 +73,6 @@ def get_data_outputs():
     return outputs
 
 
-def train_resources(problem):
-    """Threads, memory (MB), runtime (min) and GPUs of a training job of ``problem``."""
-    dims = config["problems"][problem]["spatial_dims"]
-    block = config["resources"][f"train_{dims}d"]
-    return {"threads": 1, "gpu": 0, **config["resources"]["default"], **block}
-
-
 def get_runs():
     """(problem, model, run) of every trained model: the main study, then the sample-size sweep."""
     runs = [
@@ -91,16 +87,55 @@ def get_runs():
     return runs
 
 
-def get_prediction_outputs():
-    """predictions.tsv of every trained model."""
+def get_main_metrics(wildcards=None):
+    """Metrics JSONs of the main study (every configured model, whole training split)."""
     return [
-        f"results/predictions/{p}/{m}/{r}/predictions.tsv" for p, m, r in get_runs()
+        f"results/metrics/{p}/{m}/nall_r0.json"
+        for p in PROBLEMS
+        for m in config["problems"][p]["models"]
     ]
+
+
+def get_main_cases(problem):
+    """Per-case metric tables of the main study's models on one problem."""
+    if problem not in PROBLEMS:
+        return []
+    models = config["problems"][problem]["models"]
+    return [f"results/metrics/{problem}/{m}/nall_r0_cases.tsv" for m in models]
+
+
+def get_sample_size_metrics(wildcards=None):
+    """Metrics JSONs of the sample-size sweep."""
+    sweep = config.get("sample_size")
+    if not sweep:
+        return []
+    return [
+        f"results/metrics/{p}/{sweep['model']}/n{size}_r{rep}.json"
+        for p in sweep["problems"]
+        for size in sweep["sizes"]
+        for rep in range(sweep["repeats"])
+    ]
+
+
+def get_table_outputs():
+    """The paper's tables that the configured problems and models allow."""
+    models = {p: set(config["problems"][p]["models"]) for p in PROBLEMS}
+    outputs = ["results/tables/table2.tsv"]
+    outputs += [
+        f"results/tables/table3_{p}.tsv" for p in PROBLEMS if len(models[p]) > 1
+    ]
+    if len(models.get("cac", ())) > 1:
+        outputs.append("results/tables/table4.tsv")
+    if {"rl-unet", "seg-unet"} <= models.get("liver", set()):
+        outputs.append("results/tables/supplementary_liver.tsv")
+    if get_sample_size_metrics():
+        outputs.append("results/tables/sample_size.tsv")
+    return outputs
 
 
 def get_final_outputs():
     """What `all` builds."""
-    return get_data_outputs() + get_prediction_outputs()
+    return get_data_outputs() + get_table_outputs()
 
 
 # Cluster resources of training jobs: the logic is in workflow/rlnet/resources.py (tested there).

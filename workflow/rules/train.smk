@@ -12,11 +12,9 @@ rule train:
         "results/logs/train/{problem}/{model}/n{n}_r{rep}.log",
     conda:
         "../../envs/torch.yaml"
-    threads: lambda w: train_resources(w.problem)["threads"]
+    threads: get_train_threads_callable()
     resources:
-        mem_mb=lambda w: train_resources(w.problem)["mem_mb"],
-        runtime=lambda w: train_resources(w.problem)["runtime"],
-        gpu=lambda w: train_resources(w.problem)["gpu"],
+        **get_train_resources_callables(),
     params:
         settings=lambda w: as_json(training_settings(config, w.problem)),
         seed=config["seed"],

@@ -1,0 +1,85 @@
+"""Shared fixtures: a small hand-made 2D problem, prepared exactly as the pipeline does."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rlnet import io
+from rlnet.split import make_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: A 2D problem as config.yaml describes one (muscle candidates, 32x32 slices).
+PROBLEM_2D = {
+    "source": {"manifest": "unused"},
+    "spatial_dims": 2,
+    "candidates": {"hu": [-20, 100]},
+    "input_window": [-250, 250],
+    "split": {"train": 0.5, "val": 0.25, "test": 0.25, "strata": 2},
+    "models": ["rl-unet"],
+}
+
+#: Training settings small enough for a test (seconds on a CPU).
+TRAINING = {
+    "max_epochs": 3,
+    "patience": 3,
+    "batch_size": 4,
+    "base_width": 4,
+    "output_bias": -2.0,
+    "lr": {"rl": 1e-3, "enc": 3e-4, "seg": 1e-3},
+    "augment": {"rotation_deg": 10.0, "translation_mm": 4.0, "displacement_mm": 2.0},
+    "amp": "none",
+    "num_workers": 0,
+}
+
+
+def toy_case(rng: np.random.Generator, shape=(30, 30)) -> tuple[np.ndarray, np.ndarray]:
+    """A slice with a muscle-like target rectangle and a distractor blob in the same HU range."""
+    image = np.full(shape, -1000, np.int16)
+    image[3:-3, 3:-3] = -100  # body (fat)
+    h, w = rng.integers(3, 9, size=2)
+    y, x = rng.integers(4, 12, size=2)
+    mask = np.zeros(shape, np.uint8)
+    mask[y : y + h, x : x + w] = 1
+    image[mask > 0] = 45
+    image[20:26, 18:26] = 40  # distractor: in the candidate range, never the target
+    image += rng.normal(0, 5, shape).astype(np.int16)
+    return image, mask
+
+
+def write_toy_dataset(folder: Path, n: int = 24, seed: int = 0) -> pd.DataFrame:
+    """NIfTI images and masks of ``n`` toy cases plus their manifest table."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n):
+        image, mask = toy_case(rng)
+        spacing = (2.0, 2.0)
+        io.write_image(folder / f"img{k:02d}.nii.gz", image, spacing)
+        io.write_image(folder / f"msk{k:02d}.nii.gz", mask, spacing)
+        rows.append(
+            {
+                "case_id": f"c{k:02d}",
+                "subject_id": f"s{k:02d}",
+                "image": str(folder / f"img{k:02d}.nii.gz"),
+                "spacing": "2 2",
+                "value": float(mask.sum() * 4.0),
+                "mask": str(folder / f"msk{k:02d}.nii.gz"),
+                "candidate_mask": "",
+                "agatston": "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def toy_prepared(tmp_path_factory) -> Path:
+    """A prepared 2D problem folder (images.npy, candidates.npy, masks.npy, cases.tsv, ...)."""
+    from rlnet.prepare import prepare
+
+    root = tmp_path_factory.mktemp("toy")
+    manifest = write_toy_dataset(root / "raw")
+    split = make_split(manifest, (0.5, 0.25, 0.25), seed=1, n_strata=2)
+    prepare(manifest, split, PROBLEM_2D, root / "prepared")
+    return root / "prepared"

@@ -1,0 +1,151 @@
+"""Metrics of one trained model on its test set, with confidence intervals.
+
+Writes a JSON (the model's identity, n, and every metric as {value, ci_low, ci_high}) and a
+per-case TSV (reference, prediction, Dice, Hausdorff) that the statistical tests compare.
+Localization metrics are computed in network-input space (the padded slice or the centre ROI),
+where the binarised localization and the cropped reference mask share pixels.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rlnet import io, metrics
+from rlnet.training.data import Prepared
+
+
+class PredictionError(ValueError):
+    """Predictions that cannot be evaluated; the message names the file."""
+
+
+def load_predictions(path: str | Path, prepared: Prepared) -> pd.DataFrame:
+    """Read predictions.tsv and check it against the prepared test set."""
+    table = io.read_table(path, required=("case_id", "subject_id", "reference", "prediction"))
+    for column in ("reference", "prediction"):
+        bad = table.loc[~np.isfinite(table[column].astype(float)), "case_id"].tolist()
+        if bad:
+            raise PredictionError(f"{path}: non-finite {column} for case(s) {bad[:5]}")
+    expected = set(prepared.cases.loc[prepared.cases["split"] == "test", "case_id"])
+    found = set(table["case_id"])
+    if found != expected:
+        extra, missing = sorted(found - expected)[:5], sorted(expected - found)[:5]
+        raise PredictionError(
+            f"{path}: case ids do not match the test set (unexpected {extra}, missing {missing})"
+        )
+    return table
+
+
+def _with_ci(value: float, ci: tuple[float, float], n: int) -> dict:
+    return {"value": value, "ci_low": ci[0], "ci_high": ci[1], "n": n}
+
+
+def localization_metrics(
+    predictions: pd.DataFrame, localization: np.ndarray, prepared: Prepared
+) -> pd.DataFrame:
+    """Per-case Dice, Hausdorff and average Hausdorff (mm and px) for cases with a mask."""
+    offset, window = prepared.center_offset(), prepared.window()
+    region = tuple(slice(o, o + w) for o, w in zip(offset, window, strict=True))
+    rows = []
+    for k, row in predictions.iterrows():
+        if not int(row.get("has_mask", 0)):
+            continue
+        index = int(row["index"])
+        reference = np.asarray(prepared.masks[index][region])
+        predicted = localization[k]
+        spacing = prepared.spacing(index)
+        hd_mm, avg_mm = metrics.hausdorff(predicted, reference, spacing)
+        hd_px, avg_px = metrics.hausdorff_px(predicted, reference)
+        rows.append(
+            {
+                "case_id": row["case_id"],
+                "dice": metrics.dice(predicted, reference),
+                "inter": int(np.count_nonzero((predicted > 0) & (reference > 0))),
+                "n_pred": int(np.count_nonzero(predicted)),
+                "n_ref": int(np.count_nonzero(reference)),
+                "hausdorff_mm": hd_mm,
+                "avg_hausdorff_mm": avg_mm,
+                "hausdorff_px": hd_px,
+                "avg_hausdorff_px": avg_px,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _nan_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def evaluate(
+    predictions_path: str | Path,
+    localization_path: str | Path,
+    prepared_dir: str | Path,
+    identity: dict,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[dict, pd.DataFrame]:
+    """(metrics record, per-case table) of one model's test predictions."""
+    prepared = Prepared.load(prepared_dir)
+    predictions = load_predictions(predictions_path, prepared)
+    ref = predictions["reference"].to_numpy(float)
+    pred = predictions["prediction"].to_numpy(float)
+    subjects = predictions["subject_id"].to_numpy()
+    n = len(predictions)
+    boot = {"groups": subjects, "n_boot": n_boot, "seed": seed}
+    record = {**identity, "n_test": n, "n_subjects": int(len(set(subjects))), "metrics": {}}
+    r, low, high = metrics.pearson(ref, pred)
+    record["metrics"]["rho"] = {
+        **_with_ci(
+            r, metrics.bootstrap_ci(lambda a, b: metrics.pearson(a, b)[0], ref, pred, **boot), n
+        ),
+        "fisher_ci_low": low,
+        "fisher_ci_high": high,
+    }
+    record["metrics"]["icc"] = _with_ci(
+        metrics.icc(ref, pred), metrics.bootstrap_ci(metrics.icc, ref, pred, **boot), n
+    )
+    per_case = predictions[["case_id", "subject_id", "reference", "prediction"]].copy()
+    if "reference_group" in predictions:
+        groups_ref = predictions["reference_group"].to_numpy(int)
+        groups_pred = predictions["predicted_group"].to_numpy(int)
+        record["metrics"]["kappa"] = _with_ci(
+            metrics.weighted_kappa(groups_ref, groups_pred),
+            metrics.bootstrap_ci(metrics.weighted_kappa, groups_ref, groups_pred, **boot),
+            n,
+        )
+        record["metrics"]["accuracy"] = _with_ci(
+            metrics.risk_accuracy(groups_ref, groups_pred),
+            metrics.bootstrap_ci(metrics.risk_accuracy, groups_ref, groups_pred, **boot),
+            n,
+        )
+        per_case["reference_group"], per_case["predicted_group"] = groups_ref, groups_pred
+    localization = np.load(localization_path, mmap_mode="r")
+    if localization.size and predictions.get("has_mask", pd.Series(0)).astype(int).any():
+        local = localization_metrics(predictions, localization, prepared)
+        per_case = per_case.merge(local, on="case_id", how="left")
+        with_mask = per_case.dropna(subset=["dice"])
+        for name in ("dice", "avg_hausdorff_mm", "avg_hausdorff_px"):
+            values = with_mask[name].to_numpy(float)  # Hausdorff is NaN for an empty prediction
+            summary = metrics.nan_summary(values)
+            ci = metrics.bootstrap_ci(
+                _nan_mean,
+                values,
+                groups=with_mask["subject_id"].to_numpy(),
+                n_boot=n_boot,
+                seed=seed,
+            )
+            record["metrics"][name] = {
+                **_with_ci(summary["mean"], ci, summary["n"]),
+                "n_undefined": summary["n_undefined"],
+            }
+    return record, per_case
+
+
+def write(
+    record: dict, per_case: pd.DataFrame, json_path: str | Path, cases_path: str | Path
+) -> None:
+    """Write the metrics JSON and the per-case TSV atomically."""
+    io.write_json(json_path, record)
+    io.write_table(cases_path, per_case)

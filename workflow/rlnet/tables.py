@@ -1,0 +1,284 @@
+"""The paper's tables from metrics and per-case results.
+
+Table II: every metric of every model per problem (TSV long format + Markdown + LaTeX).
+Table III (per problem): every pair of models: Williams's test on rho; Kruskal-Wallis then
+Dunn on Dice and on the average Hausdorff distance (px) among models with localization.
+Table IV: Stuart-Maxwell on the cac risk groups of every pair of models.
+Supplementary: liver per-slice / per-case comparison; the sample-size summary (Fig. 13).
+"""
+
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rlnet import io, metrics, stats
+
+#: Table order and paper labels of the models.
+MODEL_LABELS: dict[str, str] = {
+    "baseline": "Baseline",
+    "enc-unet": "Enc(U-Net)",
+    "enc-senet": "Enc(SE-Net)",
+    "enc-sdnet": "Enc(SD-Net)",
+    "rl-unet": "RL-U-Net",
+    "rl-senet": "RL-SE-Net",
+    "rl-sdnet": "RL-SD-Net",
+    "seg-unet": "U-Net (seg)",
+}
+PROBLEM_ORDER = ("pma", "sfa", "cac", "liver")
+#: Table II rows: metric key in the metrics JSON -> label.
+METRIC_LABELS: dict[str, str] = {
+    "rho": "ρ",
+    "icc": "ICC",
+    "dice": "d",
+    "avg_hausdorff_px": "dH (px)",
+    "avg_hausdorff_mm": "dH (mm)",
+    "kappa": "κ",
+    "accuracy": "acc",
+}
+
+
+def _model_order(models: Sequence[str]) -> list[str]:
+    return sorted(models, key=lambda m: list(MODEL_LABELS).index(m))
+
+
+def table2(records: Sequence[dict]) -> pd.DataFrame:
+    """Long table: problem, model, metric, value, ci_low, ci_high, n (one row per number)."""
+    rows = []
+    for record in records:
+        for metric, entry in record["metrics"].items():
+            rows.append(
+                {
+                    "problem": record["problem"],
+                    "model": record["model"],
+                    "metric": metric,
+                    "value": entry["value"],
+                    "ci_low": entry["ci_low"],
+                    "ci_high": entry["ci_high"],
+                    "n": entry["n"],
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["_p"] = table["problem"].map(PROBLEM_ORDER.index)
+    table["_m"] = table["model"].map(list(MODEL_LABELS).index)
+    table["_k"] = table["metric"].map(list(METRIC_LABELS).index)
+    return (
+        table.sort_values(["_p", "_k", "_m"])
+        .drop(columns=["_p", "_m", "_k"])
+        .reset_index(drop=True)
+    )
+
+
+def _cell(row: pd.Series, digits: int = 3) -> str:
+    if not math.isfinite(row["value"]):
+        return "n/a"
+    return f"{row['value']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+
+
+def _wide(table: pd.DataFrame) -> tuple[list[str], list[tuple[str, str, dict[str, str]]]]:
+    models = _model_order(table["model"].unique())
+    body = []
+    for (problem, metric), group in table.groupby(["problem", "metric"], sort=False):
+        digits = 2 if metric.startswith("avg_hausdorff") else 3
+        cells = {row["model"]: _cell(row, digits) for _, row in group.iterrows()}
+        body.append((problem, metric, cells))
+    return models, body
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Table II as a Markdown table: rows problem x metric, columns models (value [95% CI])."""
+    models, body = _wide(table)
+    header = "| problem | metric | " + " | ".join(MODEL_LABELS[m] for m in models) + " |"
+    lines = [header, "|" + "---|" * (len(models) + 2)]
+    for problem, metric, cells in body:
+        values = " | ".join(cells.get(m, "") for m in models)
+        lines.append(f"| {problem.upper()} | {METRIC_LABELS[metric]} | {values} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: pd.DataFrame) -> str:
+    """Table II as a LaTeX tabular (booktabs), ready for a manuscript."""
+    models, body = _wide(table)
+    latex_metric = {
+        "rho": r"$\rho$",
+        "icc": "ICC",
+        "dice": "$d$",
+        "avg_hausdorff_px": r"$d_H$ (px)",
+        "avg_hausdorff_mm": r"$d_H$ (mm)",
+        "kappa": r"$\kappa$",
+        "accuracy": "acc",
+    }
+    lines = [
+        r"\begin{tabular}{ll" + "c" * len(models) + "}",
+        r"\toprule",
+        "Problem & Metric & " + " & ".join(MODEL_LABELS[m] for m in models) + r" \\",
+        r"\midrule",
+    ]
+    for problem, metric, cells in body:
+        values = " & ".join(cells.get(m, "--") for m in models)
+        lines.append(f"{problem.upper()} & {latex_metric[metric]} & {values} " + r"\\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _aligned(cases: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
+    """One column of every model's per-case table, aligned on case_id (inner join)."""
+    frames = [
+        t.set_index("case_id")[[column]].rename(columns={column: m}) for m, t in cases.items()
+    ]
+    return pd.concat(frames, axis=1, join="inner")
+
+
+def _kw_pairs(cases: dict[str, pd.DataFrame], column: str, p_adjust: str, alpha: float):
+    """(H, p, pairwise Dunn p or None when Kruskal-Wallis does not reject) over models."""
+    groups = {m: t[column].dropna().to_numpy(float) for m, t in cases.items() if column in t}
+    groups = {m: v for m, v in groups.items() if v.size}
+    if len(groups) < 2:
+        return None, None, None
+    h, p, pairwise = stats.kruskal_dunn(groups, None if p_adjust == "none" else p_adjust)
+    return h, p, (pairwise if p < alpha else None)
+
+
+def table3(
+    cases: dict[str, pd.DataFrame], p_adjust: str = "holm", alpha: float = 0.05
+) -> pd.DataFrame:
+    """Every pair of models: Williams on rho; Dunn after Kruskal-Wallis on Dice and dH (px)."""
+    models = _model_order(list(cases))
+    cases = {m: cases[m] for m in models}
+    reference = _aligned({m: cases[m] for m in models[:1]}, "reference").iloc[:, 0]
+    predictions = _aligned(cases, "prediction")
+    reference = reference.loc[predictions.index]
+    tests = {col: _kw_pairs(cases, col, p_adjust, alpha) for col in ("dice", "avg_hausdorff_px")}
+    rows = []
+    for a, b in itertools.combinations(models, 2):
+        t, p = stats.williams_from_data(reference, predictions[a], predictions[b])
+        row = {
+            "model_a": a,
+            "model_b": b,
+            "rho_a": metrics.pearson(reference, predictions[a])[0],
+            "rho_b": metrics.pearson(reference, predictions[b])[0],
+            "williams_t": t,
+            "p_rho": p,
+        }
+        for col, key in (("dice", "p_dice"), ("avg_hausdorff_px", "p_dh")):
+            h, p_kw, pairwise = tests[col]
+            defined = pairwise is not None and a in pairwise.index and b in pairwise.index
+            row[f"kw_{key[2:]}_p"] = p_kw if h is not None else np.nan
+            row[key] = float(pairwise.loc[a, b]) if defined else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for key in ("p_rho", "p_dice", "p_dh"):
+        table[f"sig_{key[2:]}"] = (table[key] < alpha).astype(int)
+    return table
+
+
+def table4(cases: dict[str, pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
+    """Stuart-Maxwell chi2, df, p on the risk groups of every pair of cac models."""
+    models = _model_order(list(cases))
+    groups = _aligned({m: cases[m] for m in models}, "predicted_group")
+    rows = []
+    for a, b in itertools.combinations(models, 2):
+        chi2, df, p = stats.stuart_maxwell_from_groups(
+            groups[a].to_numpy(int), groups[b].to_numpy(int)
+        )
+        rows.append(
+            {
+                "model_a": a,
+                "model_b": b,
+                "chi2": chi2,
+                "df": df,
+                "p": p,
+                "significant": int(p < alpha),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _rho_or_nan(reference: Sequence[float], prediction: Sequence[float]) -> float:
+    """Pearson r, or NaN where it is undefined (fewer than 3 pairs or a constant input)."""
+    ref, pred = np.asarray(reference, float), np.asarray(prediction, float)
+    if ref.size < 3 or ref.std() == 0 or pred.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ref, pred)[0, 1])
+
+
+def _per_subject(table: pd.DataFrame) -> pd.DataFrame:
+    """Sum reference and predicted areas over each subject's slices (per-case = per-scan)."""
+    return table.groupby("subject_id")[["reference", "prediction"]].sum()
+
+
+def liver_comparison(cases: dict[str, pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
+    """Liver, per slice and per case (subject): rho and mean Dice of each model, with tests.
+
+    The per-case Dice pools a subject's slices, from the per-slice intersection and sizes
+    (``inter``, ``n_pred``, ``n_ref``): 2 sum(inter) / (sum(n_pred) + sum(n_ref)).
+    """
+    models = _model_order(list(cases))
+    rows = []
+    pooled: dict[str, dict[str, np.ndarray]] = {"slice": {}, "case": {}}
+    for m in models:
+        t = cases[m]
+        subject = _per_subject(t)
+        sizes = t.groupby("subject_id")[["inter", "n_pred", "n_ref"]].sum()
+        dice_case = np.where(
+            sizes["n_pred"] + sizes["n_ref"] > 0,
+            2 * sizes["inter"] / (sizes["n_pred"] + sizes["n_ref"]).replace(0, 1),
+            1.0,
+        )
+        pooled["slice"][m] = t["dice"].to_numpy(float)
+        pooled["case"][m] = np.asarray(dice_case, float)
+        for level, ref, pred, dice in (
+            ("slice", t["reference"], t["prediction"], pooled["slice"][m]),
+            ("case", subject["reference"], subject["prediction"], pooled["case"][m]),
+        ):
+            rows.append(
+                {
+                    "level": level,
+                    "model": m,
+                    "n": len(ref),
+                    "rho": _rho_or_nan(ref, pred),
+                    "dice": float(np.nanmean(dice)),
+                }
+            )
+    table = pd.DataFrame(rows)
+    for level in ("slice", "case"):
+        h, p = stats.kruskal_dunn(pooled[level])[:2] if len(models) > 1 else (np.nan, np.nan)
+        table.loc[table["level"] == level, "kw_dice_p"] = p
+        table.loc[table["level"] == level, "kw_dice_significant"] = int(p < alpha)
+    return table
+
+
+def sample_size_summary(records: Sequence[dict]) -> pd.DataFrame:
+    """Per problem x training size: mean, min, max, sd over repeats of rho (and Dice)."""
+    rows = []
+    for record in records:
+        for metric in ("rho", "dice"):
+            if metric in record["metrics"]:
+                rows.append(
+                    {
+                        "problem": record["problem"],
+                        "n": record["n_train"],
+                        "metric": metric,
+                        "value": record["metrics"][metric]["value"],
+                    }
+                )
+    long = pd.DataFrame(rows)
+    summary = long.groupby(["problem", "metric", "n"])["value"].agg(
+        mean="mean", min="min", max="max", sd="std", repeats="count"
+    )
+    return summary.reset_index()
+
+
+def read_records(paths: Sequence[str | Path]) -> list[dict]:
+    """Metrics JSONs."""
+    return [json.loads(Path(p).read_text()) for p in paths]
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a rendering (Markdown, LaTeX) atomically."""
+    with io.atomic_path(path) as tmp:
+        tmp.write_text(text)

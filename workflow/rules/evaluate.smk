@@ -1,0 +1,112 @@
+# Evaluation: metrics per trained model, statistical tests, the paper's tables.
+
+
+rule metrics:
+    input:
+        predictions="results/predictions/{problem}/{model}/{run}/predictions.tsv",
+        localization="results/predictions/{problem}/{model}/{run}/localization.npy",
+        run="results/models/{problem}/{model}/{run}/run.json",
+        prepared=lambda w: get_prepared(w.problem),
+    output:
+        json="results/metrics/{problem}/{model}/{run}.json",
+        cases="results/metrics/{problem}/{model}/{run}_cases.tsv",
+    log:
+        "results/logs/metrics/{problem}/{model}/{run}.log",
+    conda:
+        "../../envs/stats.yaml"
+    resources:
+        **config["resources"]["default"],
+    params:
+        bootstrap=config["evaluation"]["bootstrap"],
+        seed=config["seed"],
+    shell:
+        "{RLNET} metrics --predictions {input.predictions} --localization {input.localization}"
+        " --prepared results/prepared/{wildcards.problem} --run {input.run}"
+        " --bootstrap {params.bootstrap} --seed {params.seed}"
+        " --out {output.json} --cases {output.cases} 2> {log}"
+
+
+rule table2:
+    input:
+        get_main_metrics,
+    output:
+        tsv="results/tables/table2.tsv",
+        markdown="results/tables/table2.md",
+        latex="results/tables/table2.tex",
+    log:
+        "results/logs/tables/table2.log",
+    conda:
+        "../../envs/stats.yaml"
+    resources:
+        **config["resources"]["default"],
+    shell:
+        "{RLNET} table2 --metrics {input} --tsv {output.tsv} --markdown {output.markdown}"
+        " --latex {output.latex} 2> {log}"
+
+
+rule table3:
+    input:
+        lambda w: get_main_cases(w.problem),
+    output:
+        "results/tables/table3_{problem}.tsv",
+    log:
+        "results/logs/tables/table3_{problem}.log",
+    conda:
+        "../../envs/stats.yaml"
+    resources:
+        **config["resources"]["default"],
+    params:
+        p_adjust=config["evaluation"]["p_adjust"],
+        alpha=config["evaluation"]["alpha"],
+    shell:
+        "{RLNET} table3 --cases {input} --p-adjust {params.p_adjust} --alpha {params.alpha}"
+        " --out {output} 2> {log}"
+
+
+rule table4:
+    input:
+        get_main_cases("cac"),
+    output:
+        "results/tables/table4.tsv",
+    log:
+        "results/logs/tables/table4.log",
+    conda:
+        "../../envs/stats.yaml"
+    resources:
+        **config["resources"]["default"],
+    params:
+        alpha=config["evaluation"]["alpha"],
+    shell:
+        "{RLNET} table4 --cases {input} --alpha {params.alpha} --out {output} 2> {log}"
+
+
+rule liver_comparison:
+    input:
+        get_main_cases("liver"),
+    output:
+        "results/tables/supplementary_liver.tsv",
+    log:
+        "results/logs/tables/supplementary_liver.log",
+    conda:
+        "../../envs/stats.yaml"
+    resources:
+        **config["resources"]["default"],
+    params:
+        alpha=config["evaluation"]["alpha"],
+    shell:
+        "{RLNET} liver-comparison --cases {input} --alpha {params.alpha} --out {output} 2> {log}"
+
+
+rule sample_size_summary:
+    input:
+        get_sample_size_metrics,
+    output:
+        "results/tables/sample_size.tsv",
+    log:
+        "results/logs/tables/sample_size.log",
+    conda:
+        "../../envs/stats.yaml"
+    resources:
+        **config["resources"]["default"],
+    shell:
+        "{RLNET} sample-size --metrics {input} --out {output} 2> {log}"
