@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rlnet import io, metrics
-from rlnet.training.data import Prepared
+from rlnet.prepare import Prepared
 
 
 class PredictionError(ValueError):

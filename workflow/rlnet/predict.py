@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 
 from rlnet import biomarkers, io, roi
 from rlnet.models import build_model
-from rlnet.training.data import CaseDataset, Prepared
+from rlnet.prepare import Prepared
+from rlnet.training.data import CaseDataset
 from rlnet.training.device import resolve_device
 
 log = logging.getLogger(__name__)

@@ -5,63 +5,14 @@ augmentation of a case in an epoch is the same whatever the number of DataLoader
 batch order, or a resume from a checkpoint.
 """
 
-import json
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy import ndimage
 from torch.utils.data import Dataset
 
-from rlnet import io
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A problem's prepared arrays (memory-mapped) and case table."""
-
-    images: np.ndarray  # int16 HU, (N, *shape)
-    candidates: np.ndarray  # uint8, (N, *shape)
-    masks: np.ndarray  # uint8, (N, *shape)
-    cases: pd.DataFrame
-    meta: dict
-
-    @classmethod
-    def load(cls, folder: str | Path) -> "Prepared":
-        """Open ``folder`` written by ``rlnet.prepare`` without reading the arrays into memory."""
-        folder = Path(folder)
-        return cls(
-            images=np.load(folder / "images.npy", mmap_mode="r"),
-            candidates=np.load(folder / "candidates.npy", mmap_mode="r"),
-            masks=np.load(folder / "masks.npy", mmap_mode="r"),
-            cases=io.read_table(folder / "cases.tsv"),
-            meta=json.loads((folder / "meta.json").read_text()),
-        )
-
-    @property
-    def spatial_dims(self) -> int:
-        return int(self.meta["spatial_dims"])
-
-    def indices(self, split: str) -> np.ndarray:
-        """Array indices of the cases of one split, in table order."""
-        return self.cases.loc[self.cases["split"] == split, "index"].to_numpy()
-
-    def spacing(self, index: int) -> tuple[float, ...]:
-        """Voxel size (mm, array axis order) of one case."""
-        return tuple(float(v) for v in str(self.cases.loc[index, "spacing"]).split())
-
-    def window(self) -> tuple[int, ...]:
-        """Spatial shape the network sees: the ROI for 3D, the padded slice for 2D."""
-        roi = self.meta.get("roi")
-        return tuple(roi["size"]) if roi else tuple(self.meta["shape"])
-
-    def center_offset(self) -> tuple[int, ...]:
-        """Offset of the network window inside the prepared array (the ROI margin; 0 in 2D)."""
-        roi = self.meta.get("roi")
-        return tuple(roi["margin"]) if roi else (0,) * self.spatial_dims
+from rlnet.prepare import Prepared
 
 
 def normalise(image_hu: np.ndarray, window: tuple[float, float]) -> np.ndarray:

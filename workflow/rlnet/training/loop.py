@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader
 from rlnet import io
 from rlnet.models import build_model
 from rlnet.models.seg import seg_loss
-from rlnet.training.data import CaseDataset, Prepared, subset_indices
+from rlnet.prepare import Prepared
+from rlnet.training.data import CaseDataset, subset_indices
 from rlnet.training.device import autocast, resolve_device, seed_worker
 
 log = logging.getLogger(__name__)
