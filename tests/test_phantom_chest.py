@@ -1,0 +1,150 @@
+"""Tests of the synthetic chest slice phantom (pectoralis muscle and subcutaneous fat)."""
+
+import time
+
+import numpy as np
+import pytest
+from rlnet.biomarkers import area_mm2
+from rlnet.phantoms import PhantomCase
+from rlnet.phantoms.chest import MASKS, PHANTOM_CODE, generate
+from scipy import stats
+
+SEED = 11
+#: Paper candidate HU ranges (Sec. II-B) of each target.
+CANDIDATE_HU = {"pectoralis": (-20.0, 100.0), "subcutaneous_fat": (-140.0, -70.0)}
+#: Minimum mean fraction of target pixels inside the candidate HU range at 96 x 96, 3.6 mm,
+#: default noise (10-30 HU) and blur. Fat is limited by the narrow 70 HU window against noise
+#: and by partial volume of its thin band with skin, air and muscle.
+MIN_COVERAGE = {"pectoralis": 0.85, "subcutaneous_fat": 0.65}
+#: Minimum candidate-to-target area ratio in the image, every case.
+MIN_IMAGE_RATIO = {"pectoralis": 1.5, "subcutaneous_fat": 0.7}
+#: Minimum ratio of all tissue of the candidate class (sharp anatomy) to the target, every case.
+TISSUE_KEY = {"pectoralis": "muscle_range_tissue_mm2", "subcutaneous_fat": "fat_range_tissue_mm2"}
+MIN_TISSUE_RATIO = {"pectoralis": 2.0, "subcutaneous_fat": 1.15}
+
+
+def _candidates(case: PhantomCase, name: str) -> np.ndarray:
+    low, high = CANDIDATE_HU[name]
+    return (case.image >= low) & (case.image <= high)
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[PhantomCase]:
+    """200 default cases (96 x 96, 3.6 mm), shared by the statistical tests."""
+    return [generate(SEED, i) for i in range(200)]
+
+
+def test_api(cases: list[PhantomCase]) -> None:
+    case = cases[3]
+    assert PHANTOM_CODE == 1
+    assert case.image.dtype == np.int16 and case.image.shape == (96, 96)
+    assert case.spacing == (3.6, 3.6)
+    assert tuple(case.masks) == MASKS
+    for mask in case.masks.values():
+        assert mask.dtype == np.uint8 and mask.shape == (96, 96)
+        assert set(np.unique(mask)) <= {0, 1}
+    assert case.subject_id == "chest00003"
+
+
+def test_area_is_pixel_count_times_pixel_area(cases: list[PhantomCase]) -> None:
+    for case in cases[:5]:
+        for mask in case.masks.values():
+            assert area_mm2(mask, case.spacing) == pytest.approx(mask.sum() * 3.6 * 3.6)
+            assert mask.sum() > 20
+
+
+def test_deterministic() -> None:
+    a, b = generate(SEED, 5), generate(SEED, 5)
+    assert a.image.tobytes() == b.image.tobytes()
+    for name in MASKS:
+        assert a.masks[name].tobytes() == b.masks[name].tobytes()
+    assert a.extras == b.extras
+    for other in (generate(SEED + 1, 5), generate(SEED, 6)):
+        assert other.image.tobytes() != a.image.tobytes()
+        assert other.masks["pectoralis"].tobytes() != a.masks["pectoralis"].tobytes()
+
+
+def test_hu_ranges(cases: list[PhantomCase]) -> None:
+    for case in cases[:30]:
+        image = case.image
+        assert image.min() >= -1024 and image.max() <= 3071
+        air = image[:3, :3] if case.extras["body_cropped"] == 0 else image[image < -900]
+        assert abs(np.median(air) + 1000) < 20
+        fat = image[case.masks["subcutaneous_fat"] > 0]
+        muscle = image[case.masks["pectoralis"] > 0]
+        assert -140 <= np.median(fat) <= -70
+        assert -20 <= np.median(muscle) <= 100
+        assert image.max() > 300  # bone
+
+
+@pytest.mark.parametrize("name", MASKS)
+def test_candidates_cover_target_with_distractors(cases: list[PhantomCase], name: str) -> None:
+    coverage, image_ratio, tissue_ratio = [], [], []
+    for case in cases[:50]:
+        target = case.masks[name] > 0
+        candidates = _candidates(case, name)
+        coverage.append(np.count_nonzero(candidates & target) / np.count_nonzero(target))
+        assert np.count_nonzero(candidates & ~target) > 0.1 * np.count_nonzero(target)
+        image_ratio.append(np.count_nonzero(candidates) / np.count_nonzero(target))
+        tissue_ratio.append(case.extras[TISSUE_KEY[name]] / area_mm2(target, case.spacing))
+    print(
+        f"{name}: coverage {np.mean(coverage):.3f}, candidate/target {np.mean(image_ratio):.2f} "
+        f"(min {np.min(image_ratio):.2f}), tissue/target min {np.min(tissue_ratio):.2f}"
+    )
+    assert np.mean(coverage) >= MIN_COVERAGE[name]
+    assert np.min(image_ratio) >= MIN_IMAGE_RATIO[name]
+    assert np.min(tissue_ratio) >= MIN_TISSUE_RATIO[name]
+
+
+def test_areas_right_skewed_and_candidate_area_weak_predictor(cases: list[PhantomCase]) -> None:
+    pma = np.array([area_mm2(c.masks["pectoralis"], c.spacing) for c in cases])
+    sfa = np.array([area_mm2(c.masks["subcutaneous_fat"], c.spacing) for c in cases])
+    muscle_candidates = np.array([_candidates(c, "pectoralis").sum() for c in cases])
+    assert stats.skew(pma) > 0.3 and stats.skew(sfa) > 0.3
+    assert 1500 < np.median(pma) < 5000 and 4000 < np.median(sfa) < 20000
+    r = stats.pearsonr(muscle_candidates, pma)[0]
+    print(f"r(muscle candidate area, PMA) = {r:.3f}")
+    assert r < 0.75
+
+
+@pytest.mark.parametrize(
+    ("shape", "spacing"), [((64, 64), (5.4, 5.4)), ((128, 160), (2.7, 2.7)), ((96, 96), (3.6, 3.6))]
+)
+def test_shapes(shape: tuple[int, int], spacing: tuple[float, float]) -> None:
+    case = generate(SEED, 2, shape, spacing)
+    assert case.image.shape == shape and case.spacing == spacing
+    for name in MASKS:
+        assert case.masks[name].shape == shape and case.masks[name].any()
+
+
+def test_area_independent_of_spacing() -> None:
+    """The same anatomy (mm) rendered at 5.4, 3.6 and 1.8 mm pixels over one field of view."""
+    grids = [((64, 64), (5.4, 5.4)), ((96, 96), (3.6, 3.6)), ((192, 192), (1.8, 1.8))]
+    for index in range(6):
+        for name in MASKS:
+            areas = [area_mm2(generate(SEED, index, s, p).masks[name], p) for s, p in grids]
+            assert max(areas) / min(areas) < 1.2, (index, name, areas)
+
+
+def test_paper_scale() -> None:
+    """512 x 512 at 0.7 mm: same anatomy as 96 x 96 at 3.6 mm up to the border crop, under 1 s."""
+    start = time.perf_counter()
+    big = generate(SEED, 1, (512, 512), (0.7, 0.7))
+    elapsed = time.perf_counter() - start
+    small = generate(SEED, 1)
+    assert big.image.shape == (512, 512)
+    ratio = area_mm2(big.masks["pectoralis"], big.spacing) / area_mm2(
+        small.masks["pectoralis"], small.spacing
+    )
+    assert 0.85 < ratio < 1.15
+    assert elapsed < 3.0  # generous: shared CI machines; ~0.1-0.3 s when idle
+
+
+def test_speed_96() -> None:
+    generate(SEED, 0)
+    start = time.perf_counter()
+    for index in range(20):
+        generate(SEED, index)
+    per_slice = (time.perf_counter() - start) / 20
+    print(f"{1000 * per_slice:.1f} ms per 96 x 96 slice")
+    assert per_slice < 0.1  # generous: shared CI machines; ~15-30 ms when idle
