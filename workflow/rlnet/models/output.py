@@ -19,10 +19,13 @@ class ModelOutput(NamedTuple):
 
 
 def measure(mask: torch.Tensor, voxel_size: torch.Tensor) -> torch.Tensor:
-    """Sum of a [B, 1, *spatial] map times the per-sample pixel area / voxel volume [B] -> [B]."""
+    """Sum of a [B, 1, *spatial] map times the per-sample pixel area / voxel volume [B] -> [B].
+
+    Summed in float32 even from a float16 map (a 3D map's sum can exceed float16's range).
+    """
     if voxel_size.shape != mask.shape[:1]:
         raise ValueError(
             f"voxel_size must have shape [B] = {tuple(mask.shape[:1])}, "
             f"got {tuple(voxel_size.shape)}"
         )
-    return mask.flatten(1).sum(1) * voxel_size
+    return mask.flatten(1).sum(1, dtype=torch.float32) * voxel_size
