@@ -81,7 +81,7 @@ def _draw_anatomy(rng: np.random.Generator, noise_hu: tuple[float, float]) -> _A
     scale = rng.uniform(0.66, 1.12)
     rotation = np.deg2rad(rng.uniform(-10.0, 10.0))
     shift_frac = (float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.05, 0.05)))
-    cage_axes = (102.0 * rng.uniform(0.93, 1.07), 70.0 * rng.uniform(0.88, 1.12))
+    cage_axes = (96.0 * rng.uniform(0.93, 1.07), 68.0 * rng.uniform(0.88, 1.12))
     cage_power = rng.uniform(2.0, 2.6)
     k = np.arange(2, 6)[:, None]
     cage_harmonics = rng.normal(0.0, 0.02, (4, 2)) / np.sqrt(k)
