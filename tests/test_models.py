@@ -2,9 +2,10 @@
 
 import pytest
 import torch
-from rlnet.models import MODEL_NAMES, ModelOutput, build_model, seg_loss, spatial_multiple
-from rlnet.models.blocks import SCSE
 from torch import nn
+
+from rlnet.models import MODEL_NAMES, ModelOutput, build_model, seg_loss, spatial_multiple
+from rlnet.models.blocks import SCSE, ConvNormAct
 
 W = 2  # small width keeps every test fast
 
@@ -131,6 +132,13 @@ def test_scse_parameter_count_and_definition():
     c = torch.sigmoid(block.excite(torch.relu(block.squeeze(x.mean((2, 3))))))[:, :, None, None]
     s = torch.sigmoid(block.spatial(x))
     torch.testing.assert_close(block(x), x * c + x * s)
+
+
+def test_even_kernel_pads_like_keras_same():
+    # kernel 2: nothing before, one zero after each axis, so the size is kept
+    assert ConvNormAct(2, 1, 1, kernel_size=2)[0].padding == (0, 1, 0, 1)
+    assert ConvNormAct(3, 1, 1, kernel_size=2)[0].padding == (0, 1, 0, 1, 0, 1)
+    assert ConvNormAct(2, 1, 1, kernel_size=2)(torch.randn(2, 1, 5, 6)).shape == (2, 1, 5, 6)
 
 
 SHAPES_2D = [(2, 1, 16, 16), (3, 1, 32, 48), (1, 1, 64, 16)]
