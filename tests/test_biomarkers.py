@@ -58,7 +58,7 @@ def test_diagonal_contact_joins_lesions_with_8_connectivity_only():
     mask[:] = 1
     image[0, 2, 2] = 450  # pixel of 0.8 mm^2 each: alone each lesion is under 1 mm^2
     image[0, 3, 3] = 450
-    spacing = (3.0, 0.8 ** 0.5, 0.8 ** 0.5)
+    spacing = (3.0, 0.8**0.5, 0.8**0.5)
     assert agatston(image, mask, spacing, connectivity=8) == pytest.approx(1.6 * 4)
     assert agatston(image, mask, spacing, connectivity=4) == 0.0
 

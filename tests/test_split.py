@@ -18,7 +18,9 @@ def manifest(n_subjects=200, slices=1, seed=0, agatston=False):
                     "case_id": f"s{s:03d}_{k}",
                     "subject_id": f"s{s:03d}",
                     "value": value * (1 + 0.1 * k),
-                    "agatston": float(rng.choice([0, 50, 200, 600, 2000], p=[0.41, 0.23, 0.21, 0.105, 0.045])),
+                    "agatston": float(
+                        rng.choice([0, 50, 200, 600, 2000], p=[0.41, 0.23, 0.21, 0.105, 0.045])
+                    ),
                 }
             )
     return pd.DataFrame(rows)
@@ -55,6 +57,14 @@ def test_cac_is_stratified_by_risk_group():
     counts = report(split)
     assert list(counts["split"]) == ["train", "val", "test"]
     assert counts["total"].sum() == len(table)
+
+
+def test_cac_top_risk_groups_merge_into_the_last_stratum():
+    table = manifest(agatston=True)
+    split = make_split(table, (0.6, 0.2, 0.2), seed=3, n_strata=3, by_risk=True)
+    groups = split.merge(table, on="case_id")
+    assert set(split["stratum"]) == {0, 1, 2}
+    assert (groups.loc[groups["agatston"] >= 100, "stratum"] == 2).all()
 
 
 def test_deterministic_and_seed_dependent():

@@ -22,7 +22,7 @@ def test_table2_long_format_in_paper_order_and_renderings():
     ]
     table = tables.table2(records)
     assert list(table.columns) == ["problem", "model", "metric", "value", "ci_low", "ci_high", "n"]
-    assert list(zip(table.problem, table.metric, table.model)) == [
+    assert list(zip(table.problem, table.metric, table.model, strict=True)) == [
         ("pma", "rho", "baseline"),
         ("pma", "rho", "rl-unet"),
         ("pma", "dice", "rl-unet"),
@@ -114,7 +114,7 @@ def test_liver_per_case_dice_pools_slices():
                 "subject_id": ["a", "a", "b"],
                 "reference": [10.0, 20.0, 5.0],
                 "prediction": pred,
-                "dice": [2 * i / (p + r) for i, p, r in zip(inter, n_pred, n_ref)],
+                "dice": [2 * i / (p + r) for i, p, r in zip(inter, n_pred, n_ref, strict=True)],
                 "inter": inter,
                 "n_pred": n_pred,
                 "n_ref": n_ref,

@@ -55,7 +55,7 @@ def _synthesize_args(p: argparse.ArgumentParser) -> None:
         io.write_table(a.table, table)
         log.info("%s shard %d: %d cases -> %s", a.phantom, a.shard, len(table), a.table)
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 @stage("manifest", "build a problem's manifest from synthetic shards or a user manifest")
@@ -78,7 +78,7 @@ def _manifest_args(p: argparse.ArgumentParser) -> None:
             "manifest: %d cases, %d subjects -> %s", len(table), table.subject_id.nunique(), a.out
         )
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 @stage("split", "stratified, subject-grouped train/val/test split")
@@ -102,7 +102,7 @@ def _split_args(p: argparse.ArgumentParser) -> None:
                 table,
                 fractions,
                 a.seed,
-                n_strata=a.split.get("strata", 4),
+                n_strata=a.split.get("strata", 5 if a.problem == "cac" else 4),
                 by_risk=a.problem == "cac",
                 scheme=a.risk_scheme,
             )
@@ -112,7 +112,7 @@ def _split_args(p: argparse.ArgumentParser) -> None:
         io.write_table(a.report, split.report(result))
         log.info("split: %s", result.split.value_counts().to_dict())
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 @stage("prepare", "crop ROIs, build candidate masks, store memory-mappable arrays")
@@ -130,7 +130,7 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
         cases = prepare.prepare(table, io.read_table(a.split), a.problem_settings, a.out_dir)
         log.info("prepared %d cases -> %s", len(cases), a.out_dir)
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 def _size(text: str) -> int | None:
@@ -169,7 +169,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
             result["train_seconds"],
         )
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 @stage("predict", "predict the test split: values, localization masks (NIfTI)")
@@ -200,7 +200,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
         )
         log.info("predicted %d test cases -> %s", len(table), a.out_dir)
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 @stage("metrics", "metrics of one model on its test set, with bootstrap CIs")
@@ -226,7 +226,7 @@ def _metrics_args(p: argparse.ArgumentParser) -> None:
         evaluate.write(record, per_case, a.out, a.cases)
         log.info("metrics: %s", {k: round(v["value"], 4) for k, v in record["metrics"].items()})
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 def _read_cases(paths: list[Path]) -> dict:
@@ -250,7 +250,7 @@ def _table2_args(p: argparse.ArgumentParser) -> None:
         tables.write_text(a.markdown, tables.to_markdown(table))
         tables.write_text(a.latex, tables.to_latex(table))
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 @stage("table3", "the paper's Table III for one problem: pairwise tests between models")
@@ -265,7 +265,7 @@ def _table3_args(p: argparse.ArgumentParser) -> None:
 
         io.write_table(a.out, tables.table3(_read_cases(a.cases), a.p_adjust, a.alpha))
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 @stage("table4", "the paper's Table IV: Stuart-Maxwell tests on cac risk groups")
@@ -279,7 +279,7 @@ def _table4_args(p: argparse.ArgumentParser) -> None:
 
         io.write_table(a.out, tables.table4(_read_cases(a.cases), a.alpha))
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 @stage("liver-comparison", "liver per-slice and per-case rho and Dice, rl-unet vs seg-unet")
@@ -293,7 +293,7 @@ def _liver_args(p: argparse.ArgumentParser) -> None:
 
         io.write_table(a.out, tables.liver_comparison(_read_cases(a.cases), a.alpha))
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 @stage("sample-size", "sample-size summary: mean, min, max, sd of rho and Dice per size")
@@ -306,7 +306,7 @@ def _sample_size_args(p: argparse.ArgumentParser) -> None:
 
         io.write_table(a.out, tables.sample_size_summary(tables.read_records(a.metrics)))
 
-    p.set_defaults(run=run)
+    p.set_defaults(execute=run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        args.execute(args)
     except (ValueError, OSError, RuntimeError) as err:
         log.error("%s failed: %s", args.stage, err)
         return 1

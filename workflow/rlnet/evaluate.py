@@ -72,6 +72,15 @@ def localization_metrics(
     return pd.DataFrame(rows)
 
 
+def _pearson_or_nan(reference: np.ndarray, prediction: np.ndarray) -> tuple[float, float, float]:
+    """metrics.pearson, or NaNs where r is undefined (a constant prediction from a collapsed
+    model is a result to report, not a reason to stop the pipeline)."""
+    try:
+        return metrics.pearson(reference, prediction)
+    except ValueError:
+        return float("nan"), float("nan"), float("nan")
+
+
 def _nan_mean(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else float("nan")
@@ -95,11 +104,10 @@ def evaluate(
     n = len(predictions)
     boot = {"groups": subjects, "n_boot": n_boot, "seed": seed}
     record = {**identity, "n_test": n, "n_subjects": int(len(set(subjects))), "metrics": {}}
-    r, low, high = metrics.pearson(ref, pred)
+    r, low, high = _pearson_or_nan(ref, pred)
+    rho_ci = metrics.bootstrap_ci(lambda a, b: _pearson_or_nan(a, b)[0], ref, pred, **boot)
     record["metrics"]["rho"] = {
-        **_with_ci(
-            r, metrics.bootstrap_ci(lambda a, b: metrics.pearson(a, b)[0], ref, pred, **boot), n
-        ),
+        **_with_ci(r, rho_ci, n),
         "fisher_ci_low": low,
         "fisher_ci_high": high,
     }

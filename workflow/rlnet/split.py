@@ -19,7 +19,8 @@ class SplitError(ValueError):
 def subject_strata(manifest: pd.DataFrame, n_strata: int, by_risk: bool, scheme: str) -> pd.Series:
     """Stratum of each subject (index: subject_id).
 
-    ``by_risk``: risk group of the subject's highest Agatston score; otherwise the quantile bin
+    ``by_risk``: risk group of the subject's highest Agatston score, the top groups merged so
+    that at most ``n_strata`` strata remain (5 keeps every group); otherwise the quantile bin
     (``n_strata`` bins) of the subject's mean value.
     """
     if by_risk:
@@ -28,7 +29,8 @@ def subject_strata(manifest: pd.DataFrame, n_strata: int, by_risk: bool, scheme:
             bad = manifest.loc[scores.isna(), "case_id"].tolist()[:5]
             raise SplitError(f"cases {bad} have no reference Agatston score to stratify by")
         per_subject = scores.groupby(manifest["subject_id"]).max()
-        return pd.Series(risk_group(per_subject.to_numpy(), scheme), index=per_subject.index)
+        groups = np.minimum(risk_group(per_subject.to_numpy(), scheme), n_strata - 1)
+        return pd.Series(groups, index=per_subject.index)
     per_subject = manifest["value"].astype(float).groupby(manifest["subject_id"]).mean()
     if n_strata == 1:
         return pd.Series(0, index=per_subject.index)
@@ -53,7 +55,7 @@ def make_split(
     manifest: pd.DataFrame,
     fractions: tuple[float, float, float],
     seed: int,
-    n_strata: int = 4,
+    n_strata: int = 5,
     by_risk: bool = False,
     scheme: str = "paper",
 ) -> pd.DataFrame:

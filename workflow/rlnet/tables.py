@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import io, metrics, stats
+from rlnet import io, stats
 
 #: Table order and paper labels of the models.
 MODEL_LABELS: dict[str, str] = {
@@ -155,12 +155,16 @@ def table3(
     tests = {col: _kw_pairs(cases, col, p_adjust, alpha) for col in ("dice", "avg_hausdorff_px")}
     rows = []
     for a, b in itertools.combinations(models, 2):
-        t, p = stats.williams_from_data(reference, predictions[a], predictions[b])
+        rho_a = _rho_or_nan(reference, predictions[a])
+        rho_b = _rho_or_nan(reference, predictions[b])
+        t, p = (np.nan, np.nan)
+        if np.isfinite(rho_a) and np.isfinite(rho_b):
+            t, p = stats.williams_from_data(reference, predictions[a], predictions[b])
         row = {
             "model_a": a,
             "model_b": b,
-            "rho_a": metrics.pearson(reference, predictions[a])[0],
-            "rho_b": metrics.pearson(reference, predictions[b])[0],
+            "rho_a": rho_a,
+            "rho_b": rho_b,
             "williams_t": t,
             "p_rho": p,
         }
