@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
 from rlnet import metrics
 
 SHAPE = (512, 512)

@@ -4,9 +4,10 @@ import math
 
 import numpy as np
 import pytest
-from rlnet import metrics
 from scipy.spatial.distance import cdist
 from statsmodels.stats.inter_rater import cohens_kappa
+
+from rlnet import metrics
 
 # Shrout & Fleiss (1979), Psychol. Bull. 86:420, Table 2: 6 targets rated by 4 judges.
 SHROUT_FLEISS = np.array(

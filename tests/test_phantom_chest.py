@@ -4,10 +4,11 @@ import time
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from rlnet.biomarkers import area_mm2
 from rlnet.phantoms import PhantomCase
 from rlnet.phantoms.chest import MASKS, PHANTOM_CODE, generate
-from scipy import stats
 
 SEED = 11
 #: Paper candidate HU ranges (Sec. II-B) of each target.

@@ -4,9 +4,10 @@ import time
 
 import numpy as np
 import pytest
+from scipy import ndimage
+
 from rlnet.biomarkers import agatston, risk_group, volume_mm3
 from rlnet.phantoms import heart
-from scipy import ndimage
 
 PROBS = (0.41, 0.23, 0.21, 0.105, 0.045)
 #: Risk-group proportions over N_PROPORTION cases must be within this many points of PROBS.

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from rlnet.biomarkers import area_mm2
 from rlnet.phantoms.liver import MASKS, PHANTOM_CODE, generate_subject
-from scipy import stats
 
 SPACING = (3.6, 3.6)
 

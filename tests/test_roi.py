@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from rlnet.phantoms import heart
 from rlnet.roi import crop, locate_heart, paste
 

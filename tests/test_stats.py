@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from rlnet import stats
 from statsmodels.stats.contingency_tables import SquareTable
+
+from rlnet import stats
 
 # R's datasets::airquality, Ozone (ppb) by Month with the 37 NA rows dropped (n = 116).
 AIRQUALITY_OZONE = {
