@@ -10,7 +10,8 @@
 # tests/slurm/stop_cluster.sh STATE_DIR (by the PIDs in the pid files, never by name).
 #
 # Exit status: 0 up; 3 SLURM cannot be installed here (no apt-get / not root / install failed:
-# the caller should skip); anything else: the daemons did not come up (a real failure).
+# the caller should skip); 4 the host already has /etc/slurm/slurm.conf (its own SLURM, or a
+# test cluster still running: skip); anything else: the daemons did not come up (a failure).
 set -euo pipefail
 
 STATE=${1:?usage: start_cluster.sh STATE_DIR}
@@ -99,6 +100,21 @@ NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF=$STATE/slurm.conf
+
+# Inside a job, the SLURM executor plugin strips SLURM_* variables (SLURM_CONF included)
+# before its `srun`, which then looks for the default /etc/slurm/slurm.conf. Point that at our
+# config, only where the host has none; stop_cluster.sh removes the link again.
+sys_conf=/etc/slurm/slurm.conf
+if [ -L "$sys_conf" ] && [ ! -e "$sys_conf" ]; then
+    rm -f "$sys_conf"  # dangling: left by a test cluster that is gone
+fi
+if [ -e "$sys_conf" ]; then
+    say "$sys_conf exists: this host has a SLURM set-up of its own (or another test cluster)"
+    exit 4
+fi
+mkdir -p /etc/slurm
+ln -s "$SLURM_CONF" "$sys_conf"
+echo "$sys_conf" >"$STATE/linked_conf"
 
 # --- daemons ---------------------------------------------------------------------------------
 /usr/sbin/slurmctld -i -f "$SLURM_CONF"

@@ -13,6 +13,11 @@ for name in slurmd slurmctld munged; do
         kill "$pid" && pids+=("$pid")
     fi
 done
+# The /etc/slurm/slurm.conf link that start_cluster.sh made, if it still points at our config.
+if [ -s "$STATE/linked_conf" ]; then
+    link=$(cat "$STATE/linked_conf")
+    [ "$(readlink "$link")" = "$STATE/slurm.conf" ] && rm -f "$link"
+fi
 # Wait (up to 10 s) for them to exit, then insist.
 for _ in $(seq 100); do
     alive=()
