@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from rlnet import resources as res
 
 ROOT = Path(__file__).resolve().parents[1]
