@@ -28,8 +28,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CONFIG = ROOT / "config" / "test.yaml"
@@ -135,6 +133,27 @@ def same_bytes(a: Path, b: Path, files: list[str]) -> list[str]:
     return [f for f in files if (a / f).read_bytes() != (b / f).read_bytes()]
 
 
+def test_profiles_parse_and_plan_without_a_cluster(tmp_path):
+    """Every profile key is a Snakemake 9 option (an unknown one stops Snakemake), and the
+    slurm profile plans the jobs with the rules' threads as cpus_per_task."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = snakemake(
+        tmp_path, env, *targets(("pma",)), "--profile", "slurm", "-n", "--sdm", "env-modules"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cpus_per_task=1" in proc.stdout
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--profile", "profiles/local", "-n", "all", "--quiet", "rules"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )  # what `make run` runs, on the embedded default config
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
 def test_profile_runs_on_slurm_and_recovers_from_a_failed_job(cluster, tmp_path):
     env, state = cluster["env"], cluster["state"]
     t0 = time.monotonic()
