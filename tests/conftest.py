@@ -83,3 +83,30 @@ def toy_prepared(tmp_path_factory) -> Path:
     split = make_split(manifest, (0.5, 0.25, 0.25), seed=1, n_strata=2)
     prepare(manifest, split, PROBLEM_2D, root / "prepared")
     return root / "prepared"
+
+
+@pytest.fixture(scope="session")
+def test_study(tmp_path_factory) -> Path:
+    """A copy of the workflow (Snakefile, workflow/, config/, envs/) in a temporary folder with
+    the whole tiny study (`all` on config/test.yaml) run once per session: minutes. Shared by the
+    end-to-end tests; a test that changes files in it restores them (or their mtimes)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    study = tmp_path_factory.mktemp("study")
+    shutil.copy2(ROOT / "Snakefile", study / "Snakefile")
+    for folder in ("workflow", "config", "envs"):
+        shutil.copytree(ROOT / folder, study / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    bin_dir = Path(sys.executable).parent  # the venv: `python -m rlnet` and snakemake
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [str(bin_dir / "snakemake"), "all", "--cores", "2", "--configfile", "config/test.yaml"],
+        cwd=study,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return study

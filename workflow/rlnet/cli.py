@@ -309,6 +309,195 @@ def _sample_size_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
+# --- figures (workflow/rules/figures.smk; one stage per kind of figure) -------------------------
+# Each writes --out (.pdf) and the .png and .json sidecar beside it.
+
+
+def _predictions(path: Path):
+    from rlnet import io
+
+    return io.read_table(path, required=("case_id", "reference", "prediction"))
+
+
+@stage("figure-bland-altman", "Bland-Altman plot of one model's test predictions (Figs. 8, 9)")
+def _figure_bland_altman_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictions", type=Path, required=True)
+    p.add_argument("--problem", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet.figures import agreement
+
+        numbers = agreement.bland_altman(_predictions(a.predictions), a.problem, a.model, a.out)
+        log.info("Bland-Altman: bias %s, n %d -> %s", numbers["bias"], numbers["n"], a.out)
+
+    p.set_defaults(execute=run)
+
+
+@stage("figure-correlation", "correlation plot of one model's test predictions (Figs. 8, 9)")
+def _figure_correlation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictions", type=Path, required=True)
+    p.add_argument("--problem", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet.figures import agreement
+
+        numbers = agreement.correlation(_predictions(a.predictions), a.problem, a.model, a.out)
+        log.info("correlation: rho %s, n %d -> %s", numbers["rho"], numbers["n"], a.out)
+
+    p.set_defaults(execute=run)
+
+
+@stage("figure-confusion", "cac risk-group confusion matrices of one model (Fig. 9)")
+def _figure_confusion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictions", type=Path, required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
+    p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io
+        from rlnet.figures import confusion
+
+        table = io.read_table(a.predictions, required=("reference_group", "predicted_group"))
+        numbers = confusion.confusion(table, a.model, a.out, a.risk_scheme)
+        log.info("confusion: n %d, accuracy %s -> %s", numbers["n"], numbers["accuracy"], a.out)
+
+    p.set_defaults(execute=run)
+
+
+@stage("figure-overlays", "localization overlays of six test cases (Figs. 8, 11)")
+def _figure_overlays_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictions", type=Path, required=True)
+    p.add_argument("--localization", type=Path, required=True)
+    p.add_argument("--prepared", type=Path, required=True)
+    p.add_argument("--problem", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
+
+    def run(a: argparse.Namespace) -> None:
+        import numpy as np
+
+        from rlnet.figures import overlays
+        from rlnet.prepare import Prepared
+
+        numbers = overlays.overlays(
+            _predictions(a.predictions),
+            np.load(a.localization, mmap_mode="r"),
+            Prepared.load(a.prepared),
+            a.problem,
+            a.model,
+            a.out,
+        )
+        log.info("overlays: cases %s -> %s", numbers["case_ids"], a.out)
+
+    p.set_defaults(execute=run)
+
+
+@stage("figure-liver-comparison", "liver localization, models side by side (Fig. 12)")
+def _figure_liver_comparison_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--predictions", type=Path, nargs="+", required=True, help="one per model")
+    p.add_argument("--localization", type=Path, nargs="+", required=True, help="one per model")
+    p.add_argument("--prepared", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
+
+    def run(a: argparse.Namespace) -> None:
+        import numpy as np
+
+        from rlnet.figures import overlays
+        from rlnet.prepare import Prepared
+
+        if not len(a.models) == len(a.predictions) == len(a.localization):
+            raise ValueError("--models, --predictions and --localization differ in length")
+        models = {
+            m: (_predictions(p), np.load(loc, mmap_mode="r"))
+            for m, p, loc in zip(a.models, a.predictions, a.localization, strict=True)
+        }
+        numbers = overlays.comparison(models, Prepared.load(a.prepared), a.out)
+        log.info("liver comparison: cases %s -> %s", numbers["case_ids"], a.out)
+
+    p.set_defaults(execute=run)
+
+
+@stage("figure-abs-error", "box plots of absolute error per model of one problem (Fig. 10)")
+def _figure_abs_error_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--problem", required=True)
+    p.add_argument(
+        "--predictions",
+        type=Path,
+        nargs="+",
+        required=True,
+        help=".../{model}/{run}/predictions.tsv (the model is read from the path)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet.figures import errors
+
+        tables = {path.parent.parent.name: _predictions(path) for path in a.predictions}
+        errors.abs_error(tables, a.problem, a.out)
+        log.info("absolute error: %s -> %s", sorted(tables), a.out)
+
+    p.set_defaults(execute=run)
+
+
+@stage("figure-sample-size", "rho (and Dice) against training-set size (Fig. 13)")
+def _figure_sample_size_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", type=Path, required=True, help="results/tables/sample_size.tsv")
+    p.add_argument("--problem", required=True)
+    p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io
+        from rlnet.figures import sample_size
+
+        table = io.read_table(a.table, required=("problem", "metric", "n", "mean", "sd"))
+        sample_size.sample_size(table, a.problem, a.out)
+        log.info("sample size: %s -> %s", a.problem, a.out)
+
+    p.set_defaults(execute=run)
+
+
+@stage("figure-distribution", "biomarker distribution per split, log y-axis (Figs. 2, 5, 6)")
+def _figure_distribution_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--problem", required=True)
+    p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io
+        from rlnet.figures import data
+
+        table = data.cases(io.read_table(a.split), io.read_table(a.manifest), a.problem)
+        data.distribution(table, a.problem, a.out)
+        log.info("distribution: %d cases -> %s", len(table), a.out)
+
+    p.set_defaults(execute=run)
+
+
+@stage("figure-risk-groups", "cac risk-group proportions per split (Fig. 3)")
+def _figure_risk_groups_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
+    p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io
+        from rlnet.figures import data
+
+        table = data.cases(io.read_table(a.split), io.read_table(a.manifest), "cac")
+        data.risk_groups(table, a.out, a.risk_scheme)
+        log.info("risk groups: %d cases -> %s", len(table), a.out)
+
+    p.set_defaults(execute=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage."""
     parser = argparse.ArgumentParser(

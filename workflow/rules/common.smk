@@ -135,7 +135,7 @@ def get_table_outputs():
 
 def get_final_outputs():
     """What `all` builds."""
-    return get_data_outputs() + get_table_outputs()
+    return get_data_outputs() + get_table_outputs() + get_figure_outputs()
 
 
 # Cluster resources of training jobs: the logic is in workflow/rlnet/resources.py (tested there).
@@ -180,3 +180,70 @@ def get_train_resources_callables(wildcard="problem"):
 def get_train_threads_callable(wildcard="problem"):
     """get_train_threads as a function of the job's wildcards, for ``threads:``."""
     return lambda w: get_train_threads(getattr(w, wildcard))
+
+
+# --- figures (workflow/rules/figures.smk) ---------------------------------------------------
+# One target per figure: {name}.pdf, .png and .json. Which figures exist follows the config.
+
+FIGURE_CODE = f"{workflow.basedir}/workflow/rlnet/figures"
+FIGURE_SUFFIXES = ("pdf", "png", "json")
+#: Fig. 12 compares these liver models side by side.
+LIVER_COMPARISON = ["rl-unet", "seg-unet"]
+
+
+def figure_code(module):
+    """The figure module a rule draws with, and the shared style: explicit inputs, so an edited
+    module (newer than the figures, with a changed checksum) reruns exactly the figures that
+    use it. Snakemake's code trigger sees only the shell command, not the Python it runs.
+    """
+    return [f"{FIGURE_CODE}/style.py", f"{FIGURE_CODE}/{module}.py"]
+
+
+def localizes(model):
+    """Whether a model outputs a localization map (RL-Nets, the segmentation U-Net)."""
+    return model.split("-")[0] in ("rl", "seg")
+
+
+def get_main_predictions(problem):
+    """predictions.tsv of every configured model of ``problem`` (whole training split)."""
+    if problem not in PROBLEMS:
+        return []
+    return [
+        f"results/predictions/{problem}/{m}/nall_r0/predictions.tsv"
+        for m in config["problems"][problem]["models"]
+    ]
+
+
+def get_figure_names():
+    """Every figure the config allows, as paths without suffix (results/figures/...)."""
+    names = []
+    for problem in PROBLEMS:
+        models = config["problems"][problem]["models"]
+        names.append(f"results/figures/distribution/{problem}")
+        for model in models:
+            names.append(f"results/figures/bland_altman/{problem}_{model}")
+            names.append(f"results/figures/correlation/{problem}_{model}")
+            if localizes(model):
+                names.append(f"results/figures/overlays/{problem}_{model}")
+            if problem == "cac":
+                names.append(f"results/figures/confusion/cac_{model}")
+        names.append(f"results/figures/abs_error/{problem}")
+    if "cac" in PROBLEMS:
+        names.append("results/figures/risk_groups")
+    if "liver" in PROBLEMS and set(LIVER_COMPARISON) <= set(
+        config["problems"]["liver"]["models"]
+    ):
+        names.append("results/figures/liver_comparison")
+    if get_sample_size_metrics():
+        for problem in config["sample_size"]["problems"]:
+            names.append(f"results/figures/sample_size/{problem}")
+    return names
+
+
+def get_figure_outputs():
+    """What the `figures` target builds: every figure's PDF, PNG and JSON."""
+    return [
+        f"{name}.{suffix}" for name in get_figure_names() for suffix in FIGURE_SUFFIXES
+    ]
+
+# --- end figures ------------------------------------------------------------------------------

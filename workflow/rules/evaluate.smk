@@ -30,7 +30,12 @@ rule table2:
     input:
         get_main_metrics,
     output:
-        tsv="results/tables/table2.tsv",
+        tsv=report(
+            "results/tables/table2.tsv",
+            caption="../report/table2.rst",
+            category="All problems",
+            subcategory="Tables",
+        ),
         markdown="results/tables/table2.md",
         latex="results/tables/table2.tex",
     log:
@@ -48,7 +53,12 @@ rule table3:
     input:
         lambda w: get_main_cases(w.problem),
     output:
-        "results/tables/table3_{problem}.tsv",
+        report(
+            "results/tables/table3_{problem}.tsv",
+            caption="../report/table3.rst",
+            category="{problem}",
+            subcategory="Tables",
+        ),
     log:
         "results/logs/tables/table3_{problem}.log",
     conda:
@@ -67,7 +77,12 @@ rule table4:
     input:
         get_main_cases("cac"),
     output:
-        "results/tables/table4.tsv",
+        report(
+            "results/tables/table4.tsv",
+            caption="../report/table4.rst",
+            category="cac",
+            subcategory="Tables",
+        ),
     log:
         "results/logs/tables/table4.log",
     conda:
@@ -84,7 +99,12 @@ rule liver_comparison:
     input:
         get_main_cases("liver"),
     output:
-        "results/tables/supplementary_liver.tsv",
+        report(
+            "results/tables/supplementary_liver.tsv",
+            caption="../report/supplementary_liver.rst",
+            category="liver",
+            subcategory="Tables",
+        ),
     log:
         "results/logs/tables/supplementary_liver.log",
     conda:
@@ -101,7 +121,12 @@ rule sample_size_summary:
     input:
         get_sample_size_metrics,
     output:
-        "results/tables/sample_size.tsv",
+        report(
+            "results/tables/sample_size.tsv",
+            caption="../report/sample_size_table.rst",
+            category="All problems",
+            subcategory="Tables",
+        ),
     log:
         "results/logs/tables/sample_size.log",
     conda:
