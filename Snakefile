@@ -13,6 +13,18 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    problem="|".join(PROBLEMS) or "none",
+    phantom="|".join(PHANTOMS) or "none",
+    shard=r"\d+",
+    model="|".join(MODELS),
+    n=r"all|\d+",
+    rep=r"\d+",
+    run=r"n(all|\d+)_r\d+",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

@@ -3,7 +3,7 @@
 Data-driven, so it keeps working as rules and stages are added:
 
   rule --(its `conda:`)--> env file
-  rule --(its shell command `{RLNET} <stage>`)--> stage of rlnet.cli
+  rule --(its shell command `python -m rlnet <stage>`)--> stage of rlnet.cli
   stage --(the rlnet imports inside the stage's function, followed transitively)--> modules
   modules --(their third-party imports, mapped by IMPORT_TO_CONDA)--> conda packages
 
@@ -44,7 +44,7 @@ IMPORT_TO_CONDA = {
 }
 #: pyproject dependency name (lower case) -> conda-forge package, where they differ.
 PYPI_TO_CONDA = {"torch": "pytorch"}
-#: Rules whose command is not `{RLNET} <stage>`: rule -> rlnet modules it needs.
+#: Rules whose command is not `python -m rlnet <stage>`: rule -> rlnet modules it needs.
 RULE_MODULES: dict[str, list[str]] = {}
 
 
@@ -122,7 +122,7 @@ def parse_rules() -> dict[str, dict]:
         for (start, name), end in zip(starts, ends[: len(starts)], strict=True):
             body = text[start:end]
             conda = re.search(r"^    conda:\s*\n\s+\"([^\"]+)\"", body, re.M)
-            stage = re.search(r"\{RLNET\}\s+([\w-]+)", body)
+            stage = re.search(r"python -m rlnet\s+([\w-]+)", body)
             action = re.search(r"^    (shell|script|run|notebook|wrapper):", body, re.M)
             rules[name] = {
                 "file": path,
@@ -277,7 +277,7 @@ def rule_requirements(name: str) -> set[str]:
     else:
         stages = stage_modules()
         assert rule["stage"], (
-            f"rule {name}: cannot tell what it runs (no `{{RLNET}} <stage>`); "
+            f"rule {name}: cannot tell what it runs (no `python -m rlnet <stage>`); "
             "declare its modules in RULE_MODULES"
         )
         assert rule["stage"] in stages, f"rule {name}: unknown rlnet stage {rule['stage']!r}"

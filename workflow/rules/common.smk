@@ -18,23 +18,15 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 validate(config, schema="../schemas/config.schema.yaml")
 
-RLNET = f"PYTHONPATH={workflow.basedir}/workflow python -m rlnet"
+# Rules run `python -m rlnet <stage>` from this checkout, in any environment (venv, conda env,
+# SLURM job): every shell command starts by putting the package on PYTHONPATH.
+shell.prefix(f'export PYTHONPATH="{workflow.basedir}/workflow:$PYTHONPATH"; ')
 PROBLEMS = list(config["problems"])
 MODELS = sorted(
     {m for p in config["problems"].values() for m in p["models"]}
     | {config.get("sample_size", {}).get("model", "rl-unet")}
 )
 PHANTOMS = list(config.get("phantoms", {}).keys() - {"shard_size"})
-
-
-wildcard_constraints:
-    problem="|".join(PROBLEMS) or "none",
-    phantom="|".join(PHANTOMS) or "none",
-    shard=r"\d+",
-    model="|".join(MODELS),
-    n=r"all|\d+",
-    rep=r"\d+",
-    run=r"n(all|\d+)_r\d+",
 
 
 def as_json(value):
@@ -147,7 +139,7 @@ def get_train_resources(problem):
     config's train_2d/train_3d block asks for GPUs, ``gpu`` (+ ``gpu_model``) or ``gres``
     (per ``resources.gpu_request``). Threads: get_train_threads(problem).
 
-    A rule with a ``{problem}`` wildcard cannot unpack this dict (no wildcards at parse time);
+    A job with a ``{problem}`` wildcard cannot unpack this dict (no wildcards at parse time);
     it declares callables instead:
 
         threads: get_train_threads_callable()
@@ -192,7 +184,7 @@ LIVER_COMPARISON = ["rl-unet", "seg-unet"]
 
 
 def figure_code(module):
-    """The figure module a rule draws with, and the shared style: explicit inputs, so an edited
+    """The figure module a figure job draws with, and the shared style: explicit inputs, so an edited
     module (newer than the figures, with a changed checksum) reruns exactly the figures that
     use it. Snakemake's code trigger sees only the shell command, not the Python it runs.
     """

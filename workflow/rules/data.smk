@@ -16,7 +16,7 @@ rule synthesize:
         shard_size=config.get("phantoms", {}).get("shard_size", 1),
         seed=config["seed"],
     shell:
-        "{RLNET} synthesize --phantom {wildcards.phantom} --settings {params.settings:q}"
+        "python -m rlnet synthesize --phantom {wildcards.phantom} --settings {params.settings:q}"
         " --agatston {params.agatston:q} --seed {params.seed} --shard {wildcards.shard}"
         " --shard-size {params.shard_size} --out-dir results/data/synthetic/{wildcards.phantom}"
         " --table {output} 2> {log}"
@@ -39,7 +39,7 @@ rule manifest:
             input if "synthetic" in config["problems"][w.problem]["source"] else []
         ),
     shell:
-        "{RLNET} manifest --source {params.source:q} --shards {params.shards} --out {output}"
+        "python -m rlnet manifest --source {params.source:q} --shards {params.shards} --out {output}"
         " 2> {log}"
 
 
@@ -60,7 +60,7 @@ rule split:
         seed=config["seed"],
         scheme=config["evaluation"]["risk_scheme"],
     shell:
-        "{RLNET} split --manifest {input} --problem {wildcards.problem}"
+        "python -m rlnet split --manifest {input} --problem {wildcards.problem}"
         " --split {params.split:q} --seed {params.seed} --risk-scheme {params.scheme}"
         " --out {output.split} --report {output.report} 2> {log}"
 
@@ -84,6 +84,6 @@ rule prepare:
     params:
         settings=lambda w: as_json(config["problems"][w.problem]),
     shell:
-        "{RLNET} prepare --manifest {input.manifest} --split {input.split}"
+        "python -m rlnet prepare --manifest {input.manifest} --split {input.split}"
         " --problem-settings {params.settings:q} --out-dir results/prepared/{wildcards.problem}"
         " 2> {log}"

@@ -20,7 +20,7 @@ rule metrics:
         bootstrap=config["evaluation"]["bootstrap"],
         seed=config["seed"],
     shell:
-        "{RLNET} metrics --predictions {input.predictions} --localization {input.localization}"
+        "python -m rlnet metrics --predictions {input.predictions} --localization {input.localization}"
         " --prepared results/prepared/{wildcards.problem} --run {input.run}"
         " --bootstrap {params.bootstrap} --seed {params.seed}"
         " --out {output.json} --cases {output.cases} 2> {log}"
@@ -45,7 +45,7 @@ rule table2:
     resources:
         **config["resources"]["default"],
     shell:
-        "{RLNET} table2 --metrics {input} --tsv {output.tsv} --markdown {output.markdown}"
+        "python -m rlnet table2 --metrics {input} --tsv {output.tsv} --markdown {output.markdown}"
         " --latex {output.latex} 2> {log}"
 
 
@@ -69,7 +69,7 @@ rule table3:
         p_adjust=config["evaluation"]["p_adjust"],
         alpha=config["evaluation"]["alpha"],
     shell:
-        "{RLNET} table3 --cases {input} --p-adjust {params.p_adjust} --alpha {params.alpha}"
+        "python -m rlnet table3 --cases {input} --p-adjust {params.p_adjust} --alpha {params.alpha}"
         " --out {output} 2> {log}"
 
 
@@ -92,7 +92,7 @@ rule table4:
     params:
         alpha=config["evaluation"]["alpha"],
     shell:
-        "{RLNET} table4 --cases {input} --alpha {params.alpha} --out {output} 2> {log}"
+        "python -m rlnet table4 --cases {input} --alpha {params.alpha} --out {output} 2> {log}"
 
 
 rule liver_comparison:
@@ -114,7 +114,7 @@ rule liver_comparison:
     params:
         alpha=config["evaluation"]["alpha"],
     shell:
-        "{RLNET} liver-comparison --cases {input} --alpha {params.alpha} --out {output} 2> {log}"
+        "python -m rlnet liver-comparison --cases {input} --alpha {params.alpha} --out {output} 2> {log}"
 
 
 rule sample_size_summary:
@@ -134,4 +134,4 @@ rule sample_size_summary:
     resources:
         **config["resources"]["default"],
     shell:
-        "{RLNET} sample-size --metrics {input} --out {output} 2> {log}"
+        "python -m rlnet sample-size --metrics {input} --out {output} 2> {log}"

@@ -25,7 +25,7 @@ rule figure_bland_altman:
     resources:
         **config["resources"]["default"],
     shell:
-        "{RLNET} figure-bland-altman --predictions {input.predictions}"
+        "python -m rlnet figure-bland-altman --predictions {input.predictions}"
         " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
 
 
@@ -50,7 +50,7 @@ rule figure_correlation:
     resources:
         **config["resources"]["default"],
     shell:
-        "{RLNET} figure-correlation --predictions {input.predictions}"
+        "python -m rlnet figure-correlation --predictions {input.predictions}"
         " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
 
 
@@ -77,7 +77,7 @@ rule figure_confusion:
     params:
         scheme=config["evaluation"]["risk_scheme"],
     shell:
-        "{RLNET} figure-confusion --predictions {input.predictions} --model {wildcards.model}"
+        "python -m rlnet figure-confusion --predictions {input.predictions} --model {wildcards.model}"
         " --risk-scheme {params.scheme} --out {output.pdf} 2> {log}"
 
 
@@ -104,7 +104,7 @@ rule figure_overlays:
     resources:
         **config["resources"]["default"],
     shell:
-        "{RLNET} figure-overlays --predictions {input.predictions}"
+        "python -m rlnet figure-overlays --predictions {input.predictions}"
         " --localization {input.localization} --prepared results/prepared/{wildcards.problem}"
         " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
 
@@ -140,7 +140,7 @@ rule figure_liver_comparison:
     params:
         models=" ".join(LIVER_COMPARISON),
     shell:
-        "{RLNET} figure-liver-comparison --models {params.models}"
+        "python -m rlnet figure-liver-comparison --models {params.models}"
         " --predictions {input.predictions} --localization {input.localization}"
         " --prepared results/prepared/liver --out {output.pdf} 2> {log}"
 
@@ -166,7 +166,7 @@ rule figure_abs_error:
     resources:
         **config["resources"]["default"],
     shell:
-        "{RLNET} figure-abs-error --problem {wildcards.problem}"
+        "python -m rlnet figure-abs-error --problem {wildcards.problem}"
         " --predictions {input.predictions} --out {output.pdf} 2> {log}"
 
 
@@ -191,7 +191,7 @@ rule figure_sample_size:
     resources:
         **config["resources"]["default"],
     shell:
-        "{RLNET} figure-sample-size --table {input.table} --problem {wildcards.problem}"
+        "python -m rlnet figure-sample-size --table {input.table} --problem {wildcards.problem}"
         " --out {output.pdf} 2> {log}"
 
 
@@ -217,7 +217,7 @@ rule figure_distribution:
     resources:
         **config["resources"]["default"],
     shell:
-        "{RLNET} figure-distribution --split {input.split} --manifest {input.manifest}"
+        "python -m rlnet figure-distribution --split {input.split} --manifest {input.manifest}"
         " --problem {wildcards.problem} --out {output.pdf} 2> {log}"
 
 
@@ -245,7 +245,7 @@ rule figure_risk_groups:
     params:
         scheme=config["evaluation"]["risk_scheme"],
     shell:
-        "{RLNET} figure-risk-groups --split {input.split} --manifest {input.manifest}"
+        "python -m rlnet figure-risk-groups --split {input.split} --manifest {input.manifest}"
         " --risk-scheme {params.scheme} --out {output.pdf} 2> {log}"
 
 

@@ -21,7 +21,7 @@ rule train:
         device=config["device"],
         checkpoints="results/checkpoints/{problem}/{model}/n{n}_r{rep}",
     shell:
-        "{RLNET} train --prepared results/prepared/{wildcards.problem}"
+        "python -m rlnet train --prepared results/prepared/{wildcards.problem}"
         " --problem {wildcards.problem} --model {wildcards.model} --n {wildcards.n}"
         " --rep {wildcards.rep} --seed {params.seed} --settings {params.settings:q}"
         " --device {params.device} --threads {threads}"
@@ -48,7 +48,7 @@ rule predict:
         scheme=config["evaluation"]["risk_scheme"],
         batch_size=lambda w: training_settings(config, w.problem)["batch_size"],
     shell:
-        "{RLNET} predict --model-file {input.model} --prepared results/prepared/{wildcards.problem}"
+        "python -m rlnet predict --model-file {input.model} --prepared results/prepared/{wildcards.problem}"
         " --problem {wildcards.problem} --model {wildcards.model} --device {params.device}"
         " --batch-size {params.batch_size} --agatston {params.agatston:q}"
         " --risk-scheme {params.scheme}"
