@@ -72,3 +72,29 @@ def test_problem_training_overrides_merge(default):
     merged = cfg.training_settings(default, "cac")
     assert merged["batch_size"] == default["problems"]["cac"]["training"]["batch_size"]
     assert merged["lr"] == default["training"]["lr"]
+
+
+def _schema_keys(node: dict, schema: dict) -> set[str]:
+    """Every property name the schema accepts (following $ref into definitions)."""
+    keys: set[str] = set()
+    if "$ref" in node:
+        node = schema["definitions"][node["$ref"].split("/")[-1]]
+    for sub in node.get("allOf", []) + node.get("oneOf", []):
+        keys |= _schema_keys(sub, schema)
+    for name, child in node.get("properties", {}).items():
+        keys.add(name)
+        keys |= _schema_keys(child, schema)
+    if isinstance(node.get("additionalProperties"), dict):
+        keys |= _schema_keys(node["additionalProperties"], schema)
+    return keys
+
+
+def test_config_readme_documents_every_key():
+    schema = yaml.safe_load(cfg.SCHEMA_PATH.read_text())
+    readme = (ROOT / "config" / "README.md").read_text()
+    missing = sorted(
+        k
+        for k in _schema_keys(schema, schema)
+        if f"`{k}" not in readme and f".{k}`" not in readme and f"{k}`" not in readme
+    )
+    assert not missing, f"config/README.md does not document {missing}"
