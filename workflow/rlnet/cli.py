@@ -16,16 +16,51 @@ from rlnet import __version__
 log = logging.getLogger("rlnet")
 
 STAGES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+#: Stage -> (argument names holding its input paths, argument names holding its outputs);
+#: every output file gets a provenance sidecar naming the inputs' hashes (rlnet.provenance).
+STAGE_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+#: Outputs of figure stages: the PDF named by --out and the PNG and JSON written beside it.
+FIGURE_OUT = ("out", "out.png", "out.json")
 
 
-def stage(name: str, help_text: str):
-    """Register ``add_arguments`` for a stage; the function's ``run`` attribute executes it."""
+def stage(name: str, help_text: str, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = ()):
+    """Register ``add_arguments`` for a stage and the arguments that name its files.
+
+    ``add_arguments`` sets ``execute`` (the function running the stage) as a parser default.
+    An output name ``arg.ext`` means the file of argument ``arg`` with its suffix replaced.
+    """
 
     def register(add_arguments):
         STAGES[name] = (help_text, add_arguments)
+        STAGE_IO[name] = (inputs, outputs)
         return add_arguments
 
     return register
+
+
+def _referenced(manifest: Path) -> list[Path]:
+    """The image and mask files a manifest table points to."""
+    import pandas as pd
+
+    table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
+    columns = [c for c in ("image", "mask", "candidate_mask") if c in table]
+    return [Path(v) for c in columns for v in table[c] if v]
+
+
+def _paths(args: argparse.Namespace, names: tuple[str, ...]) -> list[Path]:
+    """The paths that the named arguments hold (lists flattened, ``arg.ext`` resolved,
+    ``arg@files`` = the files the manifest in ``arg`` points to)."""
+    paths: list[Path] = []
+    for name in names:
+        if name.endswith("@files"):
+            paths += _referenced(getattr(args, name.removesuffix("@files")))
+            continue
+        dest, _, ext = name.partition(".")
+        value = getattr(args, dest, None)
+        values = value if isinstance(value, list) else [value] if value is not None else []
+        paths += [Path(v).with_suffix(f".{ext}") if ext else Path(v) for v in values]
+    return paths
 
 
 def _json(text: str) -> dict:
@@ -35,7 +70,12 @@ def _json(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
 
 
-@stage("synthesize", "generate one shard of synthetic CT cases (NIfTI + shard table)")
+@stage(
+    "synthesize",
+    "generate one shard of synthetic CT cases (NIfTI + shard table)",
+    inputs=(),
+    outputs=("table",),
+)
 def _synthesize_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phantom", required=True, choices=["chest", "heart", "abdomen"])
     p.add_argument("--settings", type=_json, required=True, help="phantoms.<name> block (JSON)")
@@ -58,7 +98,12 @@ def _synthesize_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("manifest", "build a problem's manifest from synthetic shards or a user manifest")
+@stage(
+    "manifest",
+    "build a problem's manifest from synthetic shards or a user manifest",
+    inputs=("shards",),
+    outputs=("out",),
+)
 def _manifest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", type=_json, required=True, help="problems.<name>.source (JSON)")
     p.add_argument("--shards", type=Path, nargs="*", default=[])
@@ -81,7 +126,12 @@ def _manifest_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("split", "stratified, subject-grouped train/val/test split")
+@stage(
+    "split",
+    "stratified, subject-grouped train/val/test split",
+    inputs=("manifest",),
+    outputs=("out", "report"),
+)
 def _split_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--problem", required=True)
@@ -115,7 +165,12 @@ def _split_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("prepare", "crop ROIs, build candidate masks, store memory-mappable arrays")
+@stage(
+    "prepare",
+    "crop ROIs, build candidate masks, store memory-mappable arrays",
+    inputs=("manifest", "split", "manifest@files"),
+    outputs=("out_dir",),
+)
 def _prepare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--split", type=Path, required=True)
@@ -137,7 +192,12 @@ def _size(text: str) -> int | None:
     return None if text == "all" else int(text)
 
 
-@stage("train", "train one model on one problem (resumes from its last checkpoint)")
+@stage(
+    "train",
+    "train one model on one problem (resumes from its last checkpoint)",
+    inputs=("prepared",),
+    outputs=("out_dir",),
+)
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prepared", type=Path, required=True)
     p.add_argument("--problem", required=True)
@@ -172,7 +232,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("predict", "predict the test split: values, localization masks (NIfTI)")
+@stage(
+    "predict",
+    "predict the test split: values, localization masks (NIfTI)",
+    inputs=("model_file", "prepared"),
+    outputs=("out_dir",),
+)
 def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-file", type=Path, required=True)
     p.add_argument("--prepared", type=Path, required=True)
@@ -203,7 +268,12 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("metrics", "metrics of one model on its test set, with bootstrap CIs")
+@stage(
+    "metrics",
+    "metrics of one model on its test set, with bootstrap CIs",
+    inputs=("predictions", "localization", "prepared", "run"),
+    outputs=("out", "cases"),
+)
 def _metrics_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", type=Path, required=True)
     p.add_argument("--localization", type=Path, required=True)
@@ -235,7 +305,12 @@ def _read_cases(paths: list[Path]) -> dict:
     return {path.parent.name: io.read_table(path) for path in paths}
 
 
-@stage("table2", "the paper's Table II: every metric of every model (TSV, Markdown, LaTeX)")
+@stage(
+    "table2",
+    "the paper's Table II: every metric of every model (TSV, Markdown, LaTeX)",
+    inputs=("metrics",),
+    outputs=("tsv", "markdown", "latex"),
+)
 def _table2_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", type=Path, nargs="+", required=True)
     p.add_argument("--tsv", type=Path, required=True)
@@ -253,7 +328,12 @@ def _table2_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("table3", "the paper's Table III for one problem: pairwise tests between models")
+@stage(
+    "table3",
+    "the paper's Table III for one problem: pairwise tests between models",
+    inputs=("cases",),
+    outputs=("out",),
+)
 def _table3_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", type=Path, nargs="+", required=True, help="per-case TSVs")
     p.add_argument("--p-adjust", default="holm")
@@ -268,7 +348,12 @@ def _table3_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("table4", "the paper's Table IV: Stuart-Maxwell tests on cac risk groups")
+@stage(
+    "table4",
+    "the paper's Table IV: Stuart-Maxwell tests on cac risk groups",
+    inputs=("cases",),
+    outputs=("out",),
+)
 def _table4_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", type=Path, nargs="+", required=True, help="per-case TSVs")
     p.add_argument("--alpha", type=float, default=0.05)
@@ -282,7 +367,12 @@ def _table4_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("liver-comparison", "liver per-slice and per-case rho and Dice, rl-unet vs seg-unet")
+@stage(
+    "liver-comparison",
+    "liver per-slice and per-case rho and Dice, rl-unet vs seg-unet",
+    inputs=("cases",),
+    outputs=("out",),
+)
 def _liver_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", type=Path, nargs="+", required=True, help="per-case TSVs")
     p.add_argument("--alpha", type=float, default=0.05)
@@ -296,7 +386,12 @@ def _liver_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("sample-size", "sample-size summary: mean, min, max, sd of rho and Dice per size")
+@stage(
+    "sample-size",
+    "sample-size summary: mean, min, max, sd of rho and Dice per size",
+    inputs=("metrics",),
+    outputs=("out",),
+)
 def _sample_size_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", type=Path, nargs="+", required=True)
     p.add_argument("--out", type=Path, required=True)
@@ -319,7 +414,12 @@ def _predictions(path: Path):
     return io.read_table(path, required=("case_id", "reference", "prediction"))
 
 
-@stage("figure-bland-altman", "Bland-Altman plot of one model's test predictions (Figs. 8, 9)")
+@stage(
+    "figure-bland-altman",
+    "Bland-Altman plot of one model's test predictions (Figs. 8, 9)",
+    inputs=("predictions",),
+    outputs=FIGURE_OUT,
+)
 def _figure_bland_altman_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", type=Path, required=True)
     p.add_argument("--problem", required=True)
@@ -335,7 +435,12 @@ def _figure_bland_altman_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("figure-correlation", "correlation plot of one model's test predictions (Figs. 8, 9)")
+@stage(
+    "figure-correlation",
+    "correlation plot of one model's test predictions (Figs. 8, 9)",
+    inputs=("predictions",),
+    outputs=FIGURE_OUT,
+)
 def _figure_correlation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", type=Path, required=True)
     p.add_argument("--problem", required=True)
@@ -351,7 +456,12 @@ def _figure_correlation_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("figure-confusion", "cac risk-group confusion matrices of one model (Fig. 9)")
+@stage(
+    "figure-confusion",
+    "cac risk-group confusion matrices of one model (Fig. 9)",
+    inputs=("predictions",),
+    outputs=FIGURE_OUT,
+)
 def _figure_confusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", type=Path, required=True)
     p.add_argument("--model", required=True)
@@ -369,7 +479,12 @@ def _figure_confusion_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("figure-overlays", "localization overlays of six test cases (Figs. 8, 11)")
+@stage(
+    "figure-overlays",
+    "localization overlays of six test cases (Figs. 8, 11)",
+    inputs=("predictions", "localization", "prepared"),
+    outputs=FIGURE_OUT,
+)
 def _figure_overlays_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", type=Path, required=True)
     p.add_argument("--localization", type=Path, required=True)
@@ -397,7 +512,12 @@ def _figure_overlays_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("figure-liver-comparison", "liver localization, models side by side (Fig. 12)")
+@stage(
+    "figure-liver-comparison",
+    "liver localization, models side by side (Fig. 12)",
+    inputs=("predictions", "localization", "prepared"),
+    outputs=FIGURE_OUT,
+)
 def _figure_liver_comparison_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--predictions", type=Path, nargs="+", required=True, help="one per model")
@@ -423,7 +543,12 @@ def _figure_liver_comparison_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("figure-abs-error", "box plots of absolute error per model of one problem (Fig. 10)")
+@stage(
+    "figure-abs-error",
+    "box plots of absolute error per model of one problem (Fig. 10)",
+    inputs=("predictions",),
+    outputs=FIGURE_OUT,
+)
 def _figure_abs_error_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problem", required=True)
     p.add_argument(
@@ -445,7 +570,12 @@ def _figure_abs_error_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("figure-sample-size", "rho (and Dice) against training-set size (Fig. 13)")
+@stage(
+    "figure-sample-size",
+    "rho (and Dice) against training-set size (Fig. 13)",
+    inputs=("table",),
+    outputs=FIGURE_OUT,
+)
 def _figure_sample_size_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", type=Path, required=True, help="results/tables/sample_size.tsv")
     p.add_argument("--problem", required=True)
@@ -462,7 +592,12 @@ def _figure_sample_size_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("figure-distribution", "biomarker distribution per split, log y-axis (Figs. 2, 5, 6)")
+@stage(
+    "figure-distribution",
+    "biomarker distribution per split, log y-axis (Figs. 2, 5, 6)",
+    inputs=("split", "manifest"),
+    outputs=FIGURE_OUT,
+)
 def _figure_distribution_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", type=Path, required=True)
     p.add_argument("--manifest", type=Path, required=True)
@@ -480,7 +615,12 @@ def _figure_distribution_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage("figure-risk-groups", "cac risk-group proportions per split (Fig. 3)")
+@stage(
+    "figure-risk-groups",
+    "cac risk-group proportions per split (Fig. 3)",
+    inputs=("split", "manifest"),
+    outputs=FIGURE_OUT,
+)
 def _figure_risk_groups_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", type=Path, required=True)
     p.add_argument("--manifest", type=Path, required=True)
@@ -494,6 +634,34 @@ def _figure_risk_groups_args(p: argparse.ArgumentParser) -> None:
         table = data.cases(io.read_table(a.split), io.read_table(a.manifest), "cac")
         data.risk_groups(table, a.out, a.risk_scheme)
         log.info("risk groups: %d cases -> %s", len(table), a.out)
+
+    p.set_defaults(execute=run)
+
+
+@stage("audit", "check a result file and its whole chain of inputs against their records")
+def _audit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, help="any file the pipeline wrote, e.g. a table")
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import provenance
+
+        report = provenance.audit(a.file)
+        for path in report.checked:
+            record = json.loads(provenance.sidecar(path).read_text())
+            commit = record["code"]["git_commit"] or "no git"
+            print(
+                f"made  {path}  by '{record['stage']}' (rlnet {record['code']['rlnet']}, {commit})"
+            )
+        for path in report.leaves:
+            print(f"raw   {path}")
+        for problem in report.problems:
+            print(f"FAIL  {problem}")
+        if report.problems:
+            raise provenance.AuditError(
+                f"{a.file}: {len(report.problems)} provenance problem(s), listed above"
+            )
+        made, raw = len(report.checked), len(report.leaves)
+        print(f"ok: {made} file(s) made by the pipeline, {raw} raw input(s)")
 
     p.set_defaults(execute=run)
 
@@ -516,9 +684,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
     )
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
         args.execute(args)
+        if args.stage in STAGE_IO:
+            from rlnet import provenance
+
+            inputs, outputs = STAGE_IO[args.stage]
+            provenance.write_records(args.stage, argv, _paths(args, inputs), _paths(args, outputs))
     except (ValueError, OSError, RuntimeError) as err:
         log.error("%s failed: %s", args.stage, err)
         return 1

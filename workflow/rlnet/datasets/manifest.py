@@ -91,7 +91,11 @@ def validate(table: pd.DataFrame, source: str | Path, check_files: bool = True) 
             for case, path in zip(table["case_id"], table[column], strict=True):
                 if not _blank(path) and not Path(path).exists():
                     raise ManifestError(f"{source}: case {case}: {column} file {path} not found")
-    return table.loc[:, list(COLUMNS)].fillna("")
+    table = table.loc[:, list(COLUMNS)].copy()
+    for column in COLUMNS:
+        if column != "value":  # text columns: blanks as empty strings
+            table[column] = table[column].astype(object).where(table[column].notna(), "")
+    return table
 
 
 def import_user_manifest(path: str | Path) -> pd.DataFrame:

@@ -1,0 +1,105 @@
+"""End to end: the tiny study (config/test.yaml) through Snakemake, checked file by file."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+CONFIG = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+BIN = Path(sys.executable).parent
+
+
+def rlnet(study: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(study / "workflow")}
+    return subprocess.run(
+        [sys.executable, "-m", "rlnet", *args], cwd=study, env=env, capture_output=True, text=True
+    )
+
+
+def read(study: Path, path: str) -> pd.DataFrame:
+    return pd.read_csv(study / path, sep="\t", dtype={"case_id": str, "subject_id": str})
+
+
+def test_data_stage_outputs(test_study):
+    chest = CONFIG["phantoms"]["chest"]
+    for problem in ("pma", "sfa"):
+        manifest = read(test_study, f"results/data/{problem}/manifest.tsv")
+        assert len(manifest) == chest["n_cases"]
+        assert (manifest["value"] > 0).all()
+        spacing = np.prod([float(v) for v in manifest.loc[0, "spacing"].split()])
+        assert spacing == pytest.approx(np.prod(chest["spacing"]))
+        split = read(test_study, f"results/data/{problem}/split.tsv")
+        assert set(split["split"]) == {"train", "val", "test"}
+        assert split.groupby("subject_id")["split"].nunique().max() == 1
+    liver = read(test_study, "results/data/liver/split.tsv")
+    assert liver.groupby("subject_id")["split"].nunique().max() == 1  # several slices a subject
+    counts = read(test_study, "results/data/cac/split_counts.tsv")
+    assert counts["total"].sum() == CONFIG["phantoms"]["heart"]["n_cases"]
+    images = np.load(test_study / "results/prepared/cac/images.npy", mmap_mode="r")
+    roi = CONFIG["problems"]["cac"]["roi"]
+    assert images.shape[1:] == tuple(
+        s + 2 * m for s, m in zip(roi["size"], roi["margin"], strict=True)
+    )
+    assert images.dtype == np.int16
+
+
+def test_table2_holds_every_configured_model(test_study):
+    table = read(test_study, "results/tables/table2.tsv")
+    for problem, settings in CONFIG["problems"].items():
+        rows = table[(table["problem"] == problem) & (table["metric"] == "icc")]
+        assert sorted(rows["model"]) == sorted(settings["models"])
+    kappa = table[table["metric"] == "kappa"]
+    assert set(kappa["problem"]) == {"cac"}
+    record = json.loads((test_study / "results/metrics/pma/rl-unet/nall_r0.json").read_text())
+    row = table[(table.problem == "pma") & (table.model == "rl-unet") & (table.metric == "icc")]
+    assert row["value"].item() == pytest.approx(record["metrics"]["icc"]["value"])
+    assert "| PMA |" in (test_study / "results/tables/table2.md").read_text()
+
+
+def test_sample_size_table_has_every_size_and_repeat(test_study):
+    table = read(test_study, "results/tables/sample_size.tsv")
+    rho = table[table["metric"] == "rho"]
+    assert sorted(rho["n"]) == sorted(CONFIG["sample_size"]["sizes"])
+    assert (rho["repeats"] == CONFIG["sample_size"]["repeats"]).all()
+
+
+def test_nothing_left_to_do_after_all(test_study):
+    result = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "all", "--configfile", "config/test.yaml"],
+        cwd=test_study,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_audit_walks_table2_back_to_the_raw_images(test_study):
+    result = rlnet(test_study, "audit", "results/tables/table2.tsv")
+    assert result.returncode == 0, result.stdout + result.stderr
+    made = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("made")]
+    assert "results/tables/table2.tsv" in made
+    assert "results/models/pma/rl-unet/nall_r0/model.pt" in made
+    assert "results/data/synthetic/chest/shard0.tsv" in made
+    raw = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("raw")]
+    assert any(p.startswith("results/data/synthetic/chest/images/") for p in raw)
+
+
+def test_audit_fails_naming_a_tampered_input(test_study):
+    path = test_study / "results/metrics/pma/rl-unet/nall_r0.json"
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original.replace(b'"rho"', b'"rho" ', 1))
+        result = rlnet(test_study, "audit", "results/tables/table2.tsv")
+        assert result.returncode == 1
+        assert "results/metrics/pma/rl-unet/nall_r0.json" in result.stdout
+    finally:
+        path.write_bytes(original)
