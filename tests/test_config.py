@@ -68,6 +68,16 @@ def test_dimensionality_must_match_the_phantom(default):
     expect_error(default, "problems.cac.spatial_dims")
 
 
+def test_roi_must_fit_the_networks(default):
+    default["problems"]["cac"]["roi"]["size"] = [30, 48, 48]
+    expect_error(default, "problems.cac.roi.size", "multiples of 16")
+
+
+def test_roi_on_a_2d_problem_is_refused(default):
+    default["problems"]["pma"]["roi"] = default["problems"]["cac"]["roi"]
+    expect_error(default, "problems.pma.roi", "only 3D")
+
+
 def test_problem_training_overrides_merge(default):
     merged = cfg.training_settings(default, "cac")
     assert merged["batch_size"] == default["problems"]["cac"]["training"]["batch_size"]

@@ -22,6 +22,10 @@ PHANTOM_DIMS: dict[str, int] = {"chest": 2, "heart": 3, "abdomen": 2}
 UNITS: dict[str, str] = {"pma": "mm2", "sfa": "mm2", "cac": "mm3", "liver": "mm2"}
 
 
+#: 3D ROIs feed the networks uncropped: every axis must survive four 2x poolings.
+ROI_MULTIPLE = 16
+
+
 class ConfigError(ValueError):
     """A configuration problem; the message names the offending key."""
 
@@ -72,6 +76,14 @@ def check_semantics(config: dict) -> None:
                 )
         if problem["spatial_dims"] == 3 and "roi" not in problem:
             raise ConfigError(f"config key 'problems.{name}.roi': required for 3D problems")
+        if "roi" in problem and problem["spatial_dims"] != 3:
+            raise ConfigError(f"config key 'problems.{name}.roi': only 3D problems crop an ROI")
+        bad = [s for s in problem.get("roi", {}).get("size", []) if s % ROI_MULTIPLE]
+        if bad:
+            raise ConfigError(
+                f"config key 'problems.{name}.roi.size': {problem['roi']['size']} must be "
+                f"multiples of {ROI_MULTIPLE} (the networks pool four times)"
+            )
         if "mask" in problem["candidates"] and "synthetic" in source:
             if "candidate_mask" not in source:
                 raise ConfigError(

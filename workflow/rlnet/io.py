@@ -1,6 +1,7 @@
 """Image and table I/O with atomic writes.
 
-Images are read and written through SimpleITK (NIfTI, NRRD, MHA, DICOM series, ...). Arrays
+Images are read and written through SimpleITK (NIfTI, NRRD, MHA, DICOM series, ...), imported
+where used so that stages writing only tables and figures start faster. Arrays
 come back in numpy order (z, y, x) or (y, x); spacing and origin are converted once here from
 SimpleITK's (x, y, z) order to the array's axis order.
 """
@@ -16,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
 
     A directory is read as a DICOM series. Raises ImageReadError naming the file on failure.
     """
+    import SimpleITK as sitk
+
     path = Path(path)
     try:
         if path.is_dir():
@@ -109,6 +111,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
 
 def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
     """Shape (array order) and geometry from an image header, without reading the pixels."""
+    import SimpleITK as sitk
+
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -130,6 +134,8 @@ def write_image(
 
     The format follows the extension (``.nii.gz``, ``.nrrd``, ``.mha``, ...).
     """
+    import SimpleITK as sitk
+
     if not isinstance(geometry, Geometry):
         geometry = Geometry.from_spacing(geometry)
     array = np.asarray(array)
