@@ -1,5 +1,8 @@
 """Image I/O: axis order, spacing, geometry round trips and atomic writes."""
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -56,3 +59,13 @@ def test_dimension_mismatch_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="axes"):
         io.write_image(tmp_path / "x.nii.gz", np.zeros((2, 2)), (1.0, 1.0, 1.0))
     assert not (tmp_path / "x.nii.gz").exists()
+
+
+def test_atomic_write_gives_the_umask_mode_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with io.atomic_path(tmp_path / "table.tsv") as tmp:
+            tmp.write_text("a\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "table.tsv").stat().st_mode) == 0o644

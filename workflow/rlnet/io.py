@@ -55,12 +55,21 @@ class ImageReadError(ValueError):
     """An image file that cannot be read or fails validation; the message names the file."""
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it into place with os.replace.
 
     On any exception the temporary file is removed, so no half-written output survives.
     The temporary name keeps ``path``'s extension(s) so format-sniffing writers still work.
+    The result gets the mode a plain ``open(path, "w")`` would (0666 less the umask), not
+    mkstemp's 0600, so collaborators on a shared cluster can read it.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +79,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            tmp_path.chmod(0o666 & ~_umask())
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
