@@ -91,7 +91,7 @@ def _draw_anatomy(rng: np.random.Generator, noise_hu: tuple[float, float]) -> _A
     breast = rng.uniform(0.5, 1.0, 2) * rng.uniform(8.0, 35.0) * has_breasts
     muscle = np.clip(rng.lognormal(0.0, 0.4), 0.45, 2.6)
     other_muscle = np.clip(rng.lognormal(0.0, 0.35), 0.55, 1.8)
-    deep_fat = (fat_mm / 14.0) ** 0.8 * rng.lognormal(0.0, 0.35)
+    deep_fat = np.clip((fat_mm / 14.0) ** 0.4 * rng.lognormal(0.0, 0.55), 0.8, 3.0)
     # Per side (right, left): pec major centre, half-width, thickness; pec minor the same;
     # axillary fat centre; scapula centre and half-width (degrees and mm).
     sides = np.stack(
@@ -196,7 +196,7 @@ def _layer_table(phi: np.ndarray, a: _Anatomy) -> np.ndarray:
     cage = _cage_radius(phi, a)
     rib = np.full_like(phi, 10.0)
     serratus = 10.0 * a.other_muscle * (_bump(phi, -92, 38, 1) + _bump(phi, 92, 38, 1))
-    axilla = 20.0 * a.deep_fat * _sided(phi, s[6], [20, 20], 1)
+    axilla = 36.0 * a.deep_fat * _sided(phi, s[6], [20, 20], 1)
     minor = a.muscle * (
         s[5, 0] * _bump(phi, -s[3, 0], s[4, 0], 0.7) + s[5, 1] * _bump(phi, s[3, 1], s[4, 1], 0.7)
     )
@@ -204,7 +204,7 @@ def _layer_table(phi: np.ndarray, a: _Anatomy) -> np.ndarray:
     major = a.muscle * (
         s[2, 0] * _bump(phi, -s[0, 0], s[1, 0], 0.6) + s[2, 1] * _bump(phi, s[0, 1], s[1, 1], 0.6)
     )
-    intermuscular = 12.0 * a.deep_fat * (_bump(phi, -112, 35, 1) + _bump(phi, 112, 35, 1))
+    intermuscular = 22.0 * a.deep_fat * (_bump(phi, -112, 35, 1) + _bump(phi, 112, 35, 1))
     groove = 1.0 - 0.35 * _bump(phi, 180, 10, 1)
     back = (
         a.other_muscle
