@@ -17,14 +17,12 @@ Prints a table and writes benchmarks/results/figures.json.
 import argparse
 import base64
 import json
-import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from snakemake_jobs import job_times, machine, run
+
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 FIGURE_RULES = (
     "figure_bland_altman",
     "figure_correlation",
@@ -38,21 +36,6 @@ FIGURE_RULES = (
 )
 TARGET_ALL_S = 60.0
 TARGET_ONE_S = 5.0
-
-
-def snakemake(directory: Path, configfile: str, *args: str) -> float:
-    """Run snakemake (1 core) in ``directory``; return the wall-clock seconds. ``args`` start
-    with the targets: --forcerun and --configfile take several values and would swallow them."""
-    env_path = f"{SNAKEMAKE.parent}:{__import__('os').environ.get('PATH', '')}"
-    command = [str(SNAKEMAKE), *args, "--cores", "1", "--configfile", configfile]
-    start = time.perf_counter()
-    result = subprocess.run(
-        command, cwd=directory, capture_output=True, text=True, env={"PATH": env_path}
-    )
-    wall = time.perf_counter() - start
-    if result.returncode:
-        sys.exit(f"snakemake failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    return wall
 
 
 def job_record(directory: Path, output: Path) -> dict:
@@ -69,32 +52,22 @@ def main() -> None:
     args = parser.parse_args()
     directory = args.directory.resolve()
 
-    wall_all = snakemake(directory, args.configfile, "figures", "--forcerun", *FIGURE_RULES)
+    since = time.time()
+    wall_all = run(directory, args.configfile, "figures", "--forcerun", *FIGURE_RULES)
     figures = sorted(
         p.relative_to(directory) for p in (directory / "results/figures").rglob("*.pdf")
     )
-    per_rule: dict[str, dict] = {}
-    for pdf in figures:
-        record = job_record(directory, pdf)
-        seconds = record["endtime"] - record["starttime"]
-        entry = per_rule.setdefault(record["rule"], {"jobs": 0, "job_s": 0.0, "max_job_s": 0.0})
-        entry["jobs"] += 1
-        entry["job_s"] += seconds
-        entry["max_job_s"] = max(entry["max_job_s"], seconds)
+    per_rule = job_times(directory, FIGURE_RULES, since)
     total = sum(e["job_s"] for e in per_rule.values())
 
     one = next(p for p in figures if p.parts[2] == "bland_altman")
-    wall_one = snakemake(directory, args.configfile, str(one), "--forcerun", "figure_bland_altman")
+    wall_one = run(directory, args.configfile, str(one), "--forcerun", "figure_bland_altman")
     record = job_record(directory, one)
     one_job = record["endtime"] - record["starttime"]
 
     result = {
         "configfile": args.configfile,
-        "machine": {
-            "python": platform.python_version(),
-            "processor": platform.processor(),
-            "cpus": __import__("os").cpu_count(),
-        },
+        "machine": machine(),
         "figures": len(figures),
         "all_figures": {
             "job_s_total": round(total, 2),
@@ -102,10 +75,7 @@ def main() -> None:
             "target_job_s": TARGET_ALL_S,
             "met": total < TARGET_ALL_S,
         },
-        "per_rule": {
-            r: {k: round(v, 2) if isinstance(v, float) else v for k, v in e.items()}
-            for r, e in sorted(per_rule.items())
-        },
+        "per_rule": per_rule,
         "one_figure": {
             "target": str(one),
             "job_s": round(one_job, 2),

@@ -135,3 +135,8 @@ rule sample_size_summary:
         **config["resources"]["default"],
     shell:
         "python -m rlnet sample-size --metrics {input} --out {output} 2> {log}"
+
+
+rule tables:
+    input:
+        get_table_outputs(),

@@ -1,0 +1,58 @@
+"""Run Snakemake on a study folder and read back the job times it recorded.
+
+Snakemake keeps one metadata record per output file under ``.snakemake/metadata`` with the
+rule, the job hash and the job's start and end (epoch seconds); the benchmarks read job time
+from there, so it excludes Snakemake's own start-up and DAG building.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def run(directory: Path, configfile: str, *args: str) -> float:
+    """Run snakemake (1 core) in ``directory``; return the wall-clock seconds. ``args`` start
+    with the targets: --forcerun and --configfile take several values and would swallow them."""
+    env_path = f"{SNAKEMAKE.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    command = [str(SNAKEMAKE), *args, "--cores", "1", "--configfile", configfile]
+    start = time.perf_counter()
+    result = subprocess.run(
+        command, cwd=directory, capture_output=True, text=True, env={"PATH": env_path}
+    )
+    wall = time.perf_counter() - start
+    if result.returncode:
+        sys.exit(f"snakemake failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return wall
+
+
+def job_times(directory: Path, rules: tuple[str, ...], since: float) -> dict[str, dict]:
+    """Per rule: jobs, total and longest job seconds, over the jobs of ``rules`` that started
+    after ``since`` (epoch s). A job with several outputs is counted once (by job hash)."""
+    jobs = {}
+    for path in (directory / ".snakemake" / "metadata").iterdir():
+        record = json.loads(path.read_text())
+        if record.get("rule") in rules and (record.get("starttime") or 0) >= since:
+            jobs[(record["rule"], record["job_hash"])] = record["endtime"] - record["starttime"]
+    per_rule: dict[str, dict] = {}
+    for (rule, _), seconds in sorted(jobs.items()):
+        entry = per_rule.setdefault(rule, {"jobs": 0, "job_s": 0.0, "max_job_s": 0.0})
+        entry["jobs"] += 1
+        entry["job_s"] = round(entry["job_s"] + seconds, 2)
+        entry["max_job_s"] = round(max(entry["max_job_s"], seconds), 2)
+    return per_rule
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    import platform
+
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
