@@ -13,7 +13,9 @@ class RLNet(nn.Module):
 
     The backbone's last 1x1 conv bias starts at ``output_bias`` (default -2: the sigmoid starts
     near 0.12 instead of 0.5, so the first predicted sums are near a typical target instead of
-    several times it; see shared/notes/feasibility-cpu.md). The ReLU is the paper's; it is the
+    several times it; see shared/notes/feasibility-cpu.md). The starting level also survives as
+    a floor over non-target candidates, so it shapes the localization (config/README.md,
+    ``output_bias``: the default pma uses -3). The ReLU is the paper's; it is the
     identity for {0, 1} candidates and kept so that any non-negative-weighted candidate map works.
     """
 
