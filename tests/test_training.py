@@ -97,12 +97,19 @@ def test_killed_run_resumes_to_the_same_weights(toy_prepared, tmp_path):
     )
 
 
-def test_checkpoint_of_another_config_is_refused(toy_prepared, tmp_path):
+def test_stale_checkpoint_of_another_config_is_replaced(toy_prepared, tmp_path, caplog):
+    """A config change reruns the train job (Snakemake params); the old run's checkpoint must
+    not be resumed into the new run nor block it: training starts afresh."""
     Trainer(spec(max_epochs=1), toy_prepared, "cpu").fit(tmp_path / "a", tmp_path / "ck")
-    with pytest.raises(TrainingError, match="another run or config"):
-        Trainer(
-            spec(max_epochs=1, lr={"rl": 5e-3, "enc": 3e-4, "seg": 1e-3}), toy_prepared, "cpu"
-        ).fit(tmp_path / "b", tmp_path / "ck")
+    changed = spec(max_epochs=1, lr={"rl": 5e-3, "enc": 3e-4, "seg": 1e-3})
+    with caplog.at_level("WARNING", logger="rlnet"):
+        Trainer(changed, toy_prepared, "cpu").fit(tmp_path / "b", tmp_path / "ck")
+    assert "ck/last.pt: checkpoint of another run or config" in caplog.text
+    Trainer(changed, toy_prepared, "cpu").fit(tmp_path / "fresh", tmp_path / "ck_fresh")
+    assert_same_weights(weights(tmp_path / "b/model.pt"), weights(tmp_path / "fresh/model.pt"))
+    assert torch.load(tmp_path / "ck/last.pt", weights_only=False)["fingerprint"] == (
+        changed.fingerprint
+    )
 
 
 def test_non_finite_loss_names_model_problem_and_epoch(toy_prepared, tmp_path, monkeypatch):

@@ -188,13 +188,20 @@ class Trainer:
             **state,
         }
 
-    def _resume(self, checkpoint: Path) -> dict:
+    def _resume(self, checkpoint: Path) -> dict | None:
+        """The checkpoint's state, loaded into model and optimiser; None when it was written
+        by another run or config (the config changed since: it is stale, training restarts
+        and overwrites it, as Snakemake reruns a job whose params changed)."""
         state = torch.load(checkpoint, map_location=self.device, weights_only=False)
         if state.get("fingerprint") != self.spec.fingerprint:
-            raise TrainingError(
-                f"{checkpoint}: checkpoint belongs to another run or config "
-                f"({state.get('fingerprint')} != {self.spec.fingerprint}); delete it to restart"
+            log.warning(
+                "%s: checkpoint of another run or config (%s, this run %s): stale, "
+                "training starts afresh and replaces it",
+                checkpoint,
+                state.get("fingerprint"),
+                self.spec.fingerprint,
             )
+            return None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
@@ -216,9 +223,9 @@ class Trainer:
             "bad_epochs": 0,
         }
         start = 0
-        if checkpoint.exists():
-            state = self._resume(checkpoint)
-            start = state["epoch"] + 1
+        resumed = self._resume(checkpoint) if checkpoint.exists() else None
+        if resumed is not None:
+            state, start = resumed, resumed["epoch"] + 1
         patience, max_epochs = self.settings["patience"], self.settings["max_epochs"]
         epoch = start
         while epoch < max_epochs and state["bad_epochs"] < patience:
