@@ -13,13 +13,15 @@ import time
 from pathlib import Path
 
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SNAKEFILE = Path(__file__).resolve().parents[1] / "Snakefile"
 
 
 def run(directory: Path, configfile: str, *args: str) -> float:
     """Run snakemake (1 core) in ``directory``; return the wall-clock seconds. ``args`` start
     with the targets: --forcerun and --configfile take several values and would swallow them."""
     env_path = f"{SNAKEMAKE.parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    command = [str(SNAKEMAKE), *args, "--cores", "1", "--configfile", configfile]
+    command = [str(SNAKEMAKE), *args, "-s", str(SNAKEFILE), "--cores", "1"]
+    command += ["--configfile", configfile]
     start = time.perf_counter()
     result = subprocess.run(
         command, cwd=directory, capture_output=True, text=True, env={"PATH": env_path}

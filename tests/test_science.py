@@ -1,11 +1,12 @@
-"""The paper's central claim, small enough for CI: trained on the area value alone, RL-U-Net
+"""The paper's central claim on the default's pma: trained on the area value alone, RL-U-Net
 regresses the pectoralis area better than Enc(U-Net) on the same test set and localizes the
 muscle (Dice of its binarised map) without ever seeing a mask.
 
-The default's chest slices (96 x 96, 3.6 mm) and training settings, with 216 training cases
-instead of 360 (3 min on one CPU thread): measured rl-unet rho 0.995, Dice 0.70, enc-unet rho
-0.975. Dice grows with the training set (the paper's Fig. 13), hence 0.65 here; the issue's 0.80
-is checked on the full default by benchmarks/bench_science.py."""
+The default's chest slices (600, 96 x 96 at 3.6 mm) and pma training settings, drawn with
+another seed than the default study's (~4 min on 2 CPU threads). The default study itself
+measured rl-unet rho 0.996, Dice 0.82, enc-unet rho 0.981 (benchmarks/bench_science.py); this
+draw: rho 0.997, Dice 0.83, enc-unet 0.977 (2 threads). Dice moves by a few hundredths with the
+thread count (float summation order: 0.64 vs 0.70 on a 216-case variant), hence 0.75 here."""
 
 import numpy as np
 import pytest
@@ -20,15 +21,15 @@ from rlnet.training.loop import RunSpec, Trainer
 
 pytestmark = pytest.mark.slow
 
-CHEST = {"n_cases": 360, "shape": [96, 96], "spacing": [3.6, 3.6], "noise_hu": [5, 15]}
+CHEST = {"n_cases": 600, "shape": [96, 96], "spacing": [3.6, 3.6], "noise_hu": [5, 15]}
 PROBLEM = {
     "spatial_dims": 2,
     "candidates": {"hu": [-20, 100]},
     "input_window": [-250, 250],
 }
 SETTINGS = {
-    "max_epochs": 30,
-    "patience": 6,
+    "max_epochs": 25,
+    "patience": 5,
     "batch_size": 16,
     "base_width": 8,
     "output_bias": -3.0,
@@ -65,4 +66,4 @@ def test_rl_unet_beats_enc_unet_and_localizes(chest):
     print(f"rl-unet rho {rho_rl:.4f} Dice {dice:.3f}; enc-unet rho {rho_enc:.4f}")
     assert rho_rl >= 0.95
     assert rho_rl > rho_enc
-    assert dice >= 0.65
+    assert dice >= 0.75
