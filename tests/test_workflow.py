@@ -53,7 +53,17 @@ def test_configfile_replaces_the_default_instead_of_merging(tmp_path):
 
 
 def test_one_file_target_plans_only_its_ancestors(tmp_path):
-    result = snakemake("-n", "results/data/pma/split.tsv", "--configfile", "config/test.yaml")
+    # An empty work folder: a study already on disk in the checkout must not change the plan.
+    result = snakemake(
+        "-n",
+        "results/data/pma/split.tsv",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(ROOT / "config/test.yaml"),
+    )
     assert result.returncode == 0, result.stderr
     jobs = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("rule ")]
     assert sorted(jobs) == ["manifest:", "split:", "synthesize:", "synthesize:"]
