@@ -72,13 +72,6 @@ def test_examples_prefer_cases_with_a_mask():
     assert len(rows) == 6 and all(table["has_mask"].iloc[rows] == 1)
 
 
-def test_model_labels_equal_the_tables():
-    pytest.importorskip("statsmodels")
-    from rlnet.tables import MODEL_LABELS
-
-    assert style.MODEL_LABELS == MODEL_LABELS
-
-
 def test_every_problem_has_a_unit():
     for problem in ("pma", "sfa", "cac", "liver"):
         assert style.axis_label(problem).endswith(")")

@@ -17,18 +17,8 @@ import numpy as np
 import pandas as pd
 
 from rlnet import io, stats
+from rlnet.labels import MODEL_LABELS
 
-#: Table order and paper labels of the models.
-MODEL_LABELS: dict[str, str] = {
-    "baseline": "Baseline",
-    "enc-unet": "Enc(U-Net)",
-    "enc-senet": "Enc(SE-Net)",
-    "enc-sdnet": "Enc(SD-Net)",
-    "rl-unet": "RL-U-Net",
-    "rl-senet": "RL-SE-Net",
-    "rl-sdnet": "RL-SD-Net",
-    "seg-unet": "U-Net (seg)",
-}
 PROBLEM_ORDER = ("pma", "sfa", "cac", "liver")
 #: Table II rows: metric key in the metrics JSON -> label.
 METRIC_LABELS: dict[str, str] = {

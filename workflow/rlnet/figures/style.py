@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rlnet import io  # noqa: E402
+from rlnet.labels import MODEL_LABELS  # noqa: E402
 
 # PDF font subsetting logs every glyph at INFO; the CLI logs at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -54,18 +55,6 @@ PROBLEM_NAMES = {
     "sfa": "SFA",
     "cac": "CAC",
     "liver": "Liver tumour",
-}
-#: Model order and labels; the same as rlnet.tables.MODEL_LABELS (a test checks), kept here so
-#: the figures need no statistics packages.
-MODEL_LABELS: dict[str, str] = {
-    "baseline": "Baseline",
-    "enc-unet": "Enc(U-Net)",
-    "enc-senet": "Enc(SE-Net)",
-    "enc-sdnet": "Enc(SD-Net)",
-    "rl-unet": "RL-U-Net",
-    "rl-senet": "RL-SE-Net",
-    "rl-sdnet": "RL-SD-Net",
-    "seg-unet": "U-Net (seg)",
 }
 #: Colours of the six example cases (dot in the correlation plot = frame of the overlay);
 #: none of them green, yellow or red, which the overlays use for TP, FP and FN.

@@ -1,0 +1,14 @@
+"""Paper labels shared by tables and figures: a module with no imports, so figure jobs need no
+statistics packages and table jobs no plotting ones."""
+
+#: Model order (tables, figure panels) and the paper's labels.
+MODEL_LABELS: dict[str, str] = {
+    "baseline": "Baseline",
+    "enc-unet": "Enc(U-Net)",
+    "enc-senet": "Enc(SE-Net)",
+    "enc-sdnet": "Enc(SD-Net)",
+    "rl-unet": "RL-U-Net",
+    "rl-senet": "RL-SE-Net",
+    "rl-sdnet": "RL-SD-Net",
+    "seg-unet": "U-Net (seg)",
+}
