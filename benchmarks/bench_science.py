@@ -14,39 +14,14 @@ Prints the figures and writes benchmarks/results/science.json.
 import argparse
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from snakemake_jobs import machine
+from snakemake_jobs import build, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = ("pma", "sfa")
 MODELS = ("rl-unet", "enc-unet")
 RHO_MIN, DICE_MIN = 0.95, 0.80
-
-
-def build(config: Path, workdir: Path, cores: int, targets: list[str]) -> float:
-    """Run snakemake on ``targets`` in ``workdir`` (resuming what is there); wall seconds."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    command = [
-        str(bin_dir / "snakemake"),
-        *targets,
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        str(cores),
-        "--configfile",
-        str(config.resolve()),
-    ]
-    tic = time.perf_counter()
-    subprocess.run(command, check=True, env=env)
-    return time.perf_counter() - tic
 
 
 def model_figures(workdir: Path, problem: str, model: str) -> dict:

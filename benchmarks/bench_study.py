@@ -11,37 +11,13 @@ enc-unet's rho on the same test set. Prints the figures and writes benchmarks/re
 import argparse
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
+from snakemake_jobs import build
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "study.json"
-
-
-def run_study(config: Path, workdir: Path, cores: int) -> float:
-    """Run `all` in ``workdir`` (resuming whatever is there); return the wall time in s."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    command = [
-        str(bin_dir / "snakemake"),
-        "all",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        str(cores),
-        "--configfile",
-        str(config.resolve()),
-    ]
-    tic = time.perf_counter()
-    subprocess.run(command, check=True, env=env)
-    return time.perf_counter() - tic
 
 
 def training_seconds(workdir: Path) -> dict[str, float]:
@@ -76,7 +52,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/study")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     args = parser.parse_args()
-    wall = run_study(args.config, args.workdir, args.cores)
+    wall = build(args.config, args.workdir, args.cores, ["all"])
     seconds = training_seconds(args.workdir)
     result = {
         "config": str(args.config),

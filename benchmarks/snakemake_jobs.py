@@ -32,6 +32,18 @@ def run(directory: Path, configfile: str, *args: str) -> float:
     return wall
 
 
+def build(config: Path, workdir: Path, cores: int, targets: list[str]) -> float:
+    """Run snakemake on ``targets`` in ``workdir`` with ``cores`` (resuming what is there),
+    output streamed to the terminal; return the wall seconds. Fails loudly on a failed job."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PATH": f"{SNAKEMAKE.parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [str(SNAKEMAKE), *targets, "-s", str(SNAKEFILE), "--directory", str(workdir)]
+    command += ["--cores", str(cores), "--configfile", str(config.resolve())]
+    tic = time.perf_counter()
+    subprocess.run(command, check=True, env=env)
+    return time.perf_counter() - tic
+
+
 def job_times(directory: Path, rules: tuple[str, ...], since: float) -> dict[str, dict]:
     """Per rule: jobs, total and longest job seconds, over the jobs of ``rules`` that started
     after ``since`` (epoch s). A job with several outputs is counted once (by job hash)."""
