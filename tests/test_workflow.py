@@ -67,3 +67,24 @@ def test_one_file_target_plans_only_its_ancestors(tmp_path):
     assert result.returncode == 0, result.stderr
     jobs = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("rule ")]
     assert sorted(jobs) == ["manifest:", "split:", "synthesize:", "synthesize:"]
+
+
+def test_tables_target_plans_every_table_and_no_figure(tmp_path):
+    result = snakemake(
+        "-n",
+        "tables",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(ROOT / "config/test.yaml"),
+    )
+    assert result.returncode == 0, result.stderr
+    jobs = {
+        line.split()[1].rstrip(":")
+        for line in result.stdout.splitlines()
+        if line.startswith("rule ")
+    }
+    assert {"table2", "table3", "table4", "liver_comparison", "sample_size_summary"} <= jobs
+    assert not any(job.startswith("figure") for job in jobs)
