@@ -9,6 +9,7 @@ single-figure run, and the report.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -460,6 +461,25 @@ def test_edited_module_reruns_exactly_its_figures(test_study):
         for name, (content, stat) in saved.items():
             (folder / name).write_bytes(content)
             os.utime(folder / name, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert planned_jobs(test_study) == {}
+
+
+@pytest.mark.slow
+def test_edited_phantom_regenerates_exactly_its_shards(test_study):
+    """An edited phantom module regenerates its own shards and what depends on them, no more."""
+    module = test_study / "workflow" / "rlnet" / "phantoms" / "liver.py"
+    content, stat = module.read_bytes(), module.stat()
+    try:
+        with open(module, "a") as handle:
+            handle.write("\n# edited by test_figures\n")
+        plan = snakemake(test_study, "-n").stdout
+        shards = set(re.findall(r"output: (results/data/synthetic/\S+)", plan))
+        assert shards == {"results/data/synthetic/abdomen/shard0.tsv"}
+        assert "results/prepared/liver/" in plan
+        assert not re.search(r"results/prepared/(pma|sfa|cac)/", plan)
+    finally:
+        module.write_bytes(content)
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert planned_jobs(test_study) == {}
 
 

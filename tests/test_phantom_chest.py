@@ -8,15 +8,15 @@ from scipy import stats
 
 from rlnet.biomarkers import area_mm2
 from rlnet.phantoms import PhantomCase
-from rlnet.phantoms.chest import MASKS, PHANTOM_CODE, generate
+from rlnet.phantoms.chest import MASKS, PHANTOM_CODE, REFERENCE_HU, generate
 
 SEED = 11
 #: Paper candidate HU ranges (Sec. II-B) of each target.
 CANDIDATE_HU = {"pectoralis": (-20.0, 100.0), "subcutaneous_fat": (-140.0, -70.0)}
-#: Minimum mean fraction of target pixels inside the candidate HU range at 96 x 96, 3.6 mm,
-#: default noise (10-30 HU) and blur. Fat is limited by the narrow 70 HU window against noise
-#: and by partial volume of its thin band with skin, air and muscle.
-MIN_COVERAGE = {"pectoralis": 0.85, "subcutaneous_fat": 0.65}
+#: Minimum mean fraction of the analyst's region kept by the reference's HU threshold at 96 x 96,
+#: 3.6 mm, default noise (10-30 HU): partial volume of the thin bands and noise outliers drop out.
+#: Measured on 100 cases: pectoralis 0.86, fat 0.69 (0.90 / 0.74 at the study's 5-15 HU).
+MIN_KEPT = {"pectoralis": 0.8, "subcutaneous_fat": 0.6}
 #: Minimum candidate-to-target area ratio in the image, every case.
 MIN_IMAGE_RATIO = {"pectoralis": 1.5, "subcutaneous_fat": 0.7}
 #: Minimum ratio of all tissue of the candidate class (sharp anatomy) to the target, every case.
@@ -79,20 +79,34 @@ def test_hu_ranges(cases: list[PhantomCase]) -> None:
 
 
 @pytest.mark.parametrize("name", MASKS)
+def test_reference_is_the_region_thresholded(cases: list[PhantomCase], name: str) -> None:
+    """Like a threshold-assisted segmentation: in the HU range, inside the analyst's region."""
+    assert REFERENCE_HU[name] == CANDIDATE_HU[name]
+    kept = []
+    for case in cases[:100]:
+        values = case.image[case.masks[name] > 0]
+        assert values.min() >= CANDIDATE_HU[name][0] and values.max() <= CANDIDATE_HU[name][1]
+        region = case.extras[f"{name}_region_mm2"]
+        kept.append(area_mm2(case.masks[name], case.spacing) / region)
+    print(f"{name}: reference / region {np.mean(kept):.3f} (min {np.min(kept):.3f})")
+    assert max(kept) <= 1.0
+    assert np.mean(kept) >= MIN_KEPT[name]
+
+
+@pytest.mark.parametrize("name", MASKS)
 def test_candidates_cover_target_with_distractors(cases: list[PhantomCase], name: str) -> None:
-    coverage, image_ratio, tissue_ratio = [], [], []
+    image_ratio, tissue_ratio = [], []
     for case in cases[:50]:
         target = case.masks[name] > 0
         candidates = _candidates(case, name)
-        coverage.append(np.count_nonzero(candidates & target) / np.count_nonzero(target))
+        assert not np.any(target & ~candidates)  # the paper's candidates hold the whole target
         assert np.count_nonzero(candidates & ~target) > 0.1 * np.count_nonzero(target)
         image_ratio.append(np.count_nonzero(candidates) / np.count_nonzero(target))
         tissue_ratio.append(case.extras[TISSUE_KEY[name]] / area_mm2(target, case.spacing))
     print(
-        f"{name}: coverage {np.mean(coverage):.3f}, candidate/target {np.mean(image_ratio):.2f} "
+        f"{name}: candidate/target {np.mean(image_ratio):.2f} "
         f"(min {np.min(image_ratio):.2f}), tissue/target min {np.min(tissue_ratio):.2f}"
     )
-    assert np.mean(coverage) >= MIN_COVERAGE[name]
     assert np.min(image_ratio) >= MIN_IMAGE_RATIO[name]
     assert np.min(tissue_ratio) >= MIN_TISSUE_RATIO[name]
 
@@ -123,13 +137,20 @@ def test_shapes(shape: tuple[int, int], spacing: tuple[float, float]) -> None:
         assert case.masks[name].shape == shape and case.masks[name].any()
 
 
-def test_area_independent_of_spacing() -> None:
-    """The same anatomy (mm) rendered at 5.4, 3.6 and 1.8 mm pixels over one field of view."""
+def test_region_area_independent_of_spacing() -> None:
+    """The same anatomy (mm) rendered at 5.4, 3.6 and 1.8 mm pixels over one field of view.
+
+    The analyst's region is spacing-independent; the thresholded reference is not (coarse pixels
+    mix more tissue), but it never exceeds the region.
+    """
     grids = [((64, 64), (5.4, 5.4)), ((96, 96), (3.6, 3.6)), ((192, 192), (1.8, 1.8))]
     for index in range(6):
+        cases = [generate(SEED, index, s, p, noise_hu=(5.0, 5.0)) for s, p in grids]
         for name in MASKS:
-            areas = [area_mm2(generate(SEED, index, s, p).masks[name], p) for s, p in grids]
-            assert max(areas) / min(areas) < 1.2, (index, name, areas)
+            regions = [case.extras[f"{name}_region_mm2"] for case in cases]
+            assert max(regions) / min(regions) < 1.15, (index, name, regions)
+            for case, region in zip(cases, regions, strict=True):
+                assert area_mm2(case.masks[name], case.spacing) <= region
 
 
 def test_paper_scale() -> None:
@@ -139,9 +160,8 @@ def test_paper_scale() -> None:
     elapsed = time.perf_counter() - start
     small = generate(SEED, 1)
     assert big.image.shape == (512, 512)
-    ratio = area_mm2(big.masks["pectoralis"], big.spacing) / area_mm2(
-        small.masks["pectoralis"], small.spacing
-    )
+    key = "pectoralis_region_mm2"
+    ratio = big.extras[key] / small.extras[key]
     assert 0.85 < ratio < 1.15
     assert elapsed < 3.0  # generous: shared CI machines; ~0.1-0.3 s when idle
 

@@ -2,6 +2,8 @@
 
 
 rule synthesize:
+    input:
+        code=lambda w: synthetic.code_files(w.phantom),
     output:
         "results/data/synthetic/{phantom}/shard{shard}.tsv",
     log:

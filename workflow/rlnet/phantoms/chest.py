@@ -16,8 +16,14 @@ pectoralis major, intermuscular fat, back muscles (trapezius, rhomboids, paraspi
 subcutaneous fat and skin. Bones, the mediastinum and its vessels are painted on top.
 
 Pixels larger than 1.2 mm are rendered from 3 x 3 label sub-samples, so coarse images have
-partial volume; a pixel belongs to a mask when more than half of it is that tissue.
-The image is then blurred and noise is added; masks are never blurred.
+partial volume. The image is then blurred and noise is added.
+
+The reference masks stand in for the paper's semi-automated segmentations (an analyst with the
+Chest Imaging Platform's threshold-assisted interface): the analyst's region, the pixels more
+than half made of the tissue, intersected with the tissue's HU range on the final image
+(``REFERENCE_HU``, the paper's candidate ranges). Partial-volume pixels at the edge of a thin
+band (fat next to skin: -47 HU at 60/40) and noise outliers are therefore not in the reference,
+as they would not be in a threshold-assisted segmentation; the reference area is the biomarker.
 """
 
 import math
@@ -26,10 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from rlnet.biomarkers import area_mm2
 from rlnet.phantoms import PhantomCase, case_rng
 
 PHANTOM_CODE = 1
 MASKS = ("pectoralis", "subcutaneous_fat")
+#: HU range (inclusive) each reference mask is thresholded to, as a threshold-assisted tool does.
+REFERENCE_HU = {"pectoralis": (-20.0, 100.0), "subcutaneous_fat": (-140.0, -70.0)}
 
 #: Pixels larger than this (mm) are rendered from 3 x 3 sub-samples (partial volume).
 SUBSAMPLE_MM = 1.2
@@ -419,6 +428,11 @@ def _tissue_area(
     return float(np.count_nonzero(2 * count > k * k) * spacing[0] * spacing[1])
 
 
+def _threshold(region: np.ndarray, image: np.ndarray, hu_range: tuple[float, float]) -> np.ndarray:
+    """uint8 mask (y, x): the pixels of ``region`` whose HU lies in ``hu_range`` (inclusive)."""
+    return (region & (image >= hu_range[0]) & (image <= hu_range[1])).astype(np.uint8)
+
+
 def _subsamples(spacing: tuple[float, float]) -> int:
     """Sub-samples per pixel axis: 1, or 3 when a pixel is larger than ``SUBSAMPLE_MM``.
 
@@ -455,11 +469,13 @@ def generate(
         image = ndimage.gaussian_filter(image, blur_px, mode="nearest")
     image = image + a.noise_sigma * rng.standard_normal(shape, dtype=np.float32)
     image = np.clip(np.rint(image), -1024, 3071).astype(np.int16)
-    masks = {
-        name: (2 * _pixel_sum(labels == label, k, np.int16) > k * k).astype(np.uint8)
+    regions = {
+        name: 2 * _pixel_sum(labels == label, k, np.int16) > k * k
         for name, label in zip(MASKS, (PEC, SUB_FAT), strict=True)
     }
-    fractions = {
+    masks = {name: _threshold(regions[name], image, REFERENCE_HU[name]) for name in MASKS}
+    areas = {
+        **{f"{name}_region_mm2": area_mm2(regions[name], spacing) for name in MASKS},
         "muscle_range_tissue_mm2": _tissue_area(labels, k, MUSCLE_RANGE_LABELS, spacing),
         "fat_range_tissue_mm2": _tissue_area(labels, k, FAT_RANGE_LABELS, spacing),
     }
@@ -479,6 +495,6 @@ def generate(
             "muscle_factor": a.muscle,
             "noise_sigma_hu": a.noise_sigma,
             "body_cropped": float(touches),
-            **fractions,
+            **areas,
         },
     )
