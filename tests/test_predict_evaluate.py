@@ -114,3 +114,14 @@ def test_case_ids_must_match_the_test_set(predicted, toy_prepared, tmp_path):
     io.write_table(bad, table)
     with pytest.raises(evaluate.PredictionError, match="unexpected \\['intruder'\\]"):
         evaluate.evaluate(bad, predicted / "localization.npy", toy_prepared, {})
+
+
+def test_region_is_the_network_window():
+    """2D: the whole stored slice; 3D: the ROI inside the stored ROI + margin array."""
+    flat = Prepared(None, None, None, None, {"spatial_dims": 2, "shape": [64, 80]})
+    assert flat.region() == (slice(0, 64), slice(0, 80))
+    roi = {"size": [32, 48, 48], "margin": [2, 3, 3]}
+    volume = Prepared(None, None, None, None, {"spatial_dims": 3, "roi": roi})
+    assert volume.region() == (slice(2, 34), slice(3, 51), slice(3, 51))
+    stored = np.zeros((36, 54, 54))
+    assert stored[volume.region()].shape == (32, 48, 48)

@@ -5,10 +5,12 @@ mask.
 
 The default's chest slices (600, 96 x 96 at 3.6 mm) and training settings (output bias -2 for
 pma, +2 for sfa as in config/config.yaml), drawn with another seed than the default study's
-(~4 min per problem on 2 CPU threads). The default study's own figures are in
-benchmarks/results/science.json (benchmarks/bench_science.py). Dice moves by a few hundredths
-with the thread count (float summation order) and with the epoch early stopping picks, hence a
-0.75 floor here against the benchmark's 0.80."""
+(~3.5 min per problem on 2 CPU threads). This draw measured rl-unet rho 0.996 / Dice 0.76
+(pma) and 0.997 / 0.83 (sfa) against enc-unet rho 0.984 / 0.979; the default study's own figures
+(Dice 0.82 / 0.93) are in benchmarks/results/science.json. Dice moves between draws and by a few
+hundredths with the thread count (float summation order), so the test asks for 0.70 and for a
+clear margin (0.15) over the Dice of the candidate mask itself (0.33 pma, 0.61 sfa): a map
+that merely spreads over the candidates fails."""
 
 import numpy as np
 import pytest
@@ -79,8 +81,15 @@ def test_rl_unet_beats_enc_unet_and_localizes(shard, problem, tmp_path):
     rho_rl = metrics.pearson(rl["reference"], rl["prediction"])[0]
     rho_enc = metrics.pearson(enc["reference"], enc["prediction"])[0]
     local = np.load(tmp_path / "rl-unet_p" / "localization.npy")
-    dice = localization_metrics(rl, local, Prepared.load(data))["dice"].mean()
-    print(f"{problem}: rl-unet rho {rho_rl:.4f} Dice {dice:.3f}; enc-unet rho {rho_enc:.4f}")
+    arrays = Prepared.load(data)
+    dice = localization_metrics(rl, local, arrays)["dice"].mean()
+    candidates = np.stack([arrays.candidates[int(i)][arrays.region()] for i in rl["index"]])
+    dice_candidates = localization_metrics(rl, candidates, arrays)["dice"].mean()
+    print(
+        f"{problem}: rl-unet rho {rho_rl:.4f} Dice {dice:.3f} (candidates {dice_candidates:.3f});"
+        f" enc-unet rho {rho_enc:.4f}"
+    )
     assert rho_rl >= 0.95
     assert rho_rl > rho_enc
-    assert dice >= 0.75
+    assert dice >= 0.70
+    assert dice >= dice_candidates + 0.15

@@ -44,8 +44,7 @@ def localization_metrics(
     predictions: pd.DataFrame, localization: np.ndarray, prepared: Prepared
 ) -> pd.DataFrame:
     """Per-case Dice, Hausdorff and average Hausdorff (mm and px) for cases with a mask."""
-    offset, window = prepared.center_offset(), prepared.window()
-    region = tuple(slice(o, o + w) for o, w in zip(offset, window, strict=True))
+    region = prepared.region()
     rows = []
     for k, row in predictions.iterrows():
         if not int(row.get("has_mask", 0)):

@@ -69,8 +69,7 @@ def infer(model, dataset: CaseDataset, device: torch.device, batch_size: int):
 
 def _cac_columns(prepared, indices, values, maps, family, agatston_kw, scheme) -> pd.DataFrame:
     cases = prepared.cases.loc[indices]
-    offset, window = prepared.center_offset(), prepared.window()
-    region = tuple(slice(o, o + w) for o, w in zip(offset, window, strict=True))
+    region = prepared.region()
     predicted_agatston, predicted_volume = [], []
     for k, index in enumerate(indices):
         if maps is None:  # direct regressors learn the Agatston score itself

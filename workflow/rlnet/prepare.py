@@ -254,3 +254,8 @@ class Prepared:
         """Offset of the network window inside the prepared array (the ROI margin; 0 in 2D)."""
         roi = self.meta.get("roi")
         return tuple(roi["margin"]) if roi else (0,) * self.spatial_dims
+
+    def region(self) -> tuple[slice, ...]:
+        """Slices of the network window inside a stored case array (spatial axes, array order)."""
+        offset, window = self.center_offset(), self.window()
+        return tuple(slice(o, o + w) for o, w in zip(offset, window, strict=True))

@@ -52,15 +52,10 @@ def rgba(candidates: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _region(prepared: Prepared) -> tuple[slice, ...]:
-    offset, window = prepared.center_offset(), prepared.window()
-    return tuple(slice(o, o + w) for o, w in zip(offset, window, strict=True))
-
-
 def case_view(prepared: Prepared, index: int, local: np.ndarray) -> dict:
     """The 2D arrays one panel draws for prepared case ``index`` with localization ``local``
     (network-input space): image, grey mask, labels, the axial slice (3D) and pixel size."""
-    region = _region(prepared)
+    region = prepared.region()
     image = np.asarray(prepared.images[index][region])
     candidates = np.asarray(prepared.candidates[index][region]) > 0
     reference = np.asarray(prepared.masks[index][region]) > 0
