@@ -151,6 +151,13 @@ def test_classify_true_false_positives_negatives():
     assert tuple(colours[0, 3]) == overlays.CANDIDATE_RGBA  # candidate only: grey
 
 
+@pytest.mark.parametrize(
+    ("value", "title"), [(11480.4, "11480"), (725.8, "726"), (12.345, "12.3"), (0.01234, "0.0123")]
+)
+def test_panel_titles_have_no_exponent(value, title):
+    assert overlays._fmt(value) == title
+
+
 def _test_predictions(prepared: Prepared) -> tuple[pd.DataFrame, np.ndarray]:
     """Predictions of the prepared toy problem's test cases: the localization is the reference
     mask shifted by one pixel (so TP, FP and FN all occur)."""

@@ -107,7 +107,8 @@ def _legend(fig) -> None:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+    """A panel-title value: whole units from 100 on (no exponent), 3 significant digits below."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def draw(
