@@ -116,7 +116,7 @@ def _manifest_args(p: argparse.ArgumentParser) -> None:
         if "manifest" in a.source:
             table = manifest.import_user_manifest(a.source["manifest"])
         else:
-            shards = [io.read_table(s) for s in a.shards]
+            shards = [synthetic.read_shard(s, a.source) for s in a.shards]
             table = synthetic.manifest_from_shards(shards, a.source, ", ".join(map(str, a.shards)))
         io.write_table(a.out, table)
         log.info(

@@ -12,7 +12,7 @@ import pandas as pd
 
 from rlnet import biomarkers, io
 from rlnet.config import PHANTOM_MASKS
-from rlnet.datasets.manifest import COLUMNS, format_spacing, validate
+from rlnet.datasets.manifest import COLUMNS, ManifestError, format_spacing, validate
 from rlnet.phantoms import PhantomCase
 
 #: Module of rlnet.phantoms that draws each phantom.
@@ -129,6 +129,19 @@ def _write_case(case_id: str, case: PhantomCase, out_dir: Path, agatston_kw: dic
     for key, value in case.extras.items():
         row[f"extra_{key}"] = value
     return row
+
+
+def read_shard(path: str | Path, source: dict) -> pd.DataFrame:
+    """One shard table, checked for rows and for the measure and mask of ``source["target"]``
+    (and ``source["candidate_mask"]`` when given). Raises ManifestError naming the shard."""
+    table = io.read_table(path)
+    if table.empty:
+        raise ManifestError(f"{path}: shard table has no cases")
+    masks = sorted(c.removeprefix("value_") for c in table.columns if c.startswith("value_"))
+    for name in (source["target"], source.get("candidate_mask")):
+        if name and not {f"value_{name}", f"mask_{name}"} <= set(table.columns):
+            raise ManifestError(f"{path}: no mask {name!r} in this shard (it has {masks})")
+    return table
 
 
 def manifest_from_shards(shards: list[pd.DataFrame], source: dict, origin: str) -> pd.DataFrame:
