@@ -83,7 +83,8 @@ def test_rl_unet_beats_enc_unet_and_localizes(shard, problem, tmp_path):
     local = np.load(tmp_path / "rl-unet_p" / "localization.npy")
     arrays = Prepared.load(data)
     dice = localization_metrics(rl, local, arrays)["dice"].mean()
-    candidates = np.stack([arrays.candidates[int(i)][arrays.region()] for i in rl["index"]])
+    region = arrays.region()
+    candidates = np.stack([arrays.candidates[int(i)][region] for i in rl["index"]])
     dice_candidates = localization_metrics(rl, candidates, arrays)["dice"].mean()
     print(
         f"{problem}: rl-unet rho {rho_rl:.4f} Dice {dice:.3f} (candidates {dice_candidates:.3f});"

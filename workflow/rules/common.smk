@@ -34,6 +34,17 @@ def as_json(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def phantom_code(phantom):
+    """The source a synthesis job draws with (the phantom's module and the shared helpers): explicit
+    inputs like figure_code's, so an edited phantom regenerates its shards and their descendants.
+    """
+    folder = f"{workflow.basedir}/workflow/rlnet/phantoms"
+    return [
+        f"{folder}/__init__.py",
+        f"{folder}/{synthetic.PHANTOM_MODULES[phantom]}.py",
+    ]
+
+
 def get_shards(phantom):
     """Shard tables of one phantom."""
     settings = config["phantoms"][phantom]

@@ -3,7 +3,7 @@
 
 rule synthesize:
     input:
-        code=lambda w: synthetic.code_files(w.phantom),
+        code=lambda w: phantom_code(w.phantom),
     output:
         "results/data/synthetic/{phantom}/shard{shard}.tsv",
     log:
