@@ -120,6 +120,28 @@ def test_non_finite_loss_names_model_problem_and_epoch(toy_prepared, tmp_path, m
         Trainer(spec(), toy_prepared, "cpu").fit(tmp_path / "a", tmp_path / "ck")
 
 
+#: Validation losses: best at epoch 1, flat until the drop at epoch 7 (a cac-like late start).
+VAL_LOSSES = [1.0, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("min_epochs", "epochs", "best_epoch"),
+    [(0, 5, 1), (4, 5, 1), (6, 6, 1), (8, 11, 7)],
+)
+def test_early_stopping_waits_patience_after_min_epochs(
+    toy_prepared, tmp_path, monkeypatch, min_epochs, epochs, best_epoch
+):
+    """Patience 3: without min_epochs the run stops 3 epochs after its best (epoch 1); a
+    min_epochs past the flat start lets it reach the drop at epoch 7 and keep that model."""
+    losses = iter(VAL_LOSSES)
+    monkeypatch.setattr(Trainer, "_train_epoch", lambda self, epoch: 0.0)
+    monkeypatch.setattr(Trainer, "_validate", lambda self: (next(losses), 0.0))
+    settings = {"max_epochs": len(VAL_LOSSES), "patience": 3, "min_epochs": min_epochs}
+    run = Trainer(spec(**settings), toy_prepared, "cpu").fit(tmp_path / "a", tmp_path / "ck")
+    assert (run["epochs"], run["best_epoch"]) == (epochs, best_epoch)
+    assert run["best_val_loss"] == VAL_LOSSES[best_epoch]
+
+
 def test_augmentation_is_seeded_per_epoch_and_case(toy_prepared):
     prepared = Prepared.load(toy_prepared)
     idx = prepared.indices("train")
