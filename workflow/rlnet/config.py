@@ -114,6 +114,18 @@ def load(path: str | Path) -> dict:
     return config
 
 
+#: Keys of a problem's block that ``rlnet.prepare`` reads. The prepare rule gets only these, so
+#: an edit of the problem's models, training or split block does not re-prepare it (and so
+#: retrain every model of the problem); a split edit reaches prepare through split.tsv.
+PREPARE_KEYS = ("spatial_dims", "candidates", "input_window", "roi")
+
+
+def prepare_settings(config: dict, problem: str) -> dict:
+    """The part of a problem's block that ``rlnet.prepare.prepare`` reads."""
+    block = config["problems"][problem]
+    return {key: block[key] for key in PREPARE_KEYS if key in block}
+
+
 def training_settings(config: dict, problem: str) -> dict:
     """The global training block with the problem's overrides merged on top."""
     merged = copy.deepcopy(config["training"])
