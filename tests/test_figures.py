@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from rlnet import io
 from rlnet.figures import agreement, confusion, data, errors, overlays, sample_size, style
@@ -491,6 +492,25 @@ def test_edited_phantom_regenerates_exactly_its_shards(test_study):
     finally:
         module.write_bytes(content)
         os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert planned_jobs(test_study) == {}
+
+
+def test_training_edit_retrains_without_re_preparing(test_study):
+    """A problem's training block is a param of its train jobs, not of prepare: editing it
+    reruns that problem's training and what follows, not its data preparation."""
+    config = test_study / "config" / "test.yaml"
+    content = config.read_bytes()
+    edited = yaml.safe_load(content)
+    edited["problems"]["pma"]["training"] = {"max_epochs": 1}
+    sweep = edited["sample_size"]
+    runs = len(edited["problems"]["pma"]["models"]) + len(sweep["sizes"]) * sweep["repeats"]
+    try:
+        config.write_text(yaml.safe_dump(edited))
+        jobs = planned_jobs(test_study)
+    finally:
+        config.write_bytes(content)
+    assert "prepare" not in jobs and "split" not in jobs
+    assert jobs["train"] == runs
     assert planned_jobs(test_study) == {}
 
 

@@ -174,7 +174,12 @@ def _split_args(p: argparse.ArgumentParser) -> None:
 def _prepare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--split", type=Path, required=True)
-    p.add_argument("--problem-settings", type=_json, required=True, help="problems.<name> (JSON)")
+    p.add_argument(
+        "--problem-settings",
+        type=_json,
+        required=True,
+        help="the problem keys prepare reads (JSON; rlnet.config.prepare_settings)",
+    )
     p.add_argument("--out-dir", type=Path, required=True)
 
     def run(a: argparse.Namespace) -> None:

@@ -7,7 +7,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 
-from rlnet.config import ConfigError, training_settings  # noqa: E402
+from rlnet.config import ConfigError, prepare_settings, training_settings  # noqa: E402
 from rlnet.config import validate as validate_config  # noqa: E402
 from rlnet.datasets import synthetic  # noqa: E402
 

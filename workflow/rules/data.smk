@@ -84,7 +84,7 @@ rule prepare:
     resources:
         **config["resources"]["default"],
     params:
-        settings=lambda w: as_json(config["problems"][w.problem]),
+        settings=lambda w: as_json(prepare_settings(config, w.problem)),
     shell:
         "python -m rlnet prepare --manifest {input.manifest} --split {input.split}"
         " --problem-settings {params.settings:q} --out-dir results/prepared/{wildcards.problem}"
