@@ -125,18 +125,18 @@ VAL_LOSSES = [1.0, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 0.5, 0.6, 0.7, 0.8, 0.9, 1
 
 
 @pytest.mark.parametrize(
-    ("min_epochs", "epochs", "best_epoch"),
-    [(0, 5, 1), (4, 5, 1), (6, 6, 1), (8, 11, 7)],
+    ("patience", "epochs", "best_epoch"),
+    [(1, 3, 1), (3, 5, 1), (5, 7, 1), (6, 13, 7)],
 )
-def test_early_stopping_waits_patience_after_min_epochs(
-    toy_prepared, tmp_path, monkeypatch, min_epochs, epochs, best_epoch
+def test_early_stopping_after_patience_keeps_the_best_epoch(
+    toy_prepared, tmp_path, monkeypatch, patience, epochs, best_epoch
 ):
-    """Patience 3: without min_epochs the run stops 3 epochs after its best (epoch 1); a
-    min_epochs past the flat start lets it reach the drop at epoch 7 and keep that model."""
+    """The run stops ``patience`` epochs after its best; a patience longer than the flat start
+    (5 bad epochs after epoch 1) reaches the drop at epoch 7 and keeps that model."""
     losses = iter(VAL_LOSSES)
     monkeypatch.setattr(Trainer, "_train_epoch", lambda self, epoch: 0.0)
     monkeypatch.setattr(Trainer, "_validate", lambda self: (next(losses), 0.0))
-    settings = {"max_epochs": len(VAL_LOSSES), "patience": 3, "min_epochs": min_epochs}
+    settings = {"max_epochs": len(VAL_LOSSES), "patience": patience}
     run = Trainer(spec(**settings), toy_prepared, "cpu").fit(tmp_path / "a", tmp_path / "ck")
     assert (run["epochs"], run["best_epoch"]) == (epochs, best_epoch)
     assert run["best_val_loss"] == VAL_LOSSES[best_epoch]

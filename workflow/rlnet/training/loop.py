@@ -209,16 +209,6 @@ class Trainer:
         log.info("resuming %s from epoch %d", checkpoint, state["epoch"])
         return state
 
-    def _done(self, epoch: int, bad_epochs: int) -> bool:
-        """Whether training stops before ``epoch`` (0-based): ``max_epochs`` reached, or
-        ``patience`` epochs without a better validation loss once ``min_epochs`` (optional,
-        default 0) have run. ``min_epochs`` carries a run through a flat start (cac: the
-        validation loss stays at the mean-predictor level for several epochs before it drops)."""
-        settings = self.settings
-        if epoch >= settings["max_epochs"]:
-            return True
-        return epoch >= settings.get("min_epochs", 0) and bad_epochs >= settings["patience"]
-
     def fit(self, out_dir: str | Path, checkpoint_dir: str | Path) -> dict:
         """Train to early stop or ``max_epochs``; write model.pt, log.tsv, run.json to out_dir.
 
@@ -236,8 +226,9 @@ class Trainer:
         resumed = self._resume(checkpoint) if checkpoint.exists() else None
         if resumed is not None:
             state, start = resumed, resumed["epoch"] + 1
+        patience, max_epochs = self.settings["patience"], self.settings["max_epochs"]
         epoch = start
-        while not self._done(epoch, state["bad_epochs"]):
+        while epoch < max_epochs and state["bad_epochs"] < patience:
             tic = time.perf_counter()
             train_loss = self._train_epoch(epoch)
             val_loss, val_r = self._validate()
@@ -265,9 +256,8 @@ class Trainer:
                     "lr": lr,
                 }
             )
-            run_name = f"{self.spec.problem}/{self.spec.model}"
             print(
-                f"[{run_name}] epoch {epoch + 1}/{self.settings['max_epochs']} "
+                f"[{self.spec.problem}/{self.spec.model}] epoch {epoch + 1}/{max_epochs} "
                 f"train {train_loss:.4g} val {val_loss:.4g} r {val_r:.3f} ({seconds:.1f} s)",
                 file=sys.stderr,
                 flush=True,
