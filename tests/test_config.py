@@ -84,6 +84,14 @@ def test_problem_training_overrides_merge(default):
     assert merged["lr"] == default["training"]["lr"]
 
 
+def test_only_subset_runs_get_the_sweeps_equal_steps(default):
+    default["sample_size"]["equal_steps"] = True
+    assert "equal_steps" not in cfg.training_settings(default, "pma", "all")
+    assert cfg.training_settings(default, "pma", "40")["equal_steps"] is True
+    default["sample_size"]["equal_steps"] = False
+    assert cfg.training_settings(default, "pma", "40")["equal_steps"] is False
+
+
 def _schema_keys(node: dict, schema: dict) -> set[str]:
     """Every property name the schema accepts (following $ref into definitions)."""
     keys: set[str] = set()

@@ -159,6 +159,37 @@ def test_augmentation_is_seeded_per_epoch_and_case(toy_prepared):
     assert set(torch.unique(data[0]["candidates"]).tolist()) <= {0.0, 1.0}
 
 
+def test_longer_epoch_cycles_the_cases_with_fresh_augmentation(toy_prepared):
+    prepared = Prepared.load(toy_prepared)
+    idx = prepared.indices("train")[:4]
+    targets = prepared.cases["value"].to_numpy()[idx]
+    once = CaseDataset(prepared, idx, targets, TRAINING["augment"], 5)
+    cycled = CaseDataset(prepared, idx, targets, TRAINING["augment"], 5, epoch_size=10)
+    assert len(once) == 4 and len(cycled) == 10 and cycled.passes == 3
+    cycled.set_epoch(1)
+    # Sample k is case k % 4 with its target; pass p of epoch 1 draws as epoch 3 + p.
+    assert [int(cycled[k]["index"]) for k in range(10)] == [*idx, *idx, *idx[:2]]
+    assert [float(cycled[k]["target"]) for k in (1, 5, 9)] == [pytest.approx(targets[1])] * 3
+    for p in range(3):
+        once.set_epoch(3 + p)
+        assert torch.equal(cycled[4 * p + 1]["image"], once[1]["image"])
+    assert not torch.equal(cycled[1]["image"], cycled[5]["image"])
+
+
+def test_equal_steps_gives_a_subset_run_the_full_runs_epoch(toy_prepared, tmp_path):
+    settings = {**TRAINING, "max_epochs": 1, "batch_size": 4}
+
+    def subset(equal_steps: bool) -> RunSpec:
+        return RunSpec("pma", "rl-unet", 6, 0, 3, {**settings, "equal_steps": equal_steps})
+
+    full = Trainer(spec(**settings), toy_prepared, "cpu")
+    part = Trainer(subset(True), toy_prepared, "cpu")
+    plain = Trainer(subset(False), toy_prepared, "cpu")
+    assert (len(full.train_set), len(part.train_set), len(plain.train_set)) == (12, 12, 6)
+    run = part.fit(tmp_path / "out", tmp_path / "ck")
+    assert (run["n_train"], run["epoch_size"]) == (6, 12)
+
+
 def test_subset_is_stratified_and_reproducible(toy_prepared):
     prepared = Prepared.load(toy_prepared)
     a = subset_indices(prepared, 6, seed=1, rep=0)

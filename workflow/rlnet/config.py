@@ -126,12 +126,18 @@ def prepare_settings(config: dict, problem: str) -> dict:
     return {key: block[key] for key in PREPARE_KEYS if key in block}
 
 
-def training_settings(config: dict, problem: str) -> dict:
-    """The global training block with the problem's overrides merged on top."""
+def training_settings(config: dict, problem: str, n: str = "all") -> dict:
+    """The global training block with the problem's overrides merged on top.
+
+    ``n`` is the run's training-set size (the ``n{n}`` of its path); a sample-size subset run
+    (not ``all``) also gets the sweep's ``equal_steps``.
+    """
     merged = copy.deepcopy(config["training"])
     for key, value in config["problems"][problem].get("training", {}).items():
         if isinstance(value, dict):
             merged[key] = {**merged.get(key, {}), **value}
         else:
             merged[key] = value
+    if n != "all":
+        merged["equal_steps"] = bool(config.get("sample_size", {}).get("equal_steps", False))
     return merged

@@ -16,7 +16,7 @@ rule train:
     resources:
         **get_train_resources_callables(),
     params:
-        settings=lambda w: as_json(training_settings(config, w.problem)),
+        settings=lambda w: as_json(training_settings(config, w.problem, w.n)),
         seed=config["seed"],
         device=config["device"],
         checkpoints="results/checkpoints/{problem}/{model}/n{n}_r{rep}",

@@ -15,7 +15,7 @@ class RLNet(nn.Module):
     near 0.12 instead of 0.5, so the first predicted sums are near a typical target instead of
     several times it; see shared/notes/feasibility-cpu.md). The starting level also survives as
     a floor over non-target candidates, so it shapes the localization (config/README.md,
-    ``output_bias``: the default pma uses -3). The ReLU is the paper's; it is the
+    ``output_bias``: sfa starts high at +2, cac low at -5). The ReLU is the paper's; it is the
     identity for {0, 1} candidates and kept so that any non-negative-weighted candidate map works.
     """
 

@@ -2,7 +2,9 @@
 
 Every random choice of a sample is drawn from ``default_rng([seed, epoch, index])``, so the
 augmentation of a case in an epoch is the same whatever the number of DataLoader workers, the
-batch order, or a resume from a checkpoint.
+batch order, or a resume from a checkpoint. An epoch longer than the case list (the sample-size
+sweep's ``equal_steps``) cycles the cases; pass p of epoch e draws as epoch ``e * passes + p``,
+so every pass is augmented afresh and a one-pass epoch draws exactly as before.
 """
 
 import math
@@ -71,6 +73,8 @@ class CaseDataset(Dataset):
     """Samples of one problem: image, candidates, mask, voxel size, target, array index.
 
     ``augment`` is the config's augment block or None (validation, prediction).
+    ``epoch_size`` (default: one pass over ``indices``) is the number of samples of an epoch;
+    a larger one cycles ``indices``.
     """
 
     def __init__(
@@ -80,10 +84,13 @@ class CaseDataset(Dataset):
         targets: np.ndarray,
         augment: dict | None,
         seed: int,
+        epoch_size: int | None = None,
     ) -> None:
         self.prepared = prepared
         self.indices = np.asarray(indices)
         self.targets = np.asarray(targets, dtype=np.float32)
+        self.epoch_size = len(self.indices) if epoch_size is None else int(epoch_size)
+        self.passes = math.ceil(self.epoch_size / max(len(self.indices), 1))
         self.augment = augment
         self.seed = seed
         self.epoch = 0
@@ -92,7 +99,7 @@ class CaseDataset(Dataset):
         self.hu_window = tuple(prepared.meta["input_window"])
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return self.epoch_size
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draws of ``epoch``."""
@@ -117,8 +124,10 @@ class CaseDataset(Dataset):
         return image, candidates, mask, spacing
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        step, k = divmod(k, len(self.indices))
         index = int(self.indices[k])
-        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
+        draw = self.epoch * self.passes + step
+        rng = np.random.default_rng([self.seed, draw, index]) if self.augment else None
         image, candidates, mask, spacing = self._arrays(index, rng)
         return {
             "image": torch.from_numpy(normalise(image, self.hu_window))[None],

@@ -110,6 +110,7 @@ class Trainer:
             targets[self.train_idx],
             self.settings["augment"],
             spec.run_seed,
+            epoch_size=self._epoch_size(),
         )
         self.val_set = CaseDataset(
             self.prepared, self.val_idx, targets[self.val_idx], None, spec.run_seed
@@ -119,6 +120,13 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(
             enabled=self.device.type == "cuda" and self.settings["amp"] == "fp16"
         )
+
+    def _epoch_size(self) -> int:
+        """Samples per epoch: the subset once, or with ``equal_steps`` as many as the whole
+        training split (a subset run then takes the full run's optimiser steps per epoch)."""
+        if self.settings.get("equal_steps"):
+            return max(len(self.prepared.indices("train")), len(self.train_idx))
+        return len(self.train_idx)
 
     def _loader(self, dataset: CaseDataset, shuffle_epoch: int | None) -> DataLoader:
         workers = self.settings["num_workers"]
@@ -284,6 +292,7 @@ class Trainer:
             "target": target_column(self.spec.problem, self.model.family),
             "target_scale": self.scale,
             "n_train": int(len(self.train_idx)),
+            "epoch_size": len(self.train_set),
             "n_val": int(len(self.val_idx)),
             "epochs": len(state["history"]),
             "best_epoch": state["best_epoch"],
