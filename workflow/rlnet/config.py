@@ -130,7 +130,8 @@ def training_settings(config: dict, problem: str, n: str = "all") -> dict:
     """The global training block with the problem's overrides merged on top.
 
     ``n`` is the run's training-set size (the ``n{n}`` of its path); a sample-size subset run
-    (not ``all``) also gets the sweep's ``equal_steps``.
+    (not ``all``) also gets ``equal_steps: true`` when the sweep asks for it. Off, the key is
+    left out, so subset runs keep the settings (and fingerprints) they had without it.
     """
     merged = copy.deepcopy(config["training"])
     for key, value in config["problems"][problem].get("training", {}).items():
@@ -138,6 +139,6 @@ def training_settings(config: dict, problem: str, n: str = "all") -> dict:
             merged[key] = {**merged.get(key, {}), **value}
         else:
             merged[key] = value
-    if n != "all":
-        merged["equal_steps"] = bool(config.get("sample_size", {}).get("equal_steps", False))
+    if n != "all" and config.get("sample_size", {}).get("equal_steps", False):
+        merged["equal_steps"] = True
     return merged
