@@ -110,3 +110,17 @@ def test_study(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return study
+
+
+def files_under(folder: Path) -> set[Path]:
+    """Every file below ``folder`` (hidden temporary files included)."""
+    return {p for p in Path(folder).rglob("*") if p.is_file()} if Path(folder).exists() else set()
+
+
+def assert_nothing_half_written(folder: Path, before: set[Path]) -> None:
+    """A failed stage left no new file below ``folder``: no output, no temporary file.
+
+    ``before`` is ``files_under(folder)`` taken before the stage ran.
+    """
+    new = sorted(str(p) for p in files_under(folder) - before)
+    assert not new, f"left behind after a failure: {new}"
