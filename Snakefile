@@ -5,9 +5,25 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# Config helpers from the package: a YAML error in the default config names its line and column
+# (Snakemake's own loader says only "not valid JSON or YAML"); needs_masks is read by data.smk.
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, f"{workflow.basedir}/workflow")
+from rlnet.config import ConfigError, needs_masks, read_yaml  # noqa: E402
+
 # The embedded default, unless --configfile names a complete config of its own (then it is not
-# merged over the default: a config file describes the whole study).
+# merged over the default: a config file describes the whole study). A --configfile is parsed by
+# Snakemake before this file runs; check its syntax with `python -m rlnet.config FILE`.
 if not workflow.overwrite_configfiles:
+    if Path("config/config.yaml").exists():
+        try:
+            read_yaml("config/config.yaml")
+        except ConfigError as err:
+            raise WorkflowError(str(err)) from None
 
     configfile: "config/config.yaml"
 

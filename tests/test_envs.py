@@ -10,7 +10,6 @@ Data-driven, so it keeps working as rules and stages are added:
 and every such package must be listed in the rule's env. Versions must equal pyproject's pins.
 """
 
-import ast
 import re
 import sys
 import tomllib
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from rlnet.codebase import closure, stage_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "workflow" / "rlnet"
@@ -153,122 +154,9 @@ def test_rule_has_an_existing_env(name):
 # --- imports ---------------------------------------------------------------------------------
 
 
-def module_file(module: str) -> Path | None:
-    """File of an rlnet module (``rlnet.a.b``), None when it is not a module."""
-    base = ROOT / "workflow" / Path(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _guarded(node: ast.AST, parents: dict) -> bool:
-    """Inside ``try: ... except ImportError`` (optional) or ``if TYPE_CHECKING:``."""
-    while node in parents:
-        child, node = node, parents[node]
-        if isinstance(node, ast.Try) and child in node.body:
-            for handler in node.handlers:
-                names = ast.unparse(handler.type) if handler.type else ""
-                if "ImportError" in names or "ModuleNotFoundError" in names:
-                    return True
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            return True
-    return False
-
-
-def imports_in(nodes: list[ast.AST], module: str, tree: ast.AST) -> set[str]:
-    """Absolute names imported anywhere under ``nodes`` (rlnet submodules resolved)."""
-    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
-    package = module if module_file(module).name == "__init__.py" else module.rpartition(".")[0]
-    found = set()
-    for top in nodes:
-        for node in ast.walk(top):
-            if not isinstance(node, ast.Import | ast.ImportFrom) or _guarded(node, parents):
-                continue
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-                continue
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parts = parts[: len(parts) - node.level + 1]
-                base = ".".join(parts + ([base] if base else []))
-            found.add(base)
-            for alias in node.names:
-                if module_file(f"{base}.{alias.name}"):
-                    found.add(f"{base}.{alias.name}")
-    return found
-
-
-@cache
-def parsed(module: str) -> ast.Module:
-    return ast.parse(module_file(module).read_text())
-
-
-def closure(modules: set[str]) -> set[str]:
-    """rlnet modules reachable from ``modules`` (with their parent packages), plus every
-    third-party import name they use, as top-level names."""
-    seen: set[str] = set()
-    third_party: set[str] = set()
-    todo = list(modules)
-    while todo:
-        module = todo.pop()
-        if module in seen:
-            continue
-        if module.split(".")[0] != "rlnet":
-            if module.split(".")[0] not in sys.stdlib_module_names:
-                third_party.add(module.split(".")[0])
-            continue
-        seen.add(module)
-        if module == "rlnet.cli":
-            # Its stages import their modules inside the stage (see stage_modules); following
-            # them all here would make every stage need every package.
-            continue
-        parts = module.split(".")
-        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-        for name in imports_in([parsed(module)], module, parsed(module)):
-            top = name.split(".")[0]
-            if top == "rlnet":
-                todo += [name] if module_file(name) else []
-            elif top not in sys.stdlib_module_names and top != "__future__":
-                third_party.add(top)
-    return seen | third_party
-
-
 def stage_modules() -> dict[str, set[str]]:
-    """stage name of rlnet.cli -> rlnet modules its function (and cli helpers it calls) import.
-
-    The cli imports each stage's modules inside the stage, so that one stage does not need the
-    others' packages (the data env has no torch). Module-level imports of cli count for all.
-    """
-    tree = parsed("rlnet.cli")
-    helpers = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    common = imports_in(
-        [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)], "rlnet.cli", tree
-    )
-    stages = {}
-    for func in helpers.values():
-        for deco in func.decorator_list:
-            if (
-                isinstance(deco, ast.Call)
-                and getattr(deco.func, "id", None) == "stage"
-                and isinstance(deco.args[0], ast.Constant)
-            ):
-                bodies, todo = [], [func]
-                while todo:
-                    fn = todo.pop()
-                    if fn in bodies:
-                        continue
-                    bodies.append(fn)
-                    called = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
-                    todo += [helpers[c] for c in called if c in helpers and c != fn.name]
-                names = imports_in(bodies, "rlnet.cli", tree) | common
-                stages[deco.args[0].value] = (
-                    {"rlnet.cli"}
-                    | {n for n in names if n.split(".")[0] == "rlnet" and module_file(n)}
-                    | {n for n in names if n.split(".")[0] != "rlnet"}
-                )
-    return stages
+    """stage name of rlnet.cli -> names its function (and cli helpers it calls) import."""
+    return {name: set(names) for name, names in stage_imports().items()}
 
 
 def rule_requirements(name: str) -> set[str]:

@@ -43,7 +43,7 @@ def with_cell(row: int, column: str, value: str):
 
 
 def test_relative_paths_and_missing_spacing_come_from_the_manifest_folder(user_manifest):
-    table = manifest.import_user_manifest(user_manifest)
+    table = manifest.import_user_manifest(user_manifest, 2)
     assert table["image"][0] == str(user_manifest.parent / "scans" / "img00.nii.gz")
     assert table["spacing"].tolist() == ["2 2"] * 4  # read from the NIfTI headers
     assert table["value"].dtype == float and list(table.columns) == list(manifest.COLUMNS)
@@ -54,28 +54,28 @@ def test_relative_paths_and_missing_spacing_come_from_the_manifest_folder(user_m
     [
         (lambda t: t.drop(columns=["value"]), r"missing column\(s\) \['value'\]"),
         (lambda t: t.iloc[:0], "manifest has no rows"),
-        (with_cell(1, "case_id", "c00"), r"duplicate case id\(s\) \['c00'\]"),
-        (with_cell(2, "value", "-3"), r"case\(s\) \['c02'\] have a missing"),
-        (with_cell(3, "value", "n/a"), r"case\(s\) \['c03'\] have a missing"),
-        (with_cell(1, "mask", "gone.nii.gz"), "case c01: mask file .*gone"),
+        (with_cell(1, "case_id", "c00"), r"duplicate case id\(s\) \['c00'\] \(line\(s\) \[3\]\)"),
+        (with_cell(2, "value", "-3"), r"case\(s\) \['c02'\] \(line\(s\) \[4\]\) have a missing"),
+        (with_cell(3, "value", "n/a"), r"case\(s\) \['c03'\] \(line\(s\) \[5\]\) have a missing"),
+        (with_cell(1, "mask", "gone.nii.gz"), r"line 3 \(case c01\): mask file .*gone"),
     ],
 )
 def test_bad_manifest_names_the_file_and_case(user_manifest, edit, message):
     rewrite(user_manifest, edit)
     with pytest.raises(ManifestError, match=message) as err:
-        manifest.import_user_manifest(user_manifest)
+        manifest.import_user_manifest(user_manifest, 2)
     assert str(user_manifest) in str(err.value)
 
 
 def test_unreadable_image_header_names_the_image(user_manifest):
     (user_manifest.parent / "scans" / "img02.nii.gz").write_bytes(b"not a nifti")
     with pytest.raises(ManifestError, match=r"img02.nii.gz: cannot read image header"):
-        manifest.import_user_manifest(user_manifest)
+        manifest.import_user_manifest(user_manifest, 2)
 
 
 def test_missing_manifest_file_is_named(tmp_path):
     with pytest.raises(ManifestError, match=r"nothere.tsv: cannot read manifest"):
-        manifest.import_user_manifest(tmp_path / "nothere.tsv")
+        manifest.import_user_manifest(tmp_path / "nothere.tsv", 2)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from rlnet.split import make_split
 def test_prepare_reads_only_prepare_settings(tmp_path):
     """The rule passes prepare_settings(config, problem): the result must equal a run on the
     whole block (a key prepare reads but prepare_settings drops would raise KeyError here)."""
-    manifest = write_toy_dataset(tmp_path / "raw", n=8)
+    manifest = write_toy_dataset(tmp_path / "raw", n=16)  # 4 test cases: the metrics need 3
     split = make_split(manifest, (0.5, 0.25, 0.25), seed=1, n_strata=2)
     problem = {**PROBLEM_2D, "training": {"max_epochs": 1}}
     subset = prepare_settings({"problems": {"toy": problem}}, "toy")

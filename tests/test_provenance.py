@@ -4,8 +4,19 @@ import json
 
 import pytest
 
-from conftest import write_toy_dataset
+from conftest import ROOT, write_toy_dataset
 from rlnet import cli, io, provenance
+
+#: The real function, before the fixture below replaces it.
+GIT_STATE = provenance.git_state
+
+
+@pytest.fixture(autouse=True)
+def clean_checkout(monkeypatch):
+    """Records made here come from a committed checkout (the developer's tree may be dirty)."""
+    monkeypatch.setattr(
+        provenance, "git_state", lambda: {"git_commit": "0" * 40, "git_dirty": False}
+    )
 
 
 @pytest.fixture
@@ -74,7 +85,7 @@ def test_a_folder_output_records_each_file(toy_prepared, tmp_path):
     out.mkdir()
     (out / "a.tsv").write_text("1\n")
     (out / "b.npy").write_bytes(b"2")
-    provenance.write_records("demo", [], [toy_prepared], [out])
+    provenance.write_records("prepare", [], [toy_prepared], [out])
     assert sorted(p.name for p in out.iterdir()) == [
         "a.tsv",
         "a.tsv.prov.json",
@@ -89,3 +100,37 @@ def test_a_folder_output_records_each_file(toy_prepared, tmp_path):
         "masks.npy",
         "meta.json",
     }
+
+
+def test_records_hold_the_hash_of_every_module_the_stage_runs(chain):
+    import hashlib
+
+    code = json.loads(provenance.sidecar(chain / "split.tsv").read_text())["code"]
+    split_source = ROOT / "workflow" / "rlnet" / "split.py"
+    assert code["modules"]["rlnet.split"] == hashlib.sha256(split_source.read_bytes()).hexdigest()
+    # split runs no training code: an edit there must not invalidate it
+    assert {"rlnet", "rlnet.cli", "rlnet.io", "rlnet.split"} <= set(code["modules"])
+    assert not any(m.startswith("rlnet.training") for m in code["modules"])
+
+
+def _git(root, *args):
+    import subprocess
+
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def test_git_state_sees_edits_of_code_not_of_docs(tmp_path):
+    root = tmp_path / "repo"
+    (root / "workflow").mkdir(parents=True)
+    (root / "workflow" / "m.py").write_text("x = 1\n")
+    (root / "README.md").write_text("docs\n")
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    assert GIT_STATE(root)["git_dirty"] is False
+    (root / "README.md").write_text("edited docs\n")
+    assert GIT_STATE(root)["git_dirty"] is False
+    (root / "workflow" / "m.py").write_text("x = 2\n")
+    state = GIT_STATE(root)
+    assert state["git_dirty"] is True and len(state["git_commit"]) == 40
+    assert GIT_STATE(tmp_path)["git_commit"] is None  # not a checkout

@@ -77,5 +77,6 @@ def test_deterministic_and_seed_dependent():
 
 
 def test_too_small_stratum_is_named():
-    with pytest.raises(SplitError, match="stratum 0 holds 2 subject"):
-        make_split(manifest(n_subjects=4), (0.6, 0.2, 0.2), seed=0, n_strata=2)
+    # 8 subjects in 3 value bins: ranks 1-3, 4-6, 7-8 -> the last bin holds 2
+    with pytest.raises(SplitError, match="stratum 2 holds 2 subject"):
+        make_split(manifest(n_subjects=8), (0.6, 0.2, 0.2), seed=0, n_strata=3)

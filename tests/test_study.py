@@ -25,6 +25,22 @@ def rlnet(study: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def planned_jobs(study: Path) -> dict[str, int]:
+    """rule -> job count of a dry run of ``all`` (the 'Job stats' table)."""
+    result = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--configfile", "config/test.yaml", "--quiet", "rules"],
+        cwd=study,
+        capture_output=True,
+        text=True,
+    )
+    jobs = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
 def read(study: Path, path: str) -> pd.DataFrame:
     return pd.read_csv(study / path, sep="\t", dtype={"case_id": str, "subject_id": str})
 
@@ -83,14 +99,47 @@ def test_nothing_left_to_do_after_all(test_study):
 
 
 def test_audit_walks_table2_back_to_the_raw_images(test_study):
-    result = rlnet(test_study, "audit", "results/tables/table2.tsv")
+    result = rlnet(test_study, "audit", "results/tables/table2.tsv", "--list")
     assert result.returncode == 0, result.stdout + result.stderr
     made = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("made")]
     assert "results/tables/table2.tsv" in made
     assert "results/models/pma/rl-unet/nall_r0/model.pt" in made
     assert "results/data/synthetic/chest/shard0.tsv" in made
-    raw = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("raw")]
-    assert any(p.startswith("results/data/synthetic/chest/images/") for p in raw)
+    # synthetic images are made by the synthesis stage: records of their own, no raw input
+    assert any(p.startswith("results/data/synthetic/chest/images/") for p in made)
+    assert "0 raw input(s)" in result.stdout
+
+
+def test_edited_module_reruns_its_jobs_and_fails_the_audit(test_study):
+    """Snakemake and the audit agree on code: an edit of rlnet/evaluate.py (run by the metrics
+    stage only) plans every metrics job and what reads metrics, and fails the audit naming it."""
+    module = test_study / "workflow" / "rlnet" / "evaluate.py"
+    content, stat = module.read_bytes(), module.stat()
+    sweep = CONFIG["sample_size"]
+    runs = sum(len(p["models"]) for p in CONFIG["problems"].values())
+    runs += len(sweep["sizes"]) * sweep["repeats"] * len(sweep["problems"])
+    try:
+        with open(module, "a") as handle:
+            handle.write("\n# edited by test_study\n")
+        jobs = planned_jobs(test_study)
+        audit = rlnet(test_study, "audit", "results/tables/table2.tsv")
+    finally:
+        module.write_bytes(content)
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert jobs == {
+        "metrics": runs,
+        "table2": 1,
+        "table3": sum(len(p["models"]) > 1 for p in CONFIG["problems"].values()),
+        "table4": 1,
+        "liver_comparison": 1,
+        "sample_size_summary": 1,
+        "figure_sample_size": len(sweep["problems"]),
+        "all": 1,
+    }
+    assert audit.returncode == 1
+    assert "module rlnet.evaluate changed since stage 'metrics' made it" in audit.stdout
+    assert planned_jobs(test_study) == {}
+    assert rlnet(test_study, "audit", "results/tables/table2.tsv").returncode == 0
 
 
 def test_audit_fails_naming_a_tampered_input(test_study):

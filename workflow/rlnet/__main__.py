@@ -2,6 +2,10 @@
 
 import sys
 
-from rlnet.cli import main
+try:
+    from rlnet.cli import main
 
-sys.exit(main())
+    sys.exit(main())
+except KeyboardInterrupt:  # Ctrl-C outside a stage (while importing): one line, no traceback
+    print("rlnet: interrupted (Ctrl-C)", file=sys.stderr)
+    sys.exit(130)

@@ -39,22 +39,32 @@ def stage(name: str, help_text: str, inputs: tuple[str, ...] = (), outputs: tupl
     return register
 
 
-def _referenced(manifest: Path) -> list[Path]:
-    """The image and mask files a manifest table points to."""
+def _referenced(table_path: Path) -> list[Path]:
+    """The image and mask files a manifest or shard table points to (columns ``image``,
+    ``mask``, ``candidate_mask`` and a shard's ``mask_*``)."""
     import pandas as pd
 
-    table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
-    columns = [c for c in ("image", "mask", "candidate_mask") if c in table]
+    table = pd.read_csv(table_path, sep="\t", dtype=str, keep_default_na=False)
+    columns = [
+        c for c in table if c in ("image", "mask", "candidate_mask") or c.startswith("mask_")
+    ]
     return [Path(v) for c in columns for v in table[c] if v]
 
 
 def _paths(args: argparse.Namespace, names: tuple[str, ...]) -> list[Path]:
-    """The paths that the named arguments hold (lists flattened, ``arg.ext`` resolved,
-    ``arg@files`` = the files the manifest in ``arg`` points to)."""
+    """The paths that the named arguments hold (lists flattened). Name forms: ``arg``;
+    ``arg.ext``, the file of ``arg`` with its suffix replaced; ``arg@files``, the files the
+    table in ``arg`` points to; ``arg:key``, the path under ``key`` of the JSON argument
+    ``arg`` (absent key: nothing)."""
     paths: list[Path] = []
     for name in names:
         if name.endswith("@files"):
             paths += _referenced(getattr(args, name.removesuffix("@files")))
+            continue
+        if ":" in name:
+            dest, _, key = name.partition(":")
+            value = getattr(args, dest).get(key)
+            paths += [Path(value)] if value else []
             continue
         dest, _, ext = name.partition(".")
         value = getattr(args, dest, None)
@@ -74,7 +84,7 @@ def _json(text: str) -> dict:
     "synthesize",
     "generate one shard of synthetic CT cases (NIfTI + shard table)",
     inputs=(),
-    outputs=("table",),
+    outputs=("table", "table@files"),
 )
 def _synthesize_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phantom", required=True, choices=["chest", "heart", "abdomen"])
@@ -101,12 +111,18 @@ def _synthesize_args(p: argparse.ArgumentParser) -> None:
 @stage(
     "manifest",
     "build a problem's manifest from synthetic shards or a user manifest",
-    inputs=("shards",),
+    inputs=("shards", "source:manifest", "out@files"),
     outputs=("out",),
 )
 def _manifest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", type=_json, required=True, help="problems.<name>.source (JSON)")
     p.add_argument("--shards", type=Path, nargs="*", default=[])
+    p.add_argument("--spatial-dims", type=int, required=True, choices=[2, 3])
+    p.add_argument(
+        "--needs-masks",
+        action="store_true",
+        help="the problem trains a mask-trained model (seg-*): every case needs a mask",
+    )
     p.add_argument("--out", type=Path, required=True)
 
     def run(a: argparse.Namespace) -> None:
@@ -114,10 +130,16 @@ def _manifest_args(p: argparse.ArgumentParser) -> None:
         from rlnet.datasets import manifest, synthetic
 
         if "manifest" in a.source:
-            table = manifest.import_user_manifest(a.source["manifest"])
+            table = manifest.import_user_manifest(
+                a.source["manifest"], a.spatial_dims, a.needs_masks
+            )
         else:
+            origin = ", ".join(map(str, a.shards))
             shards = [synthetic.read_shard(s, a.source) for s in a.shards]
-            table = synthetic.manifest_from_shards(shards, a.source, ", ".join(map(str, a.shards)))
+            table = synthetic.manifest_from_shards(shards, a.source, origin)
+            if a.needs_masks:
+                manifest.require_masks(table, origin)
+            table = manifest.check_headers(table, origin, a.spatial_dims)
         io.write_table(a.out, table)
         log.info(
             "manifest: %d cases, %d subjects -> %s", len(table), table.subject_id.nunique(), a.out
@@ -138,6 +160,11 @@ def _split_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", type=_json, required=True, help="problems.<name>.split (JSON)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
+    p.add_argument(
+        "--source-name",
+        default=None,
+        help="the data's origin named in errors (the user's manifest file; default --manifest)",
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--report", type=Path, required=True)
 
@@ -145,7 +172,8 @@ def _split_args(p: argparse.ArgumentParser) -> None:
         from rlnet import io, split
         from rlnet.datasets.manifest import validate
 
-        table = validate(io.read_table(a.manifest), a.manifest, check_files=False)
+        source = a.source_name or a.manifest
+        table = validate(io.read_table(a.manifest), source, check_files=False)
         fractions = (a.split["train"], a.split["val"], a.split["test"])
         try:
             result = split.make_split(
@@ -157,7 +185,7 @@ def _split_args(p: argparse.ArgumentParser) -> None:
                 scheme=a.risk_scheme,
             )
         except split.SplitError as err:
-            raise split.SplitError(f"{a.manifest} (problem {a.problem}): {err}") from err
+            raise split.SplitError(f"{source} (problem {a.problem}): {err}") from err
         io.write_table(a.out, result)
         io.write_table(a.report, split.report(result))
         log.info("split: %s", result.split.value_counts().to_dict())
@@ -646,29 +674,66 @@ def _figure_risk_groups_args(p: argparse.ArgumentParser) -> None:
 @stage("audit", "check a result file and its whole chain of inputs against their records")
 def _audit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="any file the pipeline wrote, e.g. a table")
+    p.add_argument(
+        "--results", type=Path, default=Path("results"), help="the pipeline's output folder"
+    )
+    p.add_argument("--full", action="store_true", help="hash every file (ignore the cache)")
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="accept files made from a checkout with uncommitted edits (warn instead)",
+    )
+    p.add_argument("--list", action="store_true", help="print every file checked")
 
     def run(a: argparse.Namespace) -> None:
+        from collections import Counter
+
         from rlnet import provenance
 
-        report = provenance.audit(a.file)
-        for path in report.checked:
-            record = json.loads(provenance.sidecar(path).read_text())
-            commit = record["code"]["git_commit"] or "no git"
-            print(
-                f"made  {path}  by '{record['stage']}' (rlnet {record['code']['rlnet']}, {commit})"
-            )
-        for path in report.leaves:
-            print(f"raw   {path}")
+        report = provenance.audit(a.file, a.results, a.allow_dirty, a.full)
+        stages = Counter(record["stage"] for record in report.checked.values())
+        if a.list:
+            for path, record in report.checked.items():
+                commit = record["code"].get("git_commit") or "no git"
+                print(f"made  {path}  by '{record['stage']}' ({commit})")
+            for path in report.leaves:
+                print(f"raw   {path}")
+        for warning in report.warnings:
+            print(f"WARN  {warning}")
         for problem in report.problems:
             print(f"FAIL  {problem}")
         if report.problems:
             raise provenance.AuditError(
                 f"{a.file}: {len(report.problems)} provenance problem(s), listed above"
             )
-        made, raw = len(report.checked), len(report.leaves)
-        print(f"ok: {made} file(s) made by the pipeline, {raw} raw input(s)")
+        by_stage = ", ".join(f"{n} by '{stage}'" for stage, n in sorted(stages.items()))
+        print(
+            f"ok: {len(report.checked)} file(s) made by the pipeline ({by_stage}), "
+            f"{len(report.leaves)} raw input(s)"
+        )
 
     p.set_defaults(execute=run)
+
+
+def _clear_records(args: argparse.Namespace) -> None:
+    """Remove the provenance records of a stage's outputs before it runs, so a failed run
+    leaves no record of a file it did not write (a folder output: every record in it)."""
+    from rlnet import provenance
+
+    names = tuple(n for n in STAGE_IO[args.stage][1] if "@" not in n)
+    for path in _paths(args, names):
+        stale = path.glob(f"*{provenance.SUFFIX}") if path.is_dir() else [provenance.sidecar(path)]
+        for record in stale:
+            record.unlink(missing_ok=True)
+
+
+def _phantom_module(args: argparse.Namespace) -> str | None:
+    """The phantom module a synthesis stage ran (its code record leaves the others out)."""
+    if getattr(args, "phantom", None) is None:
+        return None
+    from rlnet.datasets.synthetic import PHANTOM_MODULES
+
+    return PHANTOM_MODULES[args.phantom]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -685,22 +750,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one stage; errors print one clear line and exit with status 1."""
+    """Run one stage; errors print one clear line and exit with status 1 (130 on Ctrl-C)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
     )
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
+        _clear_records(args)
         args.execute(args)
         if args.stage in STAGE_IO:
             from rlnet import provenance
 
             inputs, outputs = STAGE_IO[args.stage]
-            provenance.write_records(args.stage, argv, _paths(args, inputs), _paths(args, outputs))
+            provenance.write_records(
+                args.stage,
+                argv,
+                _paths(args, inputs),
+                _paths(args, outputs),
+                _phantom_module(args),
+            )
     except (ValueError, OSError, RuntimeError) as err:
         log.error("%s failed: %s", args.stage, err)
         return 1
+    except KeyboardInterrupt:
+        log.error("%s interrupted (Ctrl-C): its outputs were not written", args.stage)
+        return 130
     return 0
 
 

@@ -44,8 +44,36 @@ def validate_schema(config: dict) -> None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
 
+#: [low, high] pairs of a phantom's block; low == high is a fixed value, so low <= high.
+PHANTOM_RANGES = ("noise_hu", "slices")
+
+
+def _check_range(pair: list, key: str, strict: bool) -> None:
+    """Raise ConfigError naming ``key`` if ``pair`` is reversed (or, ``strict``, empty)."""
+    low, high = pair
+    if low > high or (strict and low == high):
+        need = "low < high" if strict else "low <= high"
+        raise ConfigError(f"config key '{key}': [{low}, {high}] is not a range ({need})")
+
+
+def check_ranges(config: dict) -> None:
+    """Every [low, high] pair of a (schema-valid) config is a range: the HU ranges of a
+    problem non-empty, a phantom's ranges not reversed. Raise ConfigError naming the key."""
+    for name, problem in config["problems"].items():
+        pairs = {"candidates.hu": problem["candidates"].get("hu")}
+        pairs["input_window"] = problem["input_window"]
+        for key, pair in pairs.items():
+            if pair is not None:
+                _check_range(pair, f"problems.{name}.{key}", strict=True)
+    for phantom, settings in config.get("phantoms", {}).items():
+        for key in PHANTOM_RANGES:
+            if isinstance(settings, dict) and key in settings:
+                _check_range(settings[key], f"phantoms.{phantom}.{key}", strict=False)
+
+
 def check_semantics(config: dict) -> None:
     """Checks the schema cannot express; raise ConfigError naming the key."""
+    check_ranges(config)
     phantoms = config.get("phantoms", {})
     for name, problem in config["problems"].items():
         split = problem["split"]
@@ -105,9 +133,24 @@ def validate(config: dict) -> None:
     check_semantics(config)
 
 
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a syntax error is a ConfigError naming the file, line and column."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config file ({err})") from err
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: YAML error{where}: {problem}") from err
+
+
 def load(path: str | Path) -> dict:
     """Load and validate a YAML config file."""
-    config = yaml.safe_load(Path(path).read_text())
+    config = read_yaml(path)
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: not a YAML mapping")
     validate(config)
@@ -126,6 +169,20 @@ def prepare_settings(config: dict, problem: str) -> dict:
     return {key: block[key] for key in PREPARE_KEYS if key in block}
 
 
+#: Prefix of the models trained on reference masks (every case of their problem needs one).
+MASK_MODEL_PREFIX = "seg-"
+
+
+def needs_masks(config: dict, problem: str) -> bool:
+    """Whether a mask-trained model trains on ``problem``: one of its models, or the
+    sample-size sweep's model when the sweep covers the problem."""
+    models = set(config["problems"][problem]["models"])
+    sample = config.get("sample_size", {})
+    if problem in sample.get("problems", []):
+        models.add(sample["model"])
+    return any(m.startswith(MASK_MODEL_PREFIX) for m in models)
+
+
 def training_settings(config: dict, problem: str, n: str = "all") -> dict:
     """The global training block with the problem's overrides merged on top.
 
@@ -142,3 +199,23 @@ def training_settings(config: dict, problem: str, n: str = "all") -> dict:
     if n != "all" and config.get("sample_size", {}).get("equal_steps", False):
         merged["equal_steps"] = True
     return merged
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rlnet.config FILE...``: load and validate config files, one line each
+    (a YAML error with its line and column); exit status 1 if any fails."""
+    import sys
+
+    failed = 0
+    for path in sys.argv[1:] if argv is None else argv:
+        try:
+            load(path)
+            print(f"{path}: ok")
+        except ConfigError as err:
+            print(err, file=sys.stderr)
+            failed = 1
+    return failed
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

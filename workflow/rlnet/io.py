@@ -7,16 +7,21 @@ SimpleITK's (x, y, z) order to the array's axis order.
 """
 
 import json
+import logging
 import os
+import re
 import tempfile
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,14 +92,43 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
-def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
-    """Read an image: (array in (z, y, x)/(y, x) order, geometry in the same order).
+#: Kinds of image ``read_image`` checks: CT in HU, or a mask (reference or candidates).
+IMAGE_KINDS = ("ct", "mask")
+#: HU of air. CT values below it are scanner padding outside the field of view (-2048, -3024)
+#: and are read as air.
+AIR_HU = -1024
+#: Prepared images are stored as int16: CT values outside this range are refused, never wrapped.
+HU_LIMITS = (int(np.iinfo(np.int16).min), int(np.iinfo(np.int16).max))
+#: NIfTI datatype codes of floating-point voxels (float32, float64, float128).
+NIFTI_FLOAT_TYPES = (16, 64, 1536)
+#: What a mask may hold.
+MASK_RULE = "masks hold 0 outside and positive integers (labels) inside"
 
-    A directory is read as a DICOM series. Raises ImageReadError naming the file on failure.
+
+def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, Geometry]:
+    """Read and verify an image: (array in (z, y, x)/(y, x) order, geometry in the same order).
+
+    A directory is read as a DICOM series. Every file must hold all the pixels its header
+    announces. ``kind="ct"``: finite, within int16, not constant; values below ``AIR_HU``
+    (padding) become ``AIR_HU``, their count logged. ``kind="mask"``: finite, non-negative
+    integers (nonzero = inside; all zero allowed). Raises ImageReadError naming the file.
     """
     import SimpleITK as sitk
 
-    path = Path(path)
+    if kind not in IMAGE_KINDS:
+        raise ValueError(f"unknown image kind {kind!r}; known: {', '.join(IMAGE_KINDS)}")
+    image = _read_sitk(Path(path))
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImageReadError(f"{path}: expected a scalar image, got vector pixels")
+    array = sitk.GetArrayFromImage(image)
+    array = _checked_ct(array, path) if kind == "ct" else _checked_mask(array, path)
+    return array, _geometry_of(image)
+
+
+def _read_sitk(path: Path):
+    """The SimpleITK image of a file or DICOM series folder, verified complete."""
+    import SimpleITK as sitk
+
     try:
         if path.is_dir():
             reader = sitk.ImageSeriesReader()
@@ -102,26 +136,167 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
             if not files:
                 raise ImageReadError(f"{path}: directory holds no DICOM series")
             reader.SetFileNames(files)
-            image = reader.Execute()
-        else:
-            image = sitk.ReadImage(str(path))
+            return reader.Execute()
+        image = sitk.ReadImage(str(path))
     except RuntimeError as err:
+        raise ImageReadError(f"{path}: cannot read image ({_itk_reason(err)})") from err
+    # NRRD, MetaImage and DICOM readers fail on missing pixel data; ITK's NIfTI reader fills
+    # the missing part with zeros and turns NaN and infinities into 0, so NIfTI is checked here.
+    if _is_nifti(path):
+        _check_nifti_size(path, image)
+        if int(image.GetMetaData("datatype")) in NIFTI_FLOAT_TYPES:
+            _check_nifti_finite(path)
+    return image
+
+
+def _is_nifti(path: Path) -> bool:
+    """Whether SimpleITK reads ``path`` (a file) as NIfTI."""
+    import SimpleITK as sitk
+
+    return sitk.ImageFileReader.GetImageIOFromFileName(str(path)) == "NiftiImageIO"
+
+
+def _check_nifti_size(path: Path, header) -> None:
+    """Raise ImageReadError unless the NIfTI data holds vox_offset + prod(dim) * bitpix / 8
+    bytes (the header's promise); ``header``: the SimpleITK image or header reader of ``path``.
+    """
+    meta = header.GetMetaData
+    n_dims = int(meta("dim[0]"))
+    n_voxels = int(np.prod([int(meta(f"dim[{k}]")) for k in range(1, n_dims + 1)]))
+    data = _nifti_data_file(path)
+    offset = 0 if data != path else int(float(meta("vox_offset")))
+    needed = offset + n_voxels * int(meta("bitpix")) // 8
+    found = _gzip_size(data, needed) if data.name.endswith(".gz") else data.stat().st_size
+    if found < needed:
         raise ImageReadError(
-            f"{path}: cannot read image ({str(err).strip().splitlines()[-1]})"
-        ) from err
-    array = sitk.GetArrayFromImage(image)
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ImageReadError(f"{path}: expected a scalar image, got vector pixels")
-    geometry = Geometry(
-        spacing=tuple(float(s) for s in image.GetSpacing()[::-1]),
-        origin=tuple(float(o) for o in image.GetOrigin()[::-1]),
-        direction=tuple(float(d) for d in image.GetDirection()),
-    )
-    return array, geometry
+            f"{path}: incomplete file: {found} of the {needed} bytes its header announces "
+            f"({100 * found / needed:.0f}%; a cut-off copy or download?)"
+        )
+
+
+def _check_nifti_finite(path: Path) -> None:
+    """Raise ImageReadError if a float NIfTI file holds NaN or infinite voxels (ITK's reader
+    would silently make them 0, so the stored values are read again with nibabel)."""
+    import nibabel
+
+    data = nibabel.load(path).dataobj.get_unscaled()
+    bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+    if bad:
+        _raise_non_finite(path, bad, data.size)
+
+
+def _nifti_data_file(path: Path) -> Path:
+    """The file holding a NIfTI image's voxels: ``path`` itself, or a header's .img partner."""
+    for header, data in ((".hdr", ".img"), (".hdr.gz", ".img.gz")):
+        if path.name.endswith(header):
+            return path.with_name(path.name.removesuffix(header) + data)
+    return path
+
+
+def _gzip_size(path: Path, expected: int) -> int:
+    """Decompressed size of a gzip file in bytes (a stream that ends early counts what it holds).
+
+    Fast path: a single-member stream's trailer stores the size modulo 2^32; when it equals
+    ``expected`` the stream is taken as complete without decompressing it.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(-4, os.SEEK_END)
+        if int.from_bytes(handle.read(4), "little") == expected % 2**32:
+            return expected
+    size, stream = 0, zlib.decompressobj(wbits=31)
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                while chunk:
+                    size += len(stream.decompress(chunk))
+                    chunk = b""
+                    if stream.eof:  # the next member of a multi-member file, if any
+                        chunk, stream = stream.unused_data, zlib.decompressobj(wbits=31)
+    except zlib.error as err:
+        raise ImageReadError(f"{path}: corrupt gzip stream ({err})") from err
+    return size
+
+
+def _finite_range(array: np.ndarray, path: str | os.PathLike) -> tuple[Any, Any]:
+    """(min, max) of ``array``; raise ImageReadError counting NaN and infinite voxels, if any."""
+    low, high = array.min(), array.max()
+    if not (np.isfinite(low) and np.isfinite(high)):
+        _raise_non_finite(path, int(array.size - np.count_nonzero(np.isfinite(array))), array.size)
+    return low, high
+
+
+def _raise_non_finite(path: str | os.PathLike, bad: int, size: int) -> NoReturn:
+    raise ImageReadError(f"{path}: {bad} of {size} voxels are NaN or infinite")
+
+
+def _checked_ct(array: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    """``array`` (HU) verified: finite, within int16, not constant; padding below AIR_HU set to
+    AIR_HU in place (the count is logged)."""
+    low, high = _finite_range(array, path)
+    if low < HU_LIMITS[0] or high > HU_LIMITS[1]:
+        raise ImageReadError(
+            f"{path}: values {low:g} to {high:g} HU do not fit int16 "
+            f"[{HU_LIMITS[0]}, {HU_LIMITS[1]}] (not HU? a scaling slope missing?)"
+        )
+    if max(low, AIR_HU) >= high:
+        what = f"{low:g} HU" if low >= AIR_HU else f"air or padding (<= {AIR_HU} HU)"
+        raise ImageReadError(f"{path}: constant image, every voxel {what}: a blank export?")
+    if low < AIR_HU:
+        padding = array < AIR_HU
+        log.info(
+            "%s: %d voxel(s) below %d HU (padding outside the field of view) read as air",
+            path,
+            int(np.count_nonzero(padding)),
+            AIR_HU,
+        )
+        array[padding] = AIR_HU
+    return array
+
+
+def _checked_mask(array: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    """``array`` verified as a mask: finite, non-negative integers (nonzero = inside)."""
+    low, _ = _finite_range(array, path)
+    if low < 0:
+        raise ImageReadError(f"{path}: mask has negative values (down to {low:g}); {MASK_RULE}")
+    if array.dtype.kind == "f" and np.any(np.mod(array, 1)):
+        raise ImageReadError(
+            f"{path}: mask has fractional values (a probability map?); {MASK_RULE}"
+        )
+    return array
 
 
 def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
-    """Shape (array order) and geometry from an image header, without reading the pixels."""
+    """Shape (array order) and geometry from an image header, without reading the pixels
+    (a NIfTI file's size is checked against its header: cheap, see ``_gzip_size``).
+
+    A directory is a DICOM series: the first and last files' headers give the in-plane
+    geometry and the slice spacing (their distance along the slice normal / (files - 1)).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        reader = _header(path)
+        if _is_nifti(path):
+            _check_nifti_size(path, reader)
+        return tuple(int(s) for s in reader.GetSize()[::-1]), _geometry_of(reader)
+    import SimpleITK as sitk
+
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path))
+    if not files:
+        raise ImageReadError(f"{path}: directory holds no DICOM series")
+    first, last = _header(Path(files[0])), _header(Path(files[-1]))
+    geometry = _geometry_of(first)
+    columns, rows = first.GetSize()[:2]
+    if len(files) > 1:
+        normal = np.asarray(first.GetDirection(), float).reshape(3, 3)[:, 2]
+        step = np.subtract(last.GetOrigin(), first.GetOrigin()) @ normal / (len(files) - 1)
+        geometry = Geometry(
+            (float(step), *geometry.spacing[1:]), geometry.origin, geometry.direction
+        )
+    return (len(files), int(rows), int(columns)), geometry
+
+
+def _header(path: Path):
+    """A SimpleITK ImageFileReader holding the header of ``path`` (pixels not read)."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -129,13 +304,27 @@ def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
     try:
         reader.ReadImageInformation()
     except RuntimeError as err:
-        raise ImageReadError(f"{path}: cannot read image header") from err
-    geometry = Geometry(
-        spacing=tuple(float(s) for s in reader.GetSpacing()[::-1]),
-        origin=tuple(float(o) for o in reader.GetOrigin()[::-1]),
-        direction=tuple(float(d) for d in reader.GetDirection()),
+        raise ImageReadError(f"{path}: cannot read image header ({_itk_reason(err)})") from err
+    return reader
+
+
+def _itk_reason(err: RuntimeError) -> str:
+    """The informative line of a SimpleITK error (its last, less the C++ class prefix)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[-1].startswith("Reason:"):  # MetaImage appends a stale errno
+        lines.pop()
+    if not lines:
+        return "unknown error"
+    return re.sub(r"^(ITK ERROR: \w+\(0x[0-9a-f]+\): |sitk::ERROR: )", "", lines[-1])
+
+
+def _geometry_of(source) -> Geometry:
+    """Geometry (array axis order) of a SimpleITK image or of a reader's header."""
+    return Geometry(
+        spacing=tuple(float(s) for s in source.GetSpacing()[::-1]),
+        origin=tuple(float(o) for o in source.GetOrigin()[::-1]),
+        direction=tuple(float(d) for d in source.GetDirection()),
     )
-    return tuple(int(s) for s in reader.GetSize()[::-1]), geometry
 
 
 def write_image(

@@ -49,8 +49,9 @@ def pad_to(array: np.ndarray, shape: tuple[int, ...], fill: float) -> np.ndarray
 
 
 def _read(path: str, case_id: str, what: str, spatial_dims: int) -> tuple[np.ndarray, io.Geometry]:
+    """Read and verify one image of a case (``what``: "image" is CT, anything else a mask)."""
     try:
-        array, geometry = io.read_image(path)
+        array, geometry = io.read_image(path, kind="ct" if what == "image" else "mask")
     except io.ImageReadError as err:
         raise PrepareError(f"case {case_id}: {what}: {err}") from err
     if array.ndim != spatial_dims:
@@ -88,7 +89,9 @@ def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | No
     dims = problem["spatial_dims"]
     image, geometry = _read(row["image"], row["case_id"], "image", dims)
     spacing = parse_spacing(row["spacing"]) if row["spacing"] else geometry.spacing
-    if not np.allclose(spacing, geometry.spacing, rtol=1e-3):
+    if len(spacing) != len(geometry.spacing) or not np.allclose(
+        spacing, geometry.spacing, rtol=1e-3
+    ):
         raise PrepareError(
             f"case {row['case_id']}: manifest spacing {spacing} differs from the image header "
             f"{geometry.spacing} of {row['image']}"

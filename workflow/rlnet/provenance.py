@@ -1,23 +1,31 @@
 """Provenance sidecars and the audit that walks them back to the raw data.
 
 Every file a stage writes gets ``<file>.prov.json``: the stage, its command-line arguments
-(which carry the config blocks it used), the code version (package version and git commit),
-the SHA-256 of the file and of every input. ``audit(path)`` checks the file against its record,
-each input against the recorded hash, and recurses into inputs that have records of their own,
-down to files made by no stage (synthetic shards' seeds are in their arguments; a user's
-manifest and images are leaves).
+(which carry the config blocks it used), the code that ran (package version, git commit, whether
+the tree under ``workflow/`` had uncommitted edits, and the SHA-256 of every rlnet module the
+stage runs, as ``rlnet.codebase`` finds them), the SHA-256 of the file and of every input.
+
+``audit(path)`` checks the file against its record, the recorded modules against the current
+source, each input against its recorded hash, and recurses into inputs made by the pipeline,
+down to the raw inputs (a user's manifest and images). A file inside the results folder must
+have a record: one without is a failure, never a raw input.
 """
 
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlnet import __version__, io
+from rlnet import __version__, codebase, io
 
 SUFFIX = ".prov.json"
+#: Keys every record holds; a record lacking one is damaged.
+RECORD_KEYS = ("file", "sha256", "stage", "arguments", "code", "inputs")
+#: Hash cache of the audit, inside the results folder.
+CACHE_NAME = ".audit-cache.json"
 _CHUNK = 1 << 20
 
 
@@ -35,33 +43,41 @@ def sidecar(path: str | Path) -> Path:
     return Path(f"{path}{SUFFIX}")
 
 
-def code_version() -> dict:
-    """rlnet's version and, when the package runs from a git checkout, its commit."""
-    root = Path(__file__).resolve().parents[2]
-    version = {"rlnet": __version__, "git_commit": None, "git_dirty": None}
+def git_state(root: Path = codebase.SOURCE_ROOT.parent) -> dict:
+    """The commit of the checkout at ``root`` and whether tracked files under its workflow/ or
+    its Snakefile differ from it (None for both outside a git checkout)."""
+    state = {"git_commit": None, "git_dirty": None}
+    git = ["git", "-C", str(root)]
     try:
         commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
         )
         status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", "workflow", "Snakefile"],
             capture_output=True,
             text=True,
             timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return version
-    if commit.returncode == 0:
-        version["git_commit"] = commit.stdout.strip()
-        version["git_dirty"] = bool(status.stdout.strip())
-    return version
+        return state
+    if commit.returncode == 0 and status.returncode == 0:
+        state["git_commit"] = commit.stdout.strip()
+        state["git_dirty"] = bool(status.stdout.strip())
+    return state
+
+
+def code_version(stage: str, phantom_module: str | None = None) -> dict:
+    """rlnet's version, the git state and {module: SHA-256} of the modules ``stage`` runs."""
+    return {
+        "rlnet": __version__,
+        **git_state(),
+        "modules": codebase.stage_hashes(stage, phantom_module),
+    }
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named by ``paths``; a folder stands for the files directly inside it."""
+    """Files named by ``paths``; a folder stands for the files directly inside it (a DICOM
+    series folder given as an input: its files)."""
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -74,12 +90,19 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def write_records(
-    stage: str, argv: list[str], inputs: Iterable[Path], outputs: Iterable[Path]
+    stage: str,
+    argv: list[str],
+    inputs: Iterable[Path],
+    outputs: Iterable[Path],
+    phantom_module: str | None = None,
 ) -> None:
     """Write a sidecar beside every output file (atomically)."""
+    outputs = expand(outputs)
+    if not outputs:
+        return
     input_entries = [{"path": str(p), "sha256": sha256(p)} for p in expand(inputs)]
-    version = code_version()
-    for output in expand(outputs):
+    version = code_version(stage, phantom_module)
+    for output in outputs:
         record = {
             "file": str(output),
             "sha256": sha256(output),
@@ -92,41 +115,168 @@ def write_records(
 
 
 class AuditError(ValueError):
-    """A file whose bytes or inputs do not match its provenance record."""
+    """A file whose bytes, code or inputs do not match its provenance record, or a damaged
+    record; the message names the file."""
+
+
+def load_record(path: str | Path) -> dict:
+    """The provenance record of ``path``; AuditError naming the sidecar when it is missing or
+    damaged (not JSON, not an object, a key missing)."""
+    record_path = sidecar(path)
+    if not record_path.exists():
+        raise AuditError(f"{path}: no provenance record ({record_path} is missing)")
+    try:
+        record = json.loads(record_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AuditError(f"{record_path}: damaged provenance record (not JSON: {err})") from None
+    if not isinstance(record, dict):
+        raise AuditError(f"{record_path}: damaged provenance record (not a JSON object)")
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if not missing and not isinstance(record["code"], dict):
+        missing = ["code"]
+    if not missing and "modules" not in record["code"]:
+        missing = ["code.modules"]
+    if missing:
+        raise AuditError(f"{record_path}: damaged provenance record (no key {', '.join(missing)})")
+    return record
+
+
+class HashCache:
+    """SHA-256 of files keyed on (size, mtime in ns), kept in a JSON file between audits.
+
+    An edit changes the modification time, so a changed file is hashed again; ``full``
+    ignores the stored hashes (every file is hashed) and refreshes them.
+    """
+
+    def __init__(self, path: Path | None, full: bool = False) -> None:
+        self.path = path
+        self.entries: dict[str, list] = {}
+        if path is not None and path.exists() and not full:
+            try:
+                self.entries = json.loads(path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+                self.entries = {}
+
+    def sha256(self, path: Path) -> str:
+        """The file's SHA-256, from the cache when its size and mtime are unchanged."""
+        stat = path.stat()
+        key = str(path.resolve())
+        size, mtime, digest = self.entries.get(key, (None, None, None))
+        if size == stat.st_size and mtime == stat.st_mtime_ns:
+            return digest
+        digest = sha256(path)
+        self.entries[key] = [stat.st_size, stat.st_mtime_ns, digest]
+        return digest
+
+    def save(self) -> None:
+        """Write the cache (atomically); nothing when it has no file."""
+        if self.path is not None and self.path.parent.is_dir():
+            io.write_json(self.path, self.entries)
 
 
 @dataclass
 class AuditReport:
-    """What an audit checked: every file reached, and the problems found."""
+    """What an audit checked: every made file with its record, the raw inputs, the problems
+    (each fails the audit) and warnings (reported, not failing)."""
 
-    checked: list[str] = field(default_factory=list)
+    checked: dict[str, dict] = field(default_factory=dict)
     leaves: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
-def audit(path: str | Path, report: AuditReport | None = None) -> AuditReport:
-    """Check ``path`` and, recursively, its inputs against their provenance records."""
-    report = report if report is not None else AuditReport()
-    path = Path(path)
-    if str(path) in report.checked:
-        return report
-    record_path = sidecar(path)
-    if not record_path.exists():
-        raise AuditError(f"{path}: no provenance record ({record_path} is missing)")
-    record = json.loads(record_path.read_text())
-    report.checked.append(str(path))
-    if not path.exists():
-        report.problems.append(f"{path}: file is missing")
-    elif sha256(path) != record["sha256"]:
-        report.problems.append(f"{path}: content changed since stage '{record['stage']}' wrote it")
-    for entry in record["inputs"]:
+def _inside(path: Path, folder: Path) -> bool:
+    return Path(os.path.abspath(path)).is_relative_to(Path(os.path.abspath(folder)))
+
+
+class Auditor:
+    """Walks records from a file down to its raw inputs; see ``audit``."""
+
+    def __init__(self, results: Path, allow_dirty: bool, hashes: HashCache) -> None:
+        self.results = results
+        self.allow_dirty = allow_dirty
+        self.hashes = hashes
+        self.report = AuditReport()
+        self._current: dict[str, str | None] = {}
+
+    def _module_now(self, module: str) -> str | None:
+        if module not in self._current:
+            self._current[module] = codebase.module_hash(module)
+        return self._current[module]
+
+    def _check_code(self, path: Path, record: dict) -> None:
+        stage, code = record["stage"], record["code"]
+        for module, digest in sorted(code["modules"].items()):
+            now = self._module_now(module)
+            if now is None:
+                self.report.problems.append(
+                    f"{path}: made by stage '{stage}' with module {module}, which no longer exists"
+                )
+            elif now != digest:
+                self.report.problems.append(
+                    f"{path}: module {module} changed since stage '{stage}' made it "
+                    f"(rerun the workflow)"
+                )
+        if code.get("git_dirty"):
+            message = (
+                f"{path}: made by stage '{stage}' from a checkout with uncommitted edits "
+                f"(commit {code.get('git_commit')})"
+            )
+            if self.allow_dirty:
+                self.report.warnings.append(message)
+            else:
+                self.report.problems.append(message + "; pass --allow-dirty to accept it")
+
+    def visit(self, path: Path) -> None:
+        """Check ``path`` against its record, then its inputs."""
+        if str(path) in self.report.checked:
+            return
+        record = load_record(path)
+        self.report.checked[str(path)] = record
+        if not path.exists():
+            self.report.problems.append(f"{path}: file is missing")
+        elif self.hashes.sha256(path) != record["sha256"]:
+            self.report.problems.append(
+                f"{path}: content changed since stage '{record['stage']}' wrote it"
+            )
+        self._check_code(path, record)
+        for entry in record["inputs"]:
+            self._visit_input(path, entry)
+
+    def _visit_input(self, path: Path, entry: dict) -> None:
         source = Path(entry["path"])
         if not source.exists():
-            report.problems.append(f"{path}: input {source} is missing")
-        elif sha256(source) != entry["sha256"]:
-            report.problems.append(f"{path}: input {source} changed after {path} was made from it")
+            self.report.problems.append(f"{path}: input {source} is missing")
+        elif self.hashes.sha256(source) != entry["sha256"]:
+            self.report.problems.append(
+                f"{path}: input {source} changed after {path} was made from it"
+            )
         elif sidecar(source).exists():
-            audit(source, report)
-        elif str(source) not in report.leaves:
-            report.leaves.append(str(source))
-    return report
+            self.visit(source)
+        elif _inside(source, self.results):
+            self.report.problems.append(
+                f"{path}: input {source} is inside {self.results} but has no provenance record "
+                f"(made by no stage, or its record was deleted)"
+            )
+        elif str(source) not in self.report.leaves:
+            self.report.leaves.append(str(source))
+
+
+def audit(
+    path: str | Path,
+    results: str | Path = "results",
+    allow_dirty: bool = False,
+    full: bool = False,
+) -> AuditReport:
+    """Check ``path`` and, recursively, its inputs against their provenance records.
+
+    ``results``: the pipeline's output folder (files inside it must have records); file hashes
+    are cached in it keyed on size and mtime unless ``full``. Raises AuditError for a missing
+    or damaged record of a file that needs one; every other mismatch is in the report.
+    """
+    results = Path(results)
+    cache_path = results / CACHE_NAME if results.is_dir() else None
+    auditor = Auditor(results, allow_dirty, HashCache(cache_path, full))
+    auditor.visit(Path(path))
+    auditor.hashes.save()
+    return auditor.report

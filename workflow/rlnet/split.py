@@ -10,6 +10,10 @@ import pandas as pd
 from rlnet.biomarkers import risk_group
 
 SPLITS = ("train", "val", "test")
+#: Subjects every split needs (a validation loss, a test set with a spread, training pairs).
+MIN_SUBJECTS = 2
+#: Test cases the metrics need: Pearson's r and ICC are undefined (or exact) below three pairs.
+MIN_TEST_CASES = 3
 
 
 class SplitError(ValueError):
@@ -59,7 +63,18 @@ def make_split(
     by_risk: bool = False,
     scheme: str = "paper",
 ) -> pd.DataFrame:
-    """Assign every case to train/val/test; columns case_id, subject_id, split, stratum."""
+    """Assign every case to train/val/test; columns case_id, subject_id, split, stratum.
+
+    Raises SplitError saying how many subjects or cases there are and how many are needed
+    when a stratum or a split would be too small.
+    """
+    n_subjects = manifest["subject_id"].nunique()
+    if n_subjects < MIN_SUBJECTS * len(SPLITS):
+        raise SplitError(
+            f"{n_subjects} subject(s) ({len(manifest)} cases): a split needs at least "
+            f"{MIN_SUBJECTS * len(SPLITS)} subjects ({MIN_SUBJECTS} in each of "
+            f"{', '.join(SPLITS)}); add subjects"
+        )
     strata = subject_strata(manifest, n_strata, by_risk, scheme)
     rng = np.random.default_rng([seed, 7])
     assignment: dict[str, str] = {}
@@ -79,7 +94,28 @@ def make_split(
     out = manifest[["case_id", "subject_id"]].copy()
     out["split"] = out["subject_id"].map(assignment)
     out["stratum"] = out["subject_id"].map(strata).astype(int)
+    check_sizes(out)
     return out
+
+
+def check_sizes(split: pd.DataFrame) -> None:
+    """Raise SplitError unless every split has MIN_SUBJECTS subjects and the test split
+    MIN_TEST_CASES cases (``split``: columns case_id, subject_id, split)."""
+    subjects = split.groupby("split")["subject_id"].nunique().reindex(SPLITS, fill_value=0)
+    short = {name: int(n) for name, n in subjects.items() if n < MIN_SUBJECTS}
+    if short:
+        counts = ", ".join(f"{name} {n}" for name, n in short.items())
+        raise SplitError(
+            f"of {split['subject_id'].nunique()} subjects the split gives {counts}; every split "
+            f"needs at least {MIN_SUBJECTS} subjects (add subjects, raise the small fractions "
+            f"or lower 'split.strata')"
+        )
+    n_test = int((split["split"] == "test").sum())
+    if n_test < MIN_TEST_CASES:
+        raise SplitError(
+            f"the test split gets {n_test} case(s) of {len(split)}; the metrics (Pearson, ICC) "
+            f"need at least {MIN_TEST_CASES} (add cases or raise 'split.test')"
+        )
 
 
 def report(split: pd.DataFrame) -> pd.DataFrame:

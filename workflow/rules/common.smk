@@ -8,7 +8,9 @@ from snakemake.utils import validate
 sys.path.insert(0, f"{workflow.basedir}/workflow")
 
 from rlnet.config import ConfigError, prepare_settings, training_settings  # noqa: E402
+from rlnet.datasets.manifest_files import manifest_files  # noqa: E402
 from rlnet.config import validate as validate_config  # noqa: E402
+from rlnet import codebase  # noqa: E402
 from rlnet.datasets import synthetic  # noqa: E402
 
 # Our validator first: its messages name the offending key ("config key 'training.lr.rl': ...").
@@ -34,15 +36,13 @@ def as_json(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def phantom_code(phantom):
-    """The source a synthesis job draws with (the phantom's module and the shared helpers): explicit
-    inputs like figure_code's, so an edited phantom regenerates its shards and their descendants.
+def stage_code(stage, phantom=None):
+    """Source files of the rlnet modules a stage runs (rlnet.codebase: the same modules whose
+    hashes its provenance records hold), as inputs: an edited module reruns exactly the jobs
+    that run it. A synthesis job's ``phantom`` leaves the other phantoms' modules out.
     """
-    folder = f"{workflow.basedir}/workflow/rlnet/phantoms"
-    return [
-        f"{folder}/__init__.py",
-        f"{folder}/{synthetic.PHANTOM_MODULES[phantom]}.py",
-    ]
+    phantom_module = synthetic.PHANTOM_MODULES[phantom] if phantom else None
+    return [str(path) for path in codebase.stage_files(stage, phantom_module)]
 
 
 def get_shards(phantom):
@@ -53,11 +53,12 @@ def get_shards(phantom):
 
 
 def get_manifest_inputs(wildcards):
-    """Shard tables for a synthetic problem; the user's manifest file otherwise."""
+    """Shard tables for a synthetic problem; the user's manifest and every image and mask it
+    lists otherwise (an edited image reruns the problem's jobs)."""
     source = config["problems"][wildcards.problem]["source"]
     if "synthetic" in source:
         return get_shards(source["synthetic"])
-    return [source["manifest"]]
+    return [source["manifest"]] + manifest_files(source["manifest"])
 
 
 def get_prepared(problem):
@@ -188,18 +189,9 @@ def get_train_threads_callable(wildcard="problem"):
 # --- figures (workflow/rules/figures.smk) ---------------------------------------------------
 # One target per figure: {name}.pdf, .png and .json. Which figures exist follows the config.
 
-FIGURE_CODE = f"{workflow.basedir}/workflow/rlnet/figures"
 FIGURE_SUFFIXES = ("pdf", "png", "json")
 #: Fig. 12 compares these liver models side by side.
 LIVER_COMPARISON = ["rl-unet", "seg-unet"]
-
-
-def figure_code(module):
-    """The figure module a figure job draws with, and the shared style: explicit inputs, so an edited
-    module (newer than the figures, with a changed checksum) reruns exactly the figures that
-    use it. Snakemake's code trigger sees only the shell command, not the Python it runs.
-    """
-    return [f"{FIGURE_CODE}/style.py", f"{FIGURE_CODE}/{module}.py"]
 
 
 def localizes(model):

@@ -3,7 +3,7 @@
 
 rule synthesize:
     input:
-        code=lambda w: phantom_code(w.phantom),
+        code=lambda w: stage_code("synthesize", w.phantom),
     output:
         "results/data/synthetic/{phantom}/shard{shard}.tsv",
     log:
@@ -26,7 +26,8 @@ rule synthesize:
 
 rule manifest:
     input:
-        get_manifest_inputs,
+        sources=get_manifest_inputs,
+        code=stage_code("manifest"),
     output:
         "results/data/{problem}/manifest.tsv",
     log:
@@ -38,16 +39,21 @@ rule manifest:
     params:
         source=lambda w: as_json(config["problems"][w.problem]["source"]),
         shards=lambda w, input: (
-            input if "synthetic" in config["problems"][w.problem]["source"] else []
+            input.sources
+            if "synthetic" in config["problems"][w.problem]["source"]
+            else []
         ),
+        dims=lambda w: config["problems"][w.problem]["spatial_dims"],
+        masks=lambda w: "--needs-masks" if needs_masks(config, w.problem) else "",
     shell:
-        "python -m rlnet manifest --source {params.source:q} --shards {params.shards} --out {output}"
-        " 2> {log}"
+        "python -m rlnet manifest --source {params.source:q} --shards {params.shards}"
+        " --spatial-dims {params.dims} {params.masks} --out {output} 2> {log}"
 
 
 rule split:
     input:
-        "results/data/{problem}/manifest.tsv",
+        manifest="results/data/{problem}/manifest.tsv",
+        code=stage_code("split"),
     output:
         split="results/data/{problem}/split.tsv",
         report="results/data/{problem}/split_counts.tsv",
@@ -61,16 +67,21 @@ rule split:
         split=lambda w: as_json(config["problems"][w.problem]["split"]),
         seed=config["seed"],
         scheme=config["evaluation"]["risk_scheme"],
+        source_name=lambda w, input: config["problems"][w.problem]["source"].get(
+            "manifest", input.manifest
+        ),
     shell:
-        "python -m rlnet split --manifest {input} --problem {wildcards.problem}"
+        "python -m rlnet split --manifest {input.manifest} --problem {wildcards.problem}"
         " --split {params.split:q} --seed {params.seed} --risk-scheme {params.scheme}"
-        " --out {output.split} --report {output.report} 2> {log}"
+        " --source-name {params.source_name:q} --out {output.split} --report {output.report}"
+        " 2> {log}"
 
 
 rule prepare:
     input:
         manifest="results/data/{problem}/manifest.tsv",
         split="results/data/{problem}/split.tsv",
+        code=stage_code("prepare"),
     output:
         images="results/prepared/{problem}/images.npy",
         candidates="results/prepared/{problem}/candidates.npy",

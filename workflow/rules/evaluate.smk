@@ -7,6 +7,7 @@ rule metrics:
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",
         run="results/models/{problem}/{model}/{run}/run.json",
         prepared=lambda w: get_prepared(w.problem),
+        code=stage_code("metrics"),
     output:
         json="results/metrics/{problem}/{model}/{run}.json",
         cases="results/metrics/{problem}/{model}/{run}_cases.tsv",
@@ -28,7 +29,8 @@ rule metrics:
 
 rule table2:
     input:
-        get_main_metrics,
+        metrics=get_main_metrics,
+        code=stage_code("table2"),
     output:
         tsv=report(
             "results/tables/table2.tsv",
@@ -45,13 +47,14 @@ rule table2:
     resources:
         **config["resources"]["default"],
     shell:
-        "python -m rlnet table2 --metrics {input} --tsv {output.tsv} --markdown {output.markdown}"
+        "python -m rlnet table2 --metrics {input.metrics} --tsv {output.tsv} --markdown {output.markdown}"
         " --latex {output.latex} 2> {log}"
 
 
 rule table3:
     input:
-        lambda w: get_main_cases(w.problem),
+        cases=lambda w: get_main_cases(w.problem),
+        code=stage_code("table3"),
     output:
         report(
             "results/tables/table3_{problem}.tsv",
@@ -69,13 +72,14 @@ rule table3:
         p_adjust=config["evaluation"]["p_adjust"],
         alpha=config["evaluation"]["alpha"],
     shell:
-        "python -m rlnet table3 --cases {input} --p-adjust {params.p_adjust} --alpha {params.alpha}"
+        "python -m rlnet table3 --cases {input.cases} --p-adjust {params.p_adjust} --alpha {params.alpha}"
         " --out {output} 2> {log}"
 
 
 rule table4:
     input:
-        get_main_cases("cac"),
+        cases=get_main_cases("cac"),
+        code=stage_code("table4"),
     output:
         report(
             "results/tables/table4.tsv",
@@ -92,12 +96,13 @@ rule table4:
     params:
         alpha=config["evaluation"]["alpha"],
     shell:
-        "python -m rlnet table4 --cases {input} --alpha {params.alpha} --out {output} 2> {log}"
+        "python -m rlnet table4 --cases {input.cases} --alpha {params.alpha} --out {output} 2> {log}"
 
 
 rule liver_comparison:
     input:
-        get_main_cases("liver"),
+        cases=get_main_cases("liver"),
+        code=stage_code("liver-comparison"),
     output:
         report(
             "results/tables/supplementary_liver.tsv",
@@ -114,12 +119,13 @@ rule liver_comparison:
     params:
         alpha=config["evaluation"]["alpha"],
     shell:
-        "python -m rlnet liver-comparison --cases {input} --alpha {params.alpha} --out {output} 2> {log}"
+        "python -m rlnet liver-comparison --cases {input.cases} --alpha {params.alpha} --out {output} 2> {log}"
 
 
 rule sample_size_summary:
     input:
-        get_sample_size_metrics,
+        metrics=get_sample_size_metrics,
+        code=stage_code("sample-size"),
     output:
         report(
             "results/tables/sample_size.tsv",
@@ -134,7 +140,7 @@ rule sample_size_summary:
     resources:
         **config["resources"]["default"],
     shell:
-        "python -m rlnet sample-size --metrics {input} --out {output} 2> {log}"
+        "python -m rlnet sample-size --metrics {input.metrics} --out {output} 2> {log}"
 
 
 rule tables:

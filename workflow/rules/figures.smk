@@ -7,7 +7,7 @@
 rule figure_bland_altman:
     input:
         predictions="results/predictions/{problem}/{model}/nall_r0/predictions.tsv",
-        code=figure_code("agreement"),
+        code=stage_code("figure-bland-altman"),
     output:
         pdf="results/figures/bland_altman/{problem}_{model}.pdf",
         png=report(
@@ -32,7 +32,7 @@ rule figure_bland_altman:
 rule figure_correlation:
     input:
         predictions="results/predictions/{problem}/{model}/nall_r0/predictions.tsv",
-        code=figure_code("agreement"),
+        code=stage_code("figure-correlation"),
     output:
         pdf="results/figures/correlation/{problem}_{model}.pdf",
         png=report(
@@ -57,7 +57,7 @@ rule figure_correlation:
 rule figure_confusion:
     input:
         predictions="results/predictions/cac/{model}/nall_r0/predictions.tsv",
-        code=figure_code("confusion"),
+        code=stage_code("figure-confusion"),
     output:
         pdf="results/figures/confusion/cac_{model}.pdf",
         png=report(
@@ -86,7 +86,7 @@ rule figure_overlays:
         predictions="results/predictions/{problem}/{model}/nall_r0/predictions.tsv",
         localization="results/predictions/{problem}/{model}/nall_r0/localization.npy",
         prepared=lambda w: get_prepared(w.problem),
-        code=figure_code("overlays"),
+        code=stage_code("figure-overlays"),
     output:
         pdf="results/figures/overlays/{problem}_{model}.pdf",
         png=report(
@@ -120,7 +120,7 @@ rule figure_liver_comparison:
             model=LIVER_COMPARISON,
         ),
         prepared=get_prepared("liver"),
-        code=figure_code("overlays"),
+        code=stage_code("figure-liver-comparison"),
     output:
         pdf="results/figures/liver_comparison.pdf",
         png=report(
@@ -148,7 +148,7 @@ rule figure_liver_comparison:
 rule figure_abs_error:
     input:
         predictions=lambda w: get_main_predictions(w.problem),
-        code=figure_code("errors"),
+        code=stage_code("figure-abs-error"),
     output:
         pdf="results/figures/abs_error/{problem}.pdf",
         png=report(
@@ -173,7 +173,7 @@ rule figure_abs_error:
 rule figure_sample_size:
     input:
         table="results/tables/sample_size.tsv",
-        code=figure_code("sample_size"),
+        code=stage_code("figure-sample-size"),
     output:
         pdf="results/figures/sample_size/{problem}.pdf",
         png=report(
@@ -199,7 +199,7 @@ rule figure_distribution:
     input:
         split="results/data/{problem}/split.tsv",
         manifest="results/data/{problem}/manifest.tsv",
-        code=figure_code("data"),
+        code=stage_code("figure-distribution"),
     output:
         pdf="results/figures/distribution/{problem}.pdf",
         png=report(
@@ -225,7 +225,7 @@ rule figure_risk_groups:
     input:
         split="results/data/cac/split.tsv",
         manifest="results/data/cac/manifest.tsv",
-        code=figure_code("data"),
+        code=stage_code("figure-risk-groups"),
     output:
         pdf="results/figures/risk_groups.pdf",
         png=report(

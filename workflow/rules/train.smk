@@ -3,7 +3,8 @@
 
 rule train:
     input:
-        lambda w: get_prepared(w.problem),
+        prepared=lambda w: get_prepared(w.problem),
+        code=stage_code("train"),
     output:
         model="results/models/{problem}/{model}/n{n}_r{rep}/model.pt",
         log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/log.tsv",
@@ -21,18 +22,24 @@ rule train:
         device=config["device"],
         checkpoints="results/checkpoints/{problem}/{model}/n{n}_r{rep}",
     shell:
+        # Snakemake deletes {log} before every job, so each run appends to a history beside
+        # its checkpoint (kept across failed and resumed jobs) and {log} is that history.
+        "mkdir -p {params.checkpoints} && touch {params.checkpoints}/train.log"
+        " && cp {params.checkpoints}/train.log {log} && "
         "python -m rlnet train --prepared results/prepared/{wildcards.problem}"
         " --problem {wildcards.problem} --model {wildcards.model} --n {wildcards.n}"
         " --rep {wildcards.rep} --seed {params.seed} --settings {params.settings:q}"
         " --device {params.device} --threads {threads}"
         " --out-dir results/models/{wildcards.problem}/{wildcards.model}/n{wildcards.n}_r{wildcards.rep}"
-        " --checkpoint-dir {params.checkpoints} 2> {log}"
+        " --checkpoint-dir {params.checkpoints}"
+        " 2>&1 | tee -a {params.checkpoints}/train.log >> {log}"
 
 
 rule predict:
     input:
         prepared=lambda w: get_prepared(w.problem),
         model="results/models/{problem}/{model}/{run}/model.pt",
+        code=stage_code("predict"),
     output:
         table="results/predictions/{problem}/{model}/{run}/predictions.tsv",
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",

@@ -6,6 +6,7 @@ SLURM preemption resumes from its last finished epoch when re-run, and reaches t
 weights as an uninterrupted run (every random draw derives from the seed and the epoch).
 """
 
+import copy
 import hashlib
 import json
 import logging
@@ -27,6 +28,23 @@ from rlnet.training.data import CaseDataset, subset_indices
 from rlnet.training.device import autocast, resolve_device, seed_worker
 
 log = logging.getLogger(__name__)
+
+#: What a checkpoint written by ``Trainer._checkpoint_state`` holds; one without them is corrupt.
+CHECKPOINT_KEYS = frozenset(
+    {
+        "fingerprint",
+        "epoch",
+        "model",
+        "optimizer",
+        "scaler",
+        "torch_rng",
+        "history",
+        "best_val",
+        "best_epoch",
+        "best_model",
+        "bad_epochs",
+    }
+)
 
 
 class TrainingError(RuntimeError):
@@ -75,6 +93,26 @@ def _loss(model: torch.nn.Module, batch: dict, out, scale: float) -> torch.Tenso
     return (error**2).mean() if model.family == "rl" else error.abs().mean()
 
 
+def save_torch(obj: object, path: Path) -> None:
+    """``torch.save`` atomically and byte-reproducibly.
+
+    Saved by path, torch names the zip members after the file's stem, here the random
+    temporary name; saved through an open file they are ``archive/...``, so the same object
+    always gives the same bytes (torch writes no timestamps and a content-derived id).
+    """
+    with io.atomic_path(path) as tmp, tmp.open("wb") as stream:
+        torch.save(obj, stream)
+
+
+def set_aside(path: Path) -> Path:
+    """Rename ``path`` to the first free ``<name>.corrupt-<n>`` beside it (n = 1, 2, ...)."""
+    n = 1
+    while (aside := path.with_name(f"{path.name}.corrupt-{n}")).exists():
+        n += 1
+    path.rename(aside)
+    return aside
+
+
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
         return float("nan")
@@ -101,6 +139,7 @@ class Trainer:
         self.train_idx = subset_indices(self.prepared, spec.n, spec.seed, spec.rep)
         self.val_idx = self.prepared.indices("val")
         targets = cases[column].astype(float).to_numpy()
+        self._check_training_split(targets[self.train_idx], column)
         self.scale = float(max(np.mean(targets[self.train_idx]), 1e-6))
         if hasattr(self.model, "target_scale"):
             self.model.target_scale.fill_(self.scale)
@@ -120,6 +159,22 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(
             enabled=self.device.type == "cuda" and self.settings["amp"] == "fp16"
         )
+
+    def _check_training_split(self, targets: np.ndarray, column: str) -> None:
+        """Fail at once (TrainingError) on a training split a model cannot learn from: targets
+        without spread, or no reference mask at all for a segmentation model."""
+        name = f"{self.spec.model} on {self.spec.problem}"
+        if len(targets) and np.ptp(targets) == 0:
+            raise TrainingError(
+                f"{name}: the {len(targets)} training cases all have target {column} = "
+                f"{targets[0]:g}; a regression target needs spread (check the manifest)"
+            )
+        masks = self.prepared.masks
+        if self.model.family == "seg" and not any(masks[i].any() for i in self.train_idx):
+            raise TrainingError(
+                f"{name}: the manifest has no masks for the training cases (masks.npy is all "
+                f"zero on the training split); a segmentation model needs reference masks"
+            )
 
     def _epoch_size(self) -> int:
         """Samples per epoch: the subset once, or with ``equal_steps`` as many as the whole
@@ -185,37 +240,67 @@ class Trainer:
             refs.append(batch["target"].cpu().numpy())
         return total / max(count, 1), _pearson(np.concatenate(refs), np.concatenate(preds))
 
-    def _checkpoint_state(self, epoch: int, state: dict) -> dict:
+    def _live_state(self) -> dict:
+        """What a resume restores: model, optimiser, grad scaler, torch RNG."""
         return {
-            "fingerprint": self.spec.fingerprint,
-            "epoch": epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
-            **state,
         }
 
-    def _resume(self, checkpoint: Path) -> dict | None:
-        """The checkpoint's state, loaded into model and optimiser; None when it was written
-        by another run or config (the config changed since: it is stale, training restarts
-        and overwrites it, as Snakemake reruns a job whose params changed)."""
-        state = torch.load(checkpoint, map_location=self.device, weights_only=False)
-        if state.get("fingerprint") != self.spec.fingerprint:
-            log.warning(
-                "%s: checkpoint of another run or config (%s, this run %s): stale, "
-                "training starts afresh and replaces it",
-                checkpoint,
-                state.get("fingerprint"),
-                self.spec.fingerprint,
-            )
-            return None
+    def _load_live_state(self, state: dict) -> None:
+        """Load the entries of ``_live_state`` from ``state`` (a checkpoint)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["torch_rng"])
-        log.info("resuming %s from epoch %d", checkpoint, state["epoch"])
+
+    def _checkpoint_state(self, epoch: int, state: dict) -> dict:
+        return {"fingerprint": self.spec.fingerprint, "epoch": epoch, **self._live_state(), **state}
+
+    def _resume(self, checkpoint: Path) -> dict | None:
+        """The checkpoint's state, loaded into model, optimiser and RNG; None to start afresh.
+
+        A checkpoint of another run or config is stale (the config changed since): training
+        restarts and overwrites it, as Snakemake reruns a job whose params changed. One that
+        cannot be loaded (truncated, empty, not a checkpoint) is renamed
+        ``last.pt.corrupt-<n>``, kept for inspection, and training restarts.
+        """
+        try:
+            state = torch.load(checkpoint, map_location=self.device, weights_only=False)
+        except Exception as err:  # any unreadable file is set aside
+            return self._discard_corrupt(checkpoint, f"unreadable: {err}".splitlines()[0])
+        if not isinstance(state, dict) or not CHECKPOINT_KEYS <= state.keys():
+            found = sorted(state) if isinstance(state, dict) else type(state).__name__
+            return self._discard_corrupt(checkpoint, f"not a training checkpoint ({found})")
+        if state["fingerprint"] != self.spec.fingerprint:
+            log.warning(
+                "%s: checkpoint of another run or config (%s, this run %s): stale, "
+                "training starts afresh and replaces it",
+                checkpoint,
+                state["fingerprint"],
+                self.spec.fingerprint,
+            )
+            return None
+        initial = copy.deepcopy(self._live_state())
+        try:
+            self._load_live_state(state)
+        except (RuntimeError, ValueError, TypeError, KeyError) as err:
+            self._load_live_state(initial)  # undo a partial load: a fresh start as without it
+            reason = f"its state does not load: {err}".splitlines()[0]
+            return self._discard_corrupt(checkpoint, reason)
         return state
+
+    def _discard_corrupt(self, checkpoint: Path, reason: str) -> None:
+        """Move a corrupt checkpoint aside with a warning naming it; None (start afresh)."""
+        aside = set_aside(checkpoint)
+        log.warning(
+            "%s: corrupt checkpoint (%s): moved aside to %s, training starts afresh",
+            checkpoint,
+            reason,
+            aside.name,
+        )
 
     def fit(self, out_dir: str | Path, checkpoint_dir: str | Path) -> dict:
         """Train to early stop or ``max_epochs``; write model.pt, log.tsv, run.json to out_dir.
@@ -235,6 +320,16 @@ class Trainer:
         if resumed is not None:
             state, start = resumed, resumed["epoch"] + 1
         patience, max_epochs = self.settings["patience"], self.settings["max_epochs"]
+        log.info(
+            "start %s on %s (n %s, rep %d): %s",
+            self.spec.model,
+            self.spec.problem,
+            "all" if self.spec.n is None else self.spec.n,
+            self.spec.rep,
+            "fresh"
+            if resumed is None
+            else f"resuming from epoch {start} of {max_epochs} ({checkpoint})",
+        )
         epoch = start
         while epoch < max_epochs and state["bad_epochs"] < patience:
             tic = time.perf_counter()
@@ -270,13 +365,14 @@ class Trainer:
                 file=sys.stderr,
                 flush=True,
             )
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            with io.atomic_path(checkpoint) as tmp:
-                torch.save(self._checkpoint_state(epoch, state), tmp)
+            save_torch(self._checkpoint_state(epoch, state), checkpoint)
             epoch += 1
         return self._write_outputs(out_dir, state)
 
     def _write_outputs(self, out_dir: Path, state: dict) -> dict:
+        """Write model.pt (best weights + run metadata), log.tsv, run.json; return run.json's
+        content. Timings go to log.tsv and run.json only, so model.pt is byte-identical
+        between identical runs."""
         import pandas as pd
 
         run = {
@@ -297,14 +393,12 @@ class Trainer:
             "epochs": len(state["history"]),
             "best_epoch": state["best_epoch"],
             "best_val_loss": state["best_val"],
-            "train_seconds": float(sum(h["seconds"] for h in state["history"])),
             "device": str(self.device),
             "torch": torch.__version__,
             "settings": self.settings,
         }
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with io.atomic_path(out_dir / "model.pt") as tmp:
-            torch.save({"run": run, "model": state["best_model"]}, tmp)
+        save_torch({"run": run, "model": state["best_model"]}, out_dir / "model.pt")
+        timed = {**run, "train_seconds": float(sum(h["seconds"] for h in state["history"]))}
         io.write_table(out_dir / "log.tsv", pd.DataFrame(state["history"]))
-        io.write_json(out_dir / "run.json", run)
-        return run
+        io.write_json(out_dir / "run.json", timed)
+        return timed

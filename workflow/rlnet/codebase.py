@@ -1,0 +1,191 @@
+"""The package's own source as data: which rlnet modules each CLI stage runs, and their hashes.
+
+Read statically (``ast``, standard library only), so the Snakefile can list a stage's modules as
+rule inputs at parse time and the provenance record of a stage's outputs can carry the same
+modules' SHA-256: Snakemake reruns a job whose code changed, and the audit fails on the same
+edit. A stage's modules are ``rlnet.cli`` (with its module-level imports), the imports inside
+the stage's own function and the cli helpers it calls, followed transitively through rlnet.
+"""
+
+import ast
+import hashlib
+import sys
+from functools import cache
+from pathlib import Path
+
+#: Folder holding the ``rlnet`` package (``workflow/`` of the repository).
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+#: Phantom modules: a synthesis job runs only its own phantom's module.
+PHANTOM_PACKAGE = "rlnet.phantoms"
+
+
+@cache
+def module_file(module: str) -> Path | None:
+    """File of an rlnet module (``rlnet.a.b``), None when it is not a module."""
+    base = SOURCE_ROOT / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _optional(node: ast.AST) -> bool:
+    """A block whose imports are optional: ``try: ... except ImportError`` or
+    ``if TYPE_CHECKING:`` (their imports are not dependencies)."""
+    if isinstance(node, ast.Try):
+        names = [ast.unparse(h.type) if h.type else "" for h in node.handlers]
+        return any("ImportError" in n or "ModuleNotFoundError" in n for n in names)
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _import_nodes(node: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Import statements under ``node``, skipping the bodies of optional blocks."""
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return [node]
+    found = []
+    skip = node.body if _optional(node) else ()
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.stmt | ast.mod | ast.excepthandler) and child not in skip:
+            found += _import_nodes(child)
+    return found
+
+
+def imports_in(nodes: list[ast.AST], module: str) -> set[str]:
+    """Absolute names imported anywhere under ``nodes`` of ``module`` (rlnet submodules
+    resolved: ``from rlnet import io`` gives ``rlnet`` and ``rlnet.io``)."""
+    package = module if module_file(module).name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for top in nodes:
+        for node in _import_nodes(top):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+                continue
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            found.add(base)
+            for alias in node.names:
+                if module_file(f"{base}.{alias.name}"):
+                    found.add(f"{base}.{alias.name}")
+    return found
+
+
+@cache
+def parsed(module: str) -> ast.Module:
+    """The syntax tree of an rlnet module."""
+    return ast.parse(module_file(module).read_bytes())
+
+
+@cache
+def module_imports(module: str) -> frozenset[str]:
+    """Every name an rlnet module imports, anywhere in it."""
+    return frozenset(imports_in([parsed(module)], module))
+
+
+def closure(modules: set[str], exclude: frozenset[str] = frozenset()) -> set[str]:
+    """rlnet modules reachable from ``modules`` (with their parent packages), plus every
+    third-party import name they use, as top-level names. ``exclude``: rlnet modules not
+    followed (another phantom's module in a synthesis job)."""
+    seen: set[str] = set()
+    third_party: set[str] = set()
+    todo = list(modules)
+    while todo:
+        module = todo.pop()
+        if module in seen or module in exclude:
+            continue
+        if module.split(".")[0] != "rlnet":
+            if module.split(".")[0] not in sys.stdlib_module_names:
+                third_party.add(module.split(".")[0])
+            continue
+        seen.add(module)
+        if module == "rlnet.cli":
+            # Its stages import their modules inside the stage (see stage_modules); following
+            # them all here would make every stage depend on every module.
+            continue
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        for name in module_imports(module):
+            top = name.split(".")[0]
+            if top == "rlnet":
+                todo += [name] if module_file(name) else []
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                third_party.add(top)
+    return seen | third_party
+
+
+def _stage_name(func: ast.FunctionDef) -> str | None:
+    """The stage a cli function registers with ``@stage("name", ...)``, if any."""
+    for deco in func.decorator_list:
+        if (
+            isinstance(deco, ast.Call)
+            and getattr(deco.func, "id", None) == "stage"
+            and deco.args
+            and isinstance(deco.args[0], ast.Constant)
+        ):
+            return deco.args[0].value
+    return None
+
+
+@cache
+def stage_imports() -> dict[str, frozenset[str]]:
+    """Stage name -> names its cli function (and the cli helpers it calls) import, with
+    ``rlnet.cli`` and cli's module-level imports."""
+    tree = parsed("rlnet.cli")
+    helpers = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    common = imports_in(
+        [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)], "rlnet.cli"
+    )
+    stages = {}
+    for func in helpers.values():
+        name = _stage_name(func)
+        if name is None:
+            continue
+        bodies, todo = [], [func]
+        while todo:
+            fn = todo.pop()
+            if fn in bodies:
+                continue
+            bodies.append(fn)
+            called = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+            todo += [helpers[c] for c in called if c in helpers and c != fn.name]
+        names = imports_in(bodies, "rlnet.cli") | common
+        stages[name] = frozenset(
+            {"rlnet.cli"} | {n for n in names if n.split(".")[0] != "rlnet" or module_file(n)}
+        )
+    return stages
+
+
+def _other_phantoms(phantom_module: str | None) -> frozenset[str]:
+    """Phantom modules other than ``phantom_module`` (a module name under rlnet.phantoms)."""
+    if phantom_module is None:
+        return frozenset()
+    folder = module_file(PHANTOM_PACKAGE).parent
+    names = {f"{PHANTOM_PACKAGE}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
+    return frozenset(names - {f"{PHANTOM_PACKAGE}.{phantom_module}"})
+
+
+@cache
+def stage_modules(stage: str, phantom_module: str | None = None) -> tuple[str, ...]:
+    """Sorted rlnet modules that ``stage`` runs; for ``synthesize``, ``phantom_module`` (e.g.
+    ``liver``) leaves the other phantoms' modules out. KeyError for an unknown stage."""
+    names = stage_imports()[stage]
+    found = closure(set(names), _other_phantoms(phantom_module))
+    return tuple(sorted(m for m in found if m.split(".")[0] == "rlnet"))
+
+
+def stage_files(stage: str, phantom_module: str | None = None) -> list[Path]:
+    """Source files of ``stage_modules(stage, phantom_module)``."""
+    return [module_file(m) for m in stage_modules(stage, phantom_module)]
+
+
+def module_hash(module: str) -> str | None:
+    """SHA-256 of a module's source file; None when the module no longer exists."""
+    path = module_file(module)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path else None
+
+
+def stage_hashes(stage: str, phantom_module: str | None = None) -> dict[str, str]:
+    """{module: SHA-256 of its source} for every module ``stage`` runs."""
+    return {m: module_hash(m) for m in stage_modules(stage, phantom_module)}
