@@ -5,15 +5,15 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# Config helpers from the package: a YAML error in the default config names its line and column
-# (Snakemake's own loader says only "not valid JSON or YAML"); needs_masks is read by data.smk.
+# The package on the path (common.smk imports from it): a YAML error in the default config names
+# its line and column (Snakemake's own loader says only "not valid JSON or YAML").
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
-from rlnet.config import ConfigError, needs_masks, read_yaml  # noqa: E402
+from rlnet.config import ConfigError, read_yaml  # noqa: E402
 
 # The embedded default, unless --configfile names a complete config of its own (then it is not
 # merged over the default: a config file describes the whole study). A --configfile is parsed by

@@ -1,7 +1,7 @@
 """Time the data stage: synthetic generation per phantom and `prepare` per problem.
 
 For each phantom of the config, a sample of cases (default: one shard, `phantoms.shard_size`
-items) is generated through `rlnet.datasets.synthetic.write_shard` into a temporary folder, so
+items) is generated through `rlnet.datasets.synthesis.write_shard` into a temporary folder, so
 NIfTI writing (gzip) and the reference measures (areas, Agatston) count. Each problem's
 manifest is then built from that shard (`manifest_from_shards`), split (`rlnet.split
 .make_split`, with the problem's settings; one stratum if the sample is too small for them) and
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from rlnet import config as rlconfig
-from rlnet.datasets import synthetic
+from rlnet.datasets import synthesis, synthetic
 from rlnet.prepare import prepare
 from rlnet.split import SplitError, make_split
 
@@ -62,7 +62,7 @@ def phantoms_of(config: dict) -> dict[str, dict]:
 def generate(phantom: str, settings: dict, config: dict, n: int, out: Path):
     """(shard table, Clock) of generating phantom indices 0..n-1 into ``out``."""
     with Clock() as clock:
-        table = synthetic.write_shard(
+        table = synthesis.write_shard(
             phantom, settings, config["seed"], range(n), out, config["evaluation"]["agatston"]
         )
     return table, clock

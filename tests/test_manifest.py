@@ -7,7 +7,7 @@ import pytest
 
 from conftest import write_toy_dataset
 from rlnet import io
-from rlnet.datasets import manifest, synthetic
+from rlnet.datasets import manifest, synthesis, synthetic
 from rlnet.datasets.manifest import ManifestError
 
 CHEST = {"n_cases": 2, "shape": [64, 64], "spacing": [4.0, 4.0], "noise_hu": [5, 15]}
@@ -81,7 +81,7 @@ def test_missing_manifest_file_is_named(tmp_path):
 @pytest.fixture(scope="module")
 def chest_shard(tmp_path_factory):
     root = tmp_path_factory.mktemp("shard")
-    table = synthetic.write_shard("chest", CHEST, 3, range(CHEST["n_cases"]), root / "raw")
+    table = synthesis.write_shard("chest", CHEST, 3, range(CHEST["n_cases"]), root / "raw")
     io.write_table(root / "shard0.tsv", table)
     return root / "shard0.tsv"
 

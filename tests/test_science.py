@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from rlnet import metrics
-from rlnet.datasets import synthetic
+from rlnet.datasets import synthesis, synthetic
 from rlnet.evaluate import localization_metrics
 from rlnet.predict import predict
 from rlnet.prepare import Prepared, prepare
@@ -45,7 +45,7 @@ SETTINGS = {
 @pytest.fixture(scope="module")
 def shard(tmp_path_factory):
     root = tmp_path_factory.mktemp("science")
-    return synthetic.write_shard("chest", CHEST, 11, range(CHEST["n_cases"]), root / "raw")
+    return synthesis.write_shard("chest", CHEST, 11, range(CHEST["n_cases"]), root / "raw")
 
 
 def prepared(shard, problem, root):

@@ -98,10 +98,10 @@ def _synthesize_args(p: argparse.ArgumentParser) -> None:
 
     def run(a: argparse.Namespace) -> None:
         from rlnet import io
-        from rlnet.datasets import synthetic
+        from rlnet.datasets import synthesis, synthetic
 
         indices = synthetic.shard_range(a.settings, a.shard_size, a.shard)
-        table = synthetic.write_shard(a.phantom, a.settings, a.seed, indices, a.out_dir, a.agatston)
+        table = synthesis.write_shard(a.phantom, a.settings, a.seed, indices, a.out_dir, a.agatston)
         io.write_table(a.table, table)
         log.info("%s shard %d: %d cases -> %s", a.phantom, a.shard, len(table), a.table)
 

@@ -1,17 +1,15 @@
-# Config validation and every input/target function, in one place.
+# Config validation and every input/target function, in one place. The Snakefile has put the
+# package (workflow/) on sys.path.
 import json
-import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-sys.path.insert(0, f"{workflow.basedir}/workflow")
-
-from rlnet.config import ConfigError, prepare_settings, training_settings  # noqa: E402
-from rlnet.datasets.manifest_files import manifest_files  # noqa: E402
-from rlnet.config import validate as validate_config  # noqa: E402
-from rlnet import codebase  # noqa: E402
-from rlnet.datasets import synthetic  # noqa: E402
+from rlnet import codebase
+from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
+from rlnet.config import validate as validate_config
+from rlnet.datasets import synthetic
+from rlnet.datasets.manifest_files import manifest_files
 
 # Our validator first: its messages name the offending key ("config key 'training.lr.rl': ...").
 try:

@@ -18,8 +18,11 @@ import numpy as np
 import pandas as pd
 
 from rlnet import io
+from rlnet.datasets import manifest_files
 
 REQUIRED = ("case_id", "subject_id", "image", "value")
+#: Path columns (resolved against the manifest's folder, as ``manifest_files`` lists them).
+PATH_COLUMNS = manifest_files.PATH_COLUMNS
 COLUMNS = (
     "case_id",
     "subject_id",
@@ -101,7 +104,7 @@ def validate(
     _check_values_vary(values, source)
     table["value"] = values.astype(float)
     if check_files:
-        for column in ("image", "mask", "candidate_mask"):
+        for column in PATH_COLUMNS:
             for index, case, path in zip(table.index, table["case_id"], table[column], strict=True):
                 if not _blank(path) and not Path(path).exists():
                     raise ManifestError(
@@ -246,10 +249,10 @@ def import_user_manifest(
     """
     path = Path(path)
     table = read_user_manifest(path)
-    for column in ("image", "mask", "candidate_mask"):
+    for column in PATH_COLUMNS:
         if column in table.columns:
             table[column] = [
-                "" if _blank(p) else str((path.parent / p).resolve()) for p in table[column]
+                "" if _blank(p) else manifest_files.resolve(path, p) for p in table[column]
             ]
     table = validate(table, path, lines=True)
     if needs_masks:
