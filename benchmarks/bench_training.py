@@ -233,7 +233,8 @@ def sizes(config: dict) -> dict:
             "width": train["base_width"],
             "lr": train["lr"],
             "amp": train["amp"],
-            "output_bias": train["output_bias"],
+            # speed does not depend on the head's starting bias; "auto" needs a training split
+            "output_bias": -2.0 if train["output_bias"] == "auto" else train["output_bias"],
             "voxel_size": float(np.prod(phantom["spacing"])),
             "augment": train["augment"],
             "num_workers": train["num_workers"],

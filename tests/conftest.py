@@ -124,3 +124,24 @@ def assert_nothing_half_written(folder: Path, before: set[Path]) -> None:
     """
     new = sorted(str(p) for p in files_under(folder) - before)
     assert not new, f"left behind after a failure: {new}"
+
+
+def write_prepared(
+    folder: Path,
+    images: np.ndarray,
+    candidates: np.ndarray,
+    masks: np.ndarray,
+    cases: pd.DataFrame,
+    roi: dict | None = None,
+) -> Path:
+    """A hand-made prepared folder as rlnet.prepare writes one: arrays (N, *shape), cases.tsv
+    (``index`` added) and meta.json; ``roi`` ({size, margin}, 3D) makes the window a centre
+    crop. Returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "images.npy", images.astype(np.int16))
+    np.save(folder / "candidates.npy", candidates.astype(np.uint8))
+    np.save(folder / "masks.npy", masks.astype(np.uint8))
+    io.write_table(folder / "cases.tsv", cases.assign(index=np.arange(len(cases))))
+    meta = {"spatial_dims": images.ndim - 1, "shape": list(images.shape[1:]), "roi": roi}
+    io.write_json(folder / "meta.json", meta)
+    return folder

@@ -235,3 +235,20 @@ def test_a_dicom_series_header_gives_shape_and_slice_spacing(tmp_path):
     assert geometry.spacing == pytest.approx((2.5, 0.7, 0.8))
     array, read = io.read_image(folder)
     assert array.shape == shape and read.spacing == pytest.approx(geometry.spacing)
+
+
+def test_reading_a_dicom_series_keeps_the_text_encoding(tmp_path):
+    """ITK's DICOM reader sets the C locale; afterwards Python must still read UTF-8 text."""
+    import locale
+
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for k in range(2):
+        image = sitk.GetImageFromArray(SLICE + 10 * k)
+        image.SetMetaData("0020|0032", f"0\\0\\{2.5 * k}")
+        image.SetMetaData("0020|0013", str(k))
+        sitk.WriteImage(image, str(folder / f"{k}.dcm"))
+    before = locale.getpreferredencoding(False)
+    io.read_geometry(folder)
+    io.read_image(folder)
+    assert locale.getpreferredencoding(False) == before

@@ -110,7 +110,7 @@ def test_identical_runs_write_byte_identical_model_files(toy_prepared, tmp_path)
     assert "seconds" in (tmp_path / "a/log.tsv").read_text().splitlines()[0].split("\t")
 
 
-def _train_argv(prepared, out_dir, checkpoint_dir, model="rl-unet") -> list[str]:
+def _train_argv(prepared, out_dir, checkpoint_dir, model="rl-unet", **settings) -> list[str]:
     return [
         "train",
         "--prepared",
@@ -124,7 +124,7 @@ def _train_argv(prepared, out_dir, checkpoint_dir, model="rl-unet") -> list[str]
         "--device",
         "cpu",
         "--settings",
-        json.dumps(ONE_EPOCH),
+        json.dumps({**ONE_EPOCH, **settings}),
         "--out-dir",
         str(out_dir),
         "--checkpoint-dir",
@@ -191,3 +191,42 @@ def test_constant_training_target_fails_at_once(toy_prepared, tmp_path, caplog):
     _assert_train_stage_fails(argv, tmp_path, before, caplog, message)
     with pytest.raises(TrainingError, match="seg-unet on pma: the 12 training cases"):
         Trainer(spec("seg-unet"), prepared, "cpu")
+
+
+def test_auto_bias_without_training_candidates_fails_at_once(toy_prepared, tmp_path, caplog):
+    prepared, cases = _copy_prepared(toy_prepared, tmp_path)
+    candidates = np.load(prepared / "candidates.npy", mmap_mode="r+")
+    candidates[cases.loc[cases["split"] == "train", "index"].to_numpy()] = 0
+    candidates.flush()
+    del candidates
+    before = files_under(tmp_path)
+    argv = _train_argv(prepared, tmp_path / "out", tmp_path / "ck", output_bias="auto")
+    message = (
+        "rl-unet on pma: the 12 training cases have no candidate voxels inside the network "
+        "window (candidates.npy is zero there): an RL model has nothing to sum; check the "
+        "problem's candidates setting"
+    )
+    _assert_train_stage_fails(argv, tmp_path, before, caplog, message)
+    # A fixed bias needs no candidate measure: the run starts (and learns nothing).
+    Trainer(spec(output_bias=-2.0), prepared, "cpu")
+
+
+def test_log1p_of_a_negative_target_names_the_case(toy_prepared, tmp_path, caplog):
+    prepared, cases = _copy_prepared(toy_prepared, tmp_path)
+    first = cases.loc[cases["split"] == "train"].index[0]
+    cases.loc[first, "value"] = -5.0
+    io.write_table(prepared / "cases.tsv", cases)
+    before = files_under(tmp_path)
+    argv = _train_argv(
+        prepared, tmp_path / "out", tmp_path / "ck", "enc-unet", target_transform="log1p"
+    )
+    message = (
+        f"enc-unet on pma: target_transform log1p needs non-negative targets; case "
+        f"{cases.loc[first, 'case_id']} has -5 (1 such case(s))"
+    )
+    _assert_train_stage_fails(argv, tmp_path, before, caplog, message)
+
+
+def test_unknown_target_transform_is_named(toy_prepared):
+    with pytest.raises(TrainingError, match="'target_transform': 'sqrt' is not one of none, log1p"):
+        Trainer(spec("enc-unet", target_transform="sqrt"), toy_prepared, "cpu")

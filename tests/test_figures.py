@@ -455,10 +455,14 @@ def test_edited_module_reruns_exactly_its_figures(test_study):
     try:
         edit("confusion.py")
         # `all` asks for every figure file itself (the `figures` target is not in its DAG)
-        assert planned_jobs(test_study) == {"figure_confusion": 2, "all": 1}
+        config = yaml.safe_load((test_study / "config" / "test.yaml").read_text())
+        baselines = config["evaluation"].get("baselines", [])
+        cac = len(config["problems"]["cac"]["models"] + baselines)
+        assert planned_jobs(test_study) == {"figure_confusion": cac, "all": 1}
         edit("agreement.py")
         jobs = planned_jobs(test_study)
-        assert jobs["figure_bland_altman"] == jobs["figure_correlation"] == 7
+        models = sum(len(p["models"] + baselines) for p in config["problems"].values())
+        assert jobs["figure_bland_altman"] == jobs["figure_correlation"] == models
         assert set(jobs) == {
             "figure_confusion",
             "figure_bland_altman",
@@ -503,7 +507,12 @@ def test_training_edit_retrains_without_re_preparing(test_study):
     edited = yaml.safe_load(content)
     edited["problems"]["pma"]["training"] = {"max_epochs": 1}
     sweep = edited["sample_size"]
-    runs = len(edited["problems"]["pma"]["models"]) + len(sweep["sizes"]) * sweep["repeats"]
+    repeats = edited["evaluation"].get("repeats", {})
+    runs = sum(
+        repeats["n"] if m in repeats.get("models", []) else 1
+        for m in edited["problems"]["pma"]["models"]
+    )
+    runs += len(sweep["sizes"]) * sweep["repeats"]
     try:
         config.write_text(yaml.safe_dump(edited))
         jobs = planned_jobs(test_study)

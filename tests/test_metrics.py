@@ -138,6 +138,13 @@ def test_dice_hand_computed_and_empty() -> None:
     assert metrics.dice(empty, np.eye(4)) == 0.0
 
 
+def test_pooled_dice_sums_counts_before_dividing() -> None:
+    # slices (inter, n_pred, n_ref): (2, 4, 4) Dice 0.5 and (0, 3, 0) Dice 0: mean 0.25, but
+    # pooled 2 * 2 / ((4 + 3) + (4 + 0)) = 4 / 11
+    assert metrics.pooled_dice([2, 0], [4, 3], [4, 0]) == pytest.approx(4 / 11)
+    assert metrics.pooled_dice([0, 0], [0, 0], [0, 0]) == 1.0  # all empty, as dice()
+
+
 def test_hausdorff_anisotropic_2d_hand_computed() -> None:
     """Spacing (dy, dx) = (2, 1) mm.
 

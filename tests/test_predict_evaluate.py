@@ -5,9 +5,10 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from conftest import TRAINING
+from conftest import TRAINING, write_prepared
 from rlnet import evaluate, io, metrics
 from rlnet.predict import CheckpointError, predict
 from rlnet.prepare import Prepared
@@ -125,3 +126,85 @@ def test_region_is_the_network_window():
     assert volume.region() == (slice(2, 34), slice(3, 51), slice(3, 51))
     stored = np.zeros((36, 54, 54))
     assert stored[volume.region()].shape == (32, 48, 48)
+
+
+# --- metrics that cannot flatter, on six hand-made 4 x 4 test cases ----------------------------
+
+#: case: (subject, reference pixels, predicted pixels, reference value, predicted value)
+HAND_CASES = {
+    "A": ("s1", [(0, 0), (0, 1), (1, 0), (1, 1)], [(0, 0), (0, 1), (2, 2), (2, 3)], 10, 12),
+    "B": ("s2", [(0, 0), (0, 1)], [(0, 0), (0, 1)], 20, 18),
+    "C": ("s1", [], [], 0, 1),  # empty reference, empty prediction: Dice 1 that says nothing
+    "D": ("s2", [], [(3, 0), (3, 1), (3, 2)], 0, 5),
+    "E": ("s3", [(2, 2)], [(2, 2)], 30, 33),
+    "F": ("s4", [(1, 1), (1, 2)], [], 40, 30),  # missed: Hausdorff undefined
+}
+
+
+def pixels(points) -> np.ndarray:
+    mask = np.zeros((4, 4), np.uint8)
+    for y, x in points:
+        mask[y, x] = 1
+    return mask
+
+
+@pytest.fixture
+def hand_evaluated(tmp_path):
+    names = list(HAND_CASES)
+    cases = pd.DataFrame(
+        {
+            "case_id": names,
+            "subject_id": [HAND_CASES[c][0] for c in names],
+            "split": "test",
+            "value": [float(HAND_CASES[c][3]) for c in names],
+            "spacing": "1 1",
+            "voxel_size": 1.0,
+            "has_mask": 1,
+        }
+    )
+    masks = np.stack([pixels(HAND_CASES[c][1]) for c in names])
+    prepared = write_prepared(
+        tmp_path / "prepared", np.zeros_like(masks), np.ones_like(masks), masks, cases
+    )
+    table = cases[["case_id", "subject_id"]].assign(
+        index=np.arange(len(names)),
+        reference=cases["value"],
+        prediction=[float(HAND_CASES[c][4]) for c in names],
+        has_mask=1,
+    )
+    io.write_table(tmp_path / "predictions.tsv", table)
+    np.save(tmp_path / "localization.npy", np.stack([pixels(HAND_CASES[c][2]) for c in names]))
+    return evaluate.evaluate(
+        tmp_path / "predictions.tsv", tmp_path / "localization.npy", prepared, {}, n_boot=20
+    )
+
+
+def test_dice_leaves_out_empty_references_and_dice_all_keeps_them(hand_evaluated):
+    record, per_case = hand_evaluated
+    m = record["metrics"]
+    # Dice: A 2*2/(4+4) = 0.5, B 1, E 1, F 0; C (1) and D (0) have empty references
+    assert m["dice"]["value"] == pytest.approx((0.5 + 1 + 1 + 0) / 4) and m["dice"]["n"] == 4
+    assert m["dice_all"]["value"] == pytest.approx((0.5 + 1 + 1 + 0 + 1 + 0) / 6)
+    assert m["dice_all"]["n"] == 6
+    assert m["avg_hausdorff_px"]["n"] == 4 and m["avg_hausdorff_px"]["n_undefined"] == 1
+    assert per_case.set_index("case_id").loc["C", "dice"] == 1.0  # the per-case table keeps it
+
+
+def test_per_patient_rho_and_pooled_dice(hand_evaluated):
+    record, _ = hand_evaluated
+    m = record["metrics"]
+    # subject sums: reference 10, 20, 30, 40; prediction 13, 23, 33, 30. Deviations from the
+    # means (25, 24.75): x -15 -5 5 15, y -11.75 -1.75 8.25 5.25; sum xy = 305,
+    # sum x^2 = 500, sum y^2 = 236.75
+    assert m["rho_patient"]["value"] == pytest.approx(305 / np.sqrt(500 * 236.75))
+    assert m["rho_patient"]["n"] == 4
+    # pooled pixels: s1 2*2/(4+4); s2 2*2/((2+3)+2); s3 1; s4 0 (a missed tumour)
+    assert m["dice_patient"]["value"] == pytest.approx((0.5 + 4 / 7 + 1 + 0) / 4)
+    assert m["dice_patient"]["n"] == 4
+
+
+def test_one_case_per_subject_and_no_empty_reference_add_no_metric(predicted, toy_prepared):
+    record, _ = evaluate.evaluate(
+        predicted / "predictions.tsv", predicted / "localization.npy", toy_prepared, {}, n_boot=5
+    )
+    assert not {"dice_all", "rho_patient", "dice_patient"} & set(record["metrics"])

@@ -3,14 +3,12 @@ RL-U-Net regresses the pectoralis (pma) and subcutaneous fat (sfa) areas better 
 on the same test set and localizes the tissue (Dice of its binarised map) without ever seeing a
 mask.
 
-The default's chest slices (600, 96 x 96 at 3.6 mm) and training settings (output bias -2 for
-pma, +2 for sfa as in config/config.yaml), drawn with another seed than the default study's
-(~3.5 min per problem on 2 CPU threads). This draw measured rl-unet rho 0.996 / Dice 0.76
-(pma) and 0.997 / 0.83 (sfa) against enc-unet rho 0.984 / 0.979; the default study's own figures
-(Dice 0.82 / 0.93) are in benchmarks/results/science.json. Dice moves between draws and by a few
-hundredths with the thread count (float summation order), so the test asks for 0.70 and for a
-clear margin (0.15) over the Dice of the candidate mask itself (0.33 pma, 0.61 sfa): a map
-that merely spreads over the candidates fails."""
+The default's chest slices (600, 96 x 96 at 3.6 mm) and training settings (the automatic output
+bias, as config/config.yaml), drawn with the science-test seed 101: neither the tuning seed
+(2020) nor the record seed (4242) of docs/protocol.md, so no setting was chosen on this draw
+(~3.5 min per problem on 2 CPU threads). The bars were fixed before this draw was first run:
+rho >= 0.95 and above enc-unet's, Dice >= 0.70 and a clear margin (0.15) over the Dice of the
+candidate mask itself, so a map that merely spreads over the candidates fails."""
 
 import numpy as np
 import pytest
@@ -26,15 +24,18 @@ from rlnet.training.loop import RunSpec, Trainer
 pytestmark = pytest.mark.slow
 
 CHEST = {"n_cases": 600, "shape": [96, 96], "spacing": [3.6, 3.6], "noise_hu": [5, 15]}
+SEED = 101
 PROBLEMS = {
-    "pma": {"target": "pectoralis", "hu": [-20, 100], "output_bias": -2.0},
-    "sfa": {"target": "subcutaneous_fat", "hu": [-140, -70], "output_bias": 2.0},
+    "pma": {"target": "pectoralis", "hu": [-20, 100]},
+    "sfa": {"target": "subcutaneous_fat", "hu": [-140, -70]},
 }
 SETTINGS = {
     "max_epochs": 25,
     "patience": 5,
     "batch_size": 16,
     "base_width": 8,
+    "output_bias": "auto",
+    "target_transform": "none",
     "lr": {"rl": 1e-3, "enc": 3e-4, "seg": 1e-3},
     "augment": {"rotation_deg": 10.0, "translation_mm": 8.0, "displacement_mm": 0.0},
     "amp": "none",
@@ -45,14 +46,14 @@ SETTINGS = {
 @pytest.fixture(scope="module")
 def shard(tmp_path_factory):
     root = tmp_path_factory.mktemp("science")
-    return synthesis.write_shard("chest", CHEST, 11, range(CHEST["n_cases"]), root / "raw")
+    return synthesis.write_shard("chest", CHEST, SEED, range(CHEST["n_cases"]), root / "raw")
 
 
 def prepared(shard, problem, root):
     manifest = synthetic.manifest_from_shards(
         [shard], {"target": PROBLEMS[problem]["target"]}, problem
     )
-    split = make_split(manifest, (0.6, 0.15, 0.25), seed=11, n_strata=4)
+    split = make_split(manifest, (0.6, 0.15, 0.25), seed=SEED, n_strata=4)
     spec = {
         "spatial_dims": 2,
         "candidates": {"hu": PROBLEMS[problem]["hu"]},
@@ -63,8 +64,7 @@ def prepared(shard, problem, root):
 
 
 def trained(problem, model, data, root):
-    settings = {**SETTINGS, "output_bias": PROBLEMS[problem]["output_bias"]}
-    Trainer(RunSpec(problem, model, None, 0, 11, settings), data, "cpu").fit(
+    Trainer(RunSpec(problem, model, None, 0, SEED, SETTINGS), data, "cpu").fit(
         root / model, root / f"{model}_ck"
     )
     return predict(root / model / "model.pt", data, problem, model, root / f"{model}_p")

@@ -16,6 +16,13 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 CONFIG = yaml.safe_load((ROOT / "config/test.yaml").read_text())
 BIN = Path(sys.executable).parent
+BASELINES = CONFIG["evaluation"].get("baselines", [])
+REPEATS = CONFIG["evaluation"].get("repeats", {})
+
+
+def repeats(model: str) -> int:
+    """Main-study runs of a model (evaluation.repeats)."""
+    return REPEATS["n"] if model in REPEATS.get("models", []) else 1
 
 
 def rlnet(study: Path, *args: str) -> subprocess.CompletedProcess:
@@ -72,13 +79,51 @@ def test_table2_holds_every_configured_model(test_study):
     table = read(test_study, "results/tables/table2.tsv")
     for problem, settings in CONFIG["problems"].items():
         rows = table[(table["problem"] == problem) & (table["metric"] == "icc")]
-        assert sorted(rows["model"]) == sorted(settings["models"])
+        assert sorted(rows["model"]) == sorted(settings["models"] + BASELINES)
+        assert rows.set_index("model")["repeats"].to_dict() == {
+            m: repeats(m) for m in settings["models"] + BASELINES
+        }
     kappa = table[table["metric"] == "kappa"]
     assert set(kappa["problem"]) == {"cac"}
     record = json.loads((test_study / "results/metrics/pma/rl-unet/nall_r0.json").read_text())
     row = table[(table.problem == "pma") & (table.model == "rl-unet") & (table.metric == "icc")]
     assert row["value"].item() == pytest.approx(record["metrics"]["icc"]["value"])
     assert "| PMA |" in (test_study / "results/tables/table2.md").read_text()
+
+
+def test_table2_repeats_are_mean_and_sd_of_the_runs(test_study):
+    model = REPEATS["models"][0]
+    problem = next(p for p, s in CONFIG["problems"].items() if model in s["models"])
+    values = [
+        json.loads((test_study / f"results/metrics/{problem}/{model}/nall_r{k}.json").read_text())[
+            "metrics"
+        ]["icc"]["value"]
+        for k in range(REPEATS["n"])
+    ]
+    table = read(test_study, "results/tables/table2.tsv")
+    row = table[(table.problem == problem) & (table.model == model) & (table.metric == "icc")]
+    assert row["value"].item() == pytest.approx(np.mean(values))
+    assert row["sd"].item() == pytest.approx(np.std(values, ddof=1))
+
+
+def test_baselines_are_predicted_and_evaluated_like_models(test_study):
+    for problem in CONFIG["problems"]:
+        for name in BASELINES:
+            folder = test_study / f"results/predictions/{problem}/{name}/nall_r0"
+            run = json.loads((folder / "run.json").read_text())
+            assert (run["model"], run["family"]) == (name, "baseline-rule")
+            model_table = read(
+                test_study, f"results/predictions/{problem}/rl-unet/nall_r0/predictions.tsv"
+            )
+            table = read(
+                test_study, f"results/predictions/{problem}/{name}/nall_r0/predictions.tsv"
+            )
+            assert list(table.columns) == list(model_table.columns)
+            assert list(table["case_id"]) == list(model_table["case_id"])
+            local = np.load(folder / "localization.npy")
+            assert local.shape[0] == len(table) and local.dtype == np.uint8
+    liver = json.loads((test_study / "results/metrics/liver/rule/nall_r0.json").read_text())
+    assert {"rho_patient", "dice_patient"} <= set(liver["metrics"])
 
 
 def test_sample_size_table_has_every_size_and_repeat(test_study):
@@ -116,7 +161,8 @@ def test_edited_module_reruns_its_jobs_and_fails_the_audit(test_study):
     module = test_study / "workflow" / "rlnet" / "evaluate.py"
     content, stat = module.read_bytes(), module.stat()
     sweep = CONFIG["sample_size"]
-    runs = sum(len(p["models"]) for p in CONFIG["problems"].values())
+    runs = sum(repeats(m) for p in CONFIG["problems"].values() for m in p["models"])
+    runs += len(BASELINES) * len(CONFIG["problems"])
     runs += len(sweep["sizes"]) * sweep["repeats"] * len(sweep["problems"])
     try:
         with open(module, "a") as handle:
@@ -129,7 +175,7 @@ def test_edited_module_reruns_its_jobs_and_fails_the_audit(test_study):
     assert jobs == {
         "metrics": runs,
         "table2": 1,
-        "table3": sum(len(p["models"]) > 1 for p in CONFIG["problems"].values()),
+        "table3": sum(len(p["models"] + BASELINES) > 1 for p in CONFIG["problems"].values()),
         "table4": 1,
         "liver_comparison": 1,
         "sample_size_summary": 1,

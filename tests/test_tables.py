@@ -21,7 +21,18 @@ def test_table2_long_format_in_paper_order_and_renderings():
         record("pma", "baseline", 0.951),
     ]
     table = tables.table2(records)
-    assert list(table.columns) == ["problem", "model", "metric", "value", "ci_low", "ci_high", "n"]
+    assert list(table.columns) == [
+        "problem",
+        "model",
+        "metric",
+        "value",
+        "sd",
+        "repeats",
+        "ci_low",
+        "ci_high",
+        "n",
+    ]
+    assert (table["repeats"] == 1).all() and table["sd"].isna().all()
     assert list(zip(table.problem, table.metric, table.model, strict=True)) == [
         ("pma", "rho", "baseline"),
         ("pma", "rho", "rl-unet"),
@@ -34,6 +45,58 @@ def test_table2_long_format_in_paper_order_and_renderings():
     assert "Baseline" in markdown.splitlines()[0] and "RL-U-Net" in markdown.splitlines()[0]
     latex = tables.to_latex(table)
     assert latex.startswith(r"\begin{tabular}{llcc}") and r"$\rho$" in latex
+
+
+def test_table2_repeats_mean_sd_and_repeat_0_ci():
+    runs = [
+        record("pma", "rl-unet", r) | {"rep": rep} for rep, r in ((2, 0.96), (0, 0.90), (1, 0.93))
+    ]
+    runs[1]["metrics"]["rho"].update(ci_low=0.85, ci_high=0.94, n=50)  # repeat 0's CI
+    table = tables.table2([*runs, record("pma", "rule", 0.8)]).set_index("model")
+    row = table.loc["rl-unet"]
+    # mean 0.93; deviations -0.03, 0, 0.03: sd = sqrt(0.0018 / 2) = 0.03
+    assert row["value"] == pytest.approx(0.93) and row["sd"] == pytest.approx(0.03)
+    assert row["repeats"] == 3 and (row["ci_low"], row["ci_high"]) == (0.85, 0.94)
+    assert table.loc["rule", "repeats"] == 1 and np.isnan(table.loc["rule", "sd"])
+    markdown = tables.to_markdown(tables.table2([*runs, record("pma", "rule", 0.8)]))
+    assert "| PMA | ρ | 0.800 [0.790, 0.810] | 0.930 ± 0.030 [0.850, 0.940] |" in markdown
+    assert "Mean ± sd over training runs (RL-U-Net: 3); the 95% CI in brackets is repeat 0's" in (
+        markdown
+    )
+    assert markdown.splitlines()[0].index("Fixed rule") < markdown.splitlines()[0].index("RL-U")
+    assert r"0.930 $\pm$ 0.030" in tables.to_latex(tables.table2(runs))
+
+
+def test_table2_a_failed_repeat_is_not_averaged_away():
+    runs = [record("pma", "rl-unet", r) | {"rep": rep} for rep, r in ((0, 0.9), (1, np.nan))]
+    row = tables.table2(runs).iloc[0]
+    assert np.isnan(row["value"]) and row["repeats"] == 2
+
+
+def test_table2_refuses_two_records_of_one_repeat():
+    with pytest.raises(ValueError, match="two metrics records"):
+        tables.table2([record("pma", "rl-unet", 0.9), record("pma", "rl-unet", 0.8)])
+
+
+def test_table2_orders_the_honest_metrics_next_to_their_plain_ones():
+    metrics = ("dice_patient", "dice_all", "dice", "icc", "rho_patient", "rho")
+    entry = {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 4}
+    rec = {"problem": "liver", "model": "rl-unet", "metrics": {m: entry for m in metrics}}
+    table = tables.table2([rec])
+    assert list(table["metric"]) == list(reversed(metrics))
+    markdown = tables.to_markdown(table)
+    for label in ("ρ (per patient)", "d (all cases)", "d (per patient)"):
+        assert f"| LIVER | {label} |" in markdown
+
+
+def test_table3_dice_test_leaves_out_empty_references():
+    cases = cases_for(["rl-unet", "rl-senet"])
+    for t in cases.values():
+        t["n_ref"] = [0] * 10 + [5] * 30  # the first 10 cases: no reference mask content
+    cases["rl-unet"].loc[:9, "dice"] = 1.0  # an empty prediction of an empty reference
+    table = tables.table3(cases)
+    _, p_kw, _ = stats.kruskal_dunn({m: t["dice"].to_numpy()[10:] for m, t in cases.items()})
+    assert table.kw_dice_p.iloc[0] == pytest.approx(p_kw)
 
 
 def cases_for(models, n=40, seed=0, with_dice=True):

@@ -1,9 +1,11 @@
 """The workflow as a user meets it: lint-clean, formatted, config errors named at start."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import ROOT
@@ -88,3 +90,81 @@ def test_tables_target_plans_every_table_and_no_figure(tmp_path):
     }
     assert {"table2", "table3", "table4", "liver_comparison", "sample_size_summary"} <= jobs
     assert not any(job.startswith("figure") for job in jobs)
+
+
+def planned(tmp_path: Path, config: Path) -> list[dict[str, str]]:
+    """The jobs of a dry run of `all` in an empty work folder: [{rule, input, output}]."""
+    where = ("-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path))
+    result = snakemake("-n", "all", *where, "--configfile", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = []
+    for block in result.stdout.split("\nrule ")[1:]:
+        fields = dict(re.findall(r"^    (input|output): (.+)$", block, re.M))
+        jobs.append({"rule": block.split(":")[0], **fields})
+    return jobs
+
+
+def test_baselines_and_repeats_are_planned(tmp_path):
+    """config/test.yaml: a baseline job per problem x baseline writing predictions and run.json
+    (no training job), metrics reading that run.json, and enc-unet on pma trained twice
+    (evaluation.repeats) with both runs in Table II."""
+    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    jobs = planned(tmp_path / "work", ROOT / "config/test.yaml")
+    outputs = {o for job in jobs for o in job.get("output", "").split(", ")}
+    names = config["evaluation"]["baselines"]
+    assert names == ["candidates", "rule"]
+    baseline_jobs = [j for j in jobs if j["rule"] == "baseline"]
+    assert len(baseline_jobs) == len(config["problems"]) * len(names)
+    for problem in config["problems"]:
+        for name in names:
+            folder = f"results/predictions/{problem}/{name}/nall_r0"
+            assert {f"{folder}/predictions.tsv", f"{folder}/run.json"} <= outputs
+            assert f"results/metrics/{problem}/{name}/nall_r0.json" in outputs
+            assert f"results/figures/bland_altman/{problem}_{name}.pdf" in outputs
+            assert f"results/figures/overlays/{problem}_{name}.pdf" in outputs
+            assert not any(o.startswith(f"results/models/{problem}/{name}/") for o in outputs)
+    metrics = next(j for j in jobs if j["rule"] == "metrics" and "metrics/cac/rule/" in j["output"])
+    assert "results/predictions/cac/rule/nall_r0/run.json" in metrics["input"].split(", ")
+    trained = {o for j in jobs if j["rule"] == "train" for o in j["output"].split(", ")}
+    for run in ("nall_r0", "nall_r1"):
+        assert f"results/models/pma/enc-unet/{run}/model.pt" in trained
+    assert "results/models/pma/rl-unet/nall_r1/model.pt" not in trained  # not in repeats
+    table2 = next(j for j in jobs if j["rule"] == "table2")["input"].split(", ")
+    assert {
+        "results/metrics/pma/enc-unet/nall_r1.json",
+        "results/metrics/liver/rule/nall_r0.json",
+    } <= set(table2)
+    table3 = next(j for j in jobs if j["rule"] == "table3" and "pma" in j["output"])
+    assert "results/metrics/pma/enc-unet/nall_r1_cases.tsv" not in table3["input"]  # repeat 0
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["problems"]["sfa"].pop("baselines"),
+            "config key 'problems.sfa.baselines.rule': needed because evaluation.baselines "
+            "lists 'rule'",
+        ),
+        (
+            lambda c: c["problems"]["pma"]["baselines"].update(rule="agatston"),
+            "config key 'problems.pma.baselines.rule': 'agatston' scores 3D volumes",
+        ),
+        (
+            lambda c: c["evaluation"]["repeats"].update(models=["rl-sdnet"]),
+            "config key 'evaluation.repeats.models': 'rl-sdnet' is not a model of any problem",
+        ),
+        (
+            lambda c: c["evaluation"].update(baselines=["median"]),
+            "evaluation.baselines",
+        ),
+    ],
+)
+def test_bad_baseline_or_repeats_config_is_named_at_start(tmp_path, edit, message):
+    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    edit(config)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "all", "--configfile", str(bad), "--directory", str(tmp_path))
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr

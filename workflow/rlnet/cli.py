@@ -302,6 +302,40 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 
 @stage(
+    "baseline",
+    "a baseline without learning on the test split, written like a model's predictions",
+    inputs=("prepared",),
+    outputs=("out_dir",),
+)
+def _baseline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prepared", type=Path, required=True)
+    p.add_argument("--problem", required=True)
+    p.add_argument("--baseline", required=True, help="candidates | rule")
+    p.add_argument(
+        "--rule", default=None, help="problems.<name>.baselines.rule: region | agatston | threshold"
+    )
+    p.add_argument("--agatston", type=_json, default={}, help="evaluation.agatston (JSON)")
+    p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
+    p.add_argument("--out-dir", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet.baselines import run_baseline
+
+        table = run_baseline(
+            a.prepared,
+            a.problem,
+            a.baseline,
+            a.out_dir,
+            rule=a.rule,
+            agatston_kw=a.agatston,
+            risk_scheme=a.risk_scheme,
+        )
+        log.info("baseline %s: %d test cases -> %s", a.baseline, len(table), a.out_dir)
+
+    p.set_defaults(execute=run)
+
+
+@stage(
     "metrics",
     "metrics of one model on its test set, with bootstrap CIs",
     inputs=("predictions", "localization", "prepared", "run"),

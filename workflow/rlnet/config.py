@@ -36,7 +36,7 @@ def _key(path: list[Any]) -> str:
 
 def validate_schema(config: dict) -> None:
     """Validate against the JSON schema; raise ConfigError naming the key on failure."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -74,6 +74,7 @@ def check_ranges(config: dict) -> None:
 def check_semantics(config: dict) -> None:
     """Checks the schema cannot express; raise ConfigError naming the key."""
     check_ranges(config)
+    check_evaluation(config)
     phantoms = config.get("phantoms", {})
     for name, problem in config["problems"].items():
         split = problem["split"]
@@ -125,6 +126,29 @@ def check_semantics(config: dict) -> None:
                 raise ConfigError(
                     f"config key 'sample_size.problems': '{name}' is not a configured problem"
                 )
+
+
+def check_evaluation(config: dict) -> None:
+    """The baselines and repeats keys, where the schema cannot check them; ConfigError naming
+    the key."""
+    evaluation = config["evaluation"]
+    if "rule" in evaluation.get("baselines", []):
+        for name, problem in config["problems"].items():
+            key = f"config key 'problems.{name}.baselines.rule'"
+            chosen = problem.get("baselines", {}).get("rule")
+            if chosen is None:
+                raise ConfigError(
+                    f"{key}: needed because evaluation.baselines lists 'rule' "
+                    "(region, agatston or threshold)"
+                )
+            if chosen == "agatston" and problem["spatial_dims"] != 3:
+                raise ConfigError(f"{key}: 'agatston' scores 3D volumes; the problem is 2D")
+    configured = {m for p in config["problems"].values() for m in p["models"]}
+    for model in evaluation.get("repeats", {}).get("models", []):
+        if model not in configured:
+            raise ConfigError(
+                f"config key 'evaluation.repeats.models': '{model}' is not a model of any problem"
+            )
 
 
 def validate(config: dict) -> None:

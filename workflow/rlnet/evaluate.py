@@ -1,9 +1,20 @@
 """Metrics of one trained model on its test set, with confidence intervals.
 
-Writes a JSON (the model's identity, n, and every metric as {value, ci_low, ci_high}) and a
+Writes a JSON (the model's identity, n, and every metric as {value, ci_low, ci_high, n}) and a
 per-case TSV (reference, prediction, Dice, Hausdorff) that the statistical tests compare.
 Localization metrics are computed in network-input space (the padded slice or the centre ROI),
 where the binarised localization and the cropped reference mask share pixels.
+
+Metrics that cannot flatter:
+    dice, avg_hausdorff_*  over the cases whose reference mask is not empty (n counts them): an
+                           empty reference scores Dice 1 for any empty prediction (cac: most
+                           calcium-free cases), which says nothing about localization.
+    dice_all               Dice over every case with a mask, empty references included; written
+                           only when some reference is empty (otherwise it equals dice).
+    rho_patient            Pearson r of the per-subject sums of reference and prediction, and
+    dice_patient           the mean over subjects of the Dice of their pooled pixels (subjects with
+                           an empty pooled reference left out); written only when a subject has
+                           several test cases (liver: slices of one patient).
 """
 
 from pathlib import Path
@@ -85,6 +96,50 @@ def _nan_mean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else float("nan")
 
 
+def _mean_with_ci(
+    values: np.ndarray, groups: np.ndarray | None, n_boot: int, seed: int
+) -> dict[str, float | int]:
+    """Mean over the defined values with a subject-bootstrap CI, n and the undefined count;
+    NaN (no CI) when there is no value at all."""
+    summary = metrics.nan_summary(values)
+    ci = (float("nan"), float("nan"))
+    if len(values):
+        ci = metrics.bootstrap_ci(_nan_mean, values, groups=groups, n_boot=n_boot, seed=seed)
+    return {**_with_ci(summary["mean"], ci, summary["n"]), "n_undefined": summary["n_undefined"]}
+
+
+def per_subject(per_case: pd.DataFrame) -> pd.DataFrame:
+    """Per subject: sums of reference and prediction and, where the per-case table has the
+    localization counts (inter, n_pred, n_ref, over cases with a mask), the pooled Dice."""
+    subjects = per_case.groupby("subject_id", sort=True)[["reference", "prediction"]].sum()
+    if "n_ref" in per_case:
+        with_mask = per_case.dropna(subset=["n_ref"])
+        counts = with_mask.groupby("subject_id", sort=True)[["inter", "n_pred", "n_ref"]].sum()
+        counts["dice"] = [
+            metrics.pooled_dice(row.inter, row.n_pred, row.n_ref) for row in counts.itertuples()
+        ]
+        subjects = subjects.join(counts[["n_ref", "dice"]])
+    return subjects
+
+
+def patient_metrics(per_case: pd.DataFrame, n_boot: int, seed: int) -> dict[str, dict]:
+    """rho_patient (and dice_patient when there are localization counts) over subjects."""
+    subjects = per_subject(per_case)
+    ref = subjects["reference"].to_numpy(float)
+    pred = subjects["prediction"].to_numpy(float)
+    r, low, high = _pearson_or_nan(ref, pred)
+    ci = metrics.bootstrap_ci(
+        lambda a, b: _pearson_or_nan(a, b)[0], ref, pred, n_boot=n_boot, seed=seed
+    )
+    out = {
+        "rho_patient": {**_with_ci(r, ci, len(ref)), "fisher_ci_low": low, "fisher_ci_high": high}
+    }
+    if "dice" in subjects:
+        positive = subjects[subjects["n_ref"] > 0]
+        out["dice_patient"] = _mean_with_ci(positive["dice"].to_numpy(float), None, n_boot, seed)
+    return out
+
+
 def evaluate(
     predictions_path: str | Path,
     localization_path: str | Path,
@@ -133,20 +188,16 @@ def evaluate(
         local = localization_metrics(predictions, localization, prepared)
         per_case = per_case.merge(local, on="case_id", how="left")
         with_mask = per_case.dropna(subset=["dice"])
+        positive = with_mask[with_mask["n_ref"] > 0]
         for name in ("dice", "avg_hausdorff_mm", "avg_hausdorff_px"):
-            values = with_mask[name].to_numpy(float)  # Hausdorff is NaN for an empty prediction
-            summary = metrics.nan_summary(values)
-            ci = metrics.bootstrap_ci(
-                _nan_mean,
-                values,
-                groups=with_mask["subject_id"].to_numpy(),
-                n_boot=n_boot,
-                seed=seed,
-            )
-            record["metrics"][name] = {
-                **_with_ci(summary["mean"], ci, summary["n"]),
-                "n_undefined": summary["n_undefined"],
-            }
+            values = positive[name].to_numpy(float)  # Hausdorff is NaN for an empty prediction
+            groups = positive["subject_id"].to_numpy()
+            record["metrics"][name] = _mean_with_ci(values, groups, n_boot, seed)
+        if len(positive) < len(with_mask):
+            values, groups = with_mask["dice"].to_numpy(float), with_mask["subject_id"].to_numpy()
+            record["metrics"]["dice_all"] = _mean_with_ci(values, groups, n_boot, seed)
+    if record["n_subjects"] < n:
+        record["metrics"].update(patient_metrics(per_case, n_boot, seed))
     return record, per_case
 
 

@@ -6,7 +6,9 @@ come back in numpy order (z, y, x) or (y, x); spacing and origin are converted o
 SimpleITK's (x, y, z) order to the array's axis order.
 """
 
+import functools
 import json
+import locale
 import logging
 import os
 import re
@@ -105,6 +107,22 @@ NIFTI_FLOAT_TYPES = (16, 64, 1536)
 MASK_RULE = "masks hold 0 outside and positive integers (labels) inside"
 
 
+def keeps_locale(function):
+    """Restore the process locale after ``function``: ITK's DICOM reader (GDCM) sets it to "C",
+    which would turn Python's default text encoding into ASCII for the rest of the process."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        saved = locale.setlocale(locale.LC_ALL)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            locale.setlocale(locale.LC_ALL, saved)
+
+    return wrapper
+
+
+@keeps_locale
 def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, Geometry]:
     """Read and verify an image: (array in (z, y, x)/(y, x) order, geometry in the same order).
 
@@ -265,6 +283,7 @@ def _checked_mask(array: np.ndarray, path: str | os.PathLike) -> np.ndarray:
     return array
 
 
+@keeps_locale
 def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
     """Shape (array order) and geometry from an image header, without reading the pixels
     (a NIfTI file's size is checked against its header: cheap, see ``_gzip_size``).
@@ -327,6 +346,7 @@ def _geometry_of(source) -> Geometry:
     )
 
 
+@keeps_locale
 def write_image(
     path: str | os.PathLike, array: np.ndarray, geometry: Geometry | Sequence[float]
 ) -> None:

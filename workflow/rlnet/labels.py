@@ -1,8 +1,11 @@
 """Paper labels shared by tables and figures: a module with no imports, so figure jobs need no
 statistics packages and table jobs no plotting ones."""
 
-#: Model order (tables, figure panels) and the paper's labels.
+#: Model order (tables, figure panels) and the paper's labels. The first two are the baselines
+#: without learning (rlnet.baselines): no training job, evaluated like the models.
 MODEL_LABELS: dict[str, str] = {
+    "candidates": "Candidates (calibrated)",
+    "rule": "Fixed rule",
     "baseline": "Baseline",
     "enc-unet": "Enc(U-Net)",
     "enc-senet": "Enc(SE-Net)",
@@ -12,3 +15,6 @@ MODEL_LABELS: dict[str, str] = {
     "rl-sdnet": "RL-SD-Net",
     "seg-unet": "U-Net (seg)",
 }
+
+#: The baselines without learning, in MODEL_LABELS order.
+BASELINES: tuple[str, ...] = ("candidates", "rule")

@@ -166,6 +166,14 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * np.count_nonzero(ma & mb) / total
 
 
+def pooled_dice(inter: Sequence[int], n_pred: Sequence[int], n_ref: Sequence[int]) -> float:
+    """Dice of masks pooled over several images, from per-image counts (intersection,
+    predicted and reference foreground): 2 sum(inter) / (sum(n_pred) + sum(n_ref)); 1.0 if all
+    are empty, as :func:`dice`."""
+    total = float(np.sum(n_pred)) + float(np.sum(n_ref))
+    return 1.0 if total == 0 else 2.0 * float(np.sum(inter)) / total
+
+
 def _sitk_hausdorff(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> tuple[float, float]:
     """SimpleITK's Hausdorff and average Hausdorff distance of two non-empty boolean masks."""
     images = [sitk.GetImageFromArray(m.astype(np.uint8)) for m in (a, b)]

@@ -23,6 +23,7 @@ from rlnet.models import build_model
 from rlnet.prepare import Prepared
 from rlnet.training.data import CaseDataset
 from rlnet.training.device import resolve_device
+from rlnet.training.targets import inverse
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ def predict(
         log.warning("case %s: empty candidate mask, prediction 0", case)
     dataset = CaseDataset(prepared, indices, np.zeros(len(indices)), None, seed=0)
     values, maps = infer(model, dataset, torch_device, batch_size)
+    # back to target units from the space the model learned in (a run without the key: none)
+    values = inverse(values, run.get("target_transform", "none"))
     table = cases[["case_id", "subject_id", "index"]].reset_index(drop=True)
     if problem == "cac":
         extra = _cac_columns(

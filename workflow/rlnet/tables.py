@@ -1,8 +1,13 @@
 """The paper's tables from metrics and per-case results.
 
-Table II: every metric of every model per problem (TSV long format + Markdown + LaTeX).
+Table II: every metric of every model per problem (TSV long format + Markdown + LaTeX). A model
+trained several times (config ``evaluation.repeats``) has one row per metric: ``value`` the mean
+over its repeats, ``sd`` their standard deviation, ``repeats`` their number; ``ci_low``,
+``ci_high`` and ``n`` are repeat 0's (its bootstrap CI: the uncertainty of one run's test
+estimate, where ``sd`` is the spread between training runs).
 Table III (per problem): every pair of models: Williams's test on rho; Kruskal-Wallis then
-Dunn on Dice and on the average Hausdorff distance (px) among models with localization.
+Dunn on Dice (cases with a non-empty reference mask) and on the average Hausdorff distance (px)
+among models with localization.
 Table IV: Stuart-Maxwell on the cac risk groups of every pair of models.
 Supplementary: liver per-slice / per-case comparison; the sample-size summary (Fig. 13).
 """
@@ -16,57 +21,118 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import io, stats
+from rlnet import io, metrics, stats
 from rlnet.labels import MODEL_LABELS
 
 PROBLEM_ORDER = ("pma", "sfa", "cac", "liver")
-#: Table II rows: metric key in the metrics JSON -> label.
+#: Table II rows: metric key in the metrics JSON -> label (rlnet.evaluate defines them).
 METRIC_LABELS: dict[str, str] = {
     "rho": "ρ",
+    "rho_patient": "ρ (per patient)",
     "icc": "ICC",
     "dice": "d",
+    "dice_all": "d (all cases)",
+    "dice_patient": "d (per patient)",
     "avg_hausdorff_px": "dH (px)",
     "avg_hausdorff_mm": "dH (mm)",
     "kappa": "κ",
     "accuracy": "acc",
 }
+#: The same labels in LaTeX.
+LATEX_METRIC_LABELS: dict[str, str] = {
+    "rho": r"$\rho$",
+    "rho_patient": r"$\rho$ (per patient)",
+    "icc": "ICC",
+    "dice": "$d$",
+    "dice_all": "$d$ (all cases)",
+    "dice_patient": "$d$ (per patient)",
+    "avg_hausdorff_px": r"$d_H$ (px)",
+    "avg_hausdorff_mm": r"$d_H$ (mm)",
+    "kappa": r"$\kappa$",
+    "accuracy": "acc",
+}
+#: Table II columns.
+TABLE2_COLUMNS = ["problem", "model", "metric", "value", "sd", "repeats", "ci_low", "ci_high", "n"]
 
 
 def _model_order(models: Sequence[str]) -> list[str]:
     return sorted(models, key=lambda m: list(MODEL_LABELS).index(m))
 
 
+def _long(records: Sequence[dict]) -> pd.DataFrame:
+    """One row per (record, metric): problem, model, rep, metric, value, ci_low, ci_high, n."""
+    rows = [
+        {
+            "problem": record["problem"],
+            "model": record["model"],
+            "rep": int(record.get("rep", 0)),
+            "metric": metric,
+            "value": entry["value"],
+            "ci_low": entry["ci_low"],
+            "ci_high": entry["ci_high"],
+            "n": entry["n"],
+        }
+        for record in records
+        for metric, entry in record["metrics"].items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def aggregate_repeats(long: pd.DataFrame) -> pd.DataFrame:
+    """Per (problem, model, metric): value = mean over repeats, sd (ddof 1; NaN for one repeat),
+    repeats = their number; ci_low, ci_high, n of the lowest repeat (repeat 0). A repeat whose
+    value is undefined (NaN) makes the mean NaN: a failed run is not averaged away."""
+    keys = ["problem", "model", "metric"]
+    duplicated = long.duplicated(keys + ["rep"])
+    if duplicated.any():
+        first = long.loc[duplicated, keys + ["rep"]].iloc[0].tolist()
+        raise ValueError(f"two metrics records for problem, model, metric, repeat {first}")
+    ordered = long.sort_values("rep", kind="stable")
+    groups = ordered.groupby(keys, sort=False)
+    summary = groups["value"].agg(
+        value=lambda v: v.mean(skipna=False),
+        sd=lambda v: v.std(ddof=1, skipna=False) if len(v) > 1 else np.nan,
+        repeats="size",
+    )
+    first = groups[["ci_low", "ci_high", "n"]].first()
+    return summary.join(first).reset_index()
+
+
 def table2(records: Sequence[dict]) -> pd.DataFrame:
-    """Long table: problem, model, metric, value, ci_low, ci_high, n (one row per number)."""
-    rows = []
-    for record in records:
-        for metric, entry in record["metrics"].items():
-            rows.append(
-                {
-                    "problem": record["problem"],
-                    "model": record["model"],
-                    "metric": metric,
-                    "value": entry["value"],
-                    "ci_low": entry["ci_low"],
-                    "ci_high": entry["ci_high"],
-                    "n": entry["n"],
-                }
-            )
-    table = pd.DataFrame(rows)
+    """Long table: problem, model, metric, value, sd, repeats, ci_low, ci_high, n (one row per
+    number; see the module docstring for repeats)."""
+    table = aggregate_repeats(_long(records))
     table["_p"] = table["problem"].map(PROBLEM_ORDER.index)
     table["_m"] = table["model"].map(list(MODEL_LABELS).index)
     table["_k"] = table["metric"].map(list(METRIC_LABELS).index)
     return (
         table.sort_values(["_p", "_k", "_m"])
         .drop(columns=["_p", "_m", "_k"])
-        .reset_index(drop=True)
+        .reset_index(drop=True)[TABLE2_COLUMNS]
     )
 
 
 def _cell(row: pd.Series, digits: int = 3) -> str:
+    """value [CI], or mean ± sd [repeat 0's CI] for a model with repeats; n/a if undefined."""
     if not math.isfinite(row["value"]):
         return "n/a"
-    return f"{row['value']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+    spread = f" ± {row['sd']:.{digits}f}" if row["repeats"] > 1 else ""
+    ci = f"[{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+    return f"{row['value']:.{digits}f}{spread} {ci}"
+
+
+def _repeats_note(table: pd.DataFrame) -> str:
+    """A line saying which models are means over repeats ('' when none is)."""
+    repeated = table[table["repeats"] > 1].drop_duplicates(["model", "repeats"])
+    if repeated.empty:
+        return ""
+    runs = ", ".join(
+        f"{MODEL_LABELS[m]}: {k}"
+        for m, k in zip(repeated["model"], repeated["repeats"], strict=True)
+    )
+    return (
+        f"Mean ± sd over training runs ({runs}); the 95% CI in brackets is repeat 0's bootstrap CI."
+    )
 
 
 def _wide(table: pd.DataFrame) -> tuple[list[str], list[tuple[str, str, dict[str, str]]]]:
@@ -87,21 +153,13 @@ def to_markdown(table: pd.DataFrame) -> str:
     for problem, metric, cells in body:
         values = " | ".join(cells.get(m, "") for m in models)
         lines.append(f"| {problem.upper()} | {METRIC_LABELS[metric]} | {values} |")
-    return "\n".join(lines) + "\n"
+    note = _repeats_note(table)
+    return "\n".join(lines + ([f"\n{note}"] if note else [])) + "\n"
 
 
 def to_latex(table: pd.DataFrame) -> str:
     """Table II as a LaTeX tabular (booktabs), ready for a manuscript."""
     models, body = _wide(table)
-    latex_metric = {
-        "rho": r"$\rho$",
-        "icc": "ICC",
-        "dice": "$d$",
-        "avg_hausdorff_px": r"$d_H$ (px)",
-        "avg_hausdorff_mm": r"$d_H$ (mm)",
-        "kappa": r"$\kappa$",
-        "accuracy": "acc",
-    }
     lines = [
         r"\begin{tabular}{ll" + "c" * len(models) + "}",
         r"\toprule",
@@ -110,9 +168,12 @@ def to_latex(table: pd.DataFrame) -> str:
     ]
     for problem, metric, cells in body:
         values = " & ".join(cells.get(m, "--") for m in models)
-        lines.append(f"{problem.upper()} & {latex_metric[metric]} & {values} " + r"\\")
+        lines.append(f"{problem.upper()} & {LATEX_METRIC_LABELS[metric]} & {values} " + r"\\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    note = _repeats_note(table)
+    if note:
+        lines.append("% " + note)
+    return "\n".join(lines).replace("±", r"$\pm$") + "\n"
 
 
 def _aligned(cases: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
@@ -123,9 +184,17 @@ def _aligned(cases: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
     return pd.concat(frames, axis=1, join="inner")
 
 
+def _localized(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-case rows whose reference mask is not empty (all rows without ``n_ref``): an
+    empty reference gives Dice 1 to any empty prediction."""
+    return table[table["n_ref"] > 0] if "n_ref" in table else table
+
+
 def _kw_pairs(cases: dict[str, pd.DataFrame], column: str, p_adjust: str, alpha: float):
     """(H, p, pairwise Dunn p or None when Kruskal-Wallis does not reject) over models."""
-    groups = {m: t[column].dropna().to_numpy(float) for m, t in cases.items() if column in t}
+    groups = {
+        m: _localized(t)[column].dropna().to_numpy(float) for m, t in cases.items() if column in t
+    }
     groups = {m: v for m, v in groups.items() if v.size}
     if len(groups) < 2:
         return None, None, None
@@ -218,11 +287,7 @@ def liver_comparison(cases: dict[str, pd.DataFrame], alpha: float = 0.05) -> pd.
         t = cases[m]
         subject = _per_subject(t)
         sizes = t.groupby("subject_id")[["inter", "n_pred", "n_ref"]].sum()
-        dice_case = np.where(
-            sizes["n_pred"] + sizes["n_ref"] > 0,
-            2 * sizes["inter"] / (sizes["n_pred"] + sizes["n_ref"]).replace(0, 1),
-            1.0,
-        )
+        dice_case = [metrics.pooled_dice(s.inter, s.n_pred, s.n_ref) for s in sizes.itertuples()]
         pooled["slice"][m] = t["dice"].to_numpy(float)
         pooled["case"][m] = np.asarray(dice_case, float)
         for level, ref, pred, dice in (

@@ -18,14 +18,20 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 validate(config, schema="../schemas/config.schema.yaml")
 
+
 # Rules run `python -m rlnet <stage>` from this checkout, in any environment (venv, conda env,
 # SLURM job): every shell command starts by putting the package on PYTHONPATH.
 shell.prefix(f'export PYTHONPATH="{workflow.basedir}/workflow:$PYTHONPATH"; ')
 PROBLEMS = list(config["problems"])
-MODELS = sorted(
+#: Models that train (the main study's and the sample-size sweep's).
+TRAINED_MODELS = sorted(
     {m for p in config["problems"].values() for m in p["models"]}
     | {config.get("sample_size", {}).get("model", "rl-unet")}
 )
+#: Baselines without learning (rlnet.baselines): rule `baseline` writes their predictions.
+BASELINES = list(config["evaluation"].get("baselines", []))
+#: The {model} wildcard: trained models and baselines.
+MODELS = TRAINED_MODELS + BASELINES
 PHANTOMS = list(config.get("phantoms", {}).keys() - {"shard_size"})
 
 
@@ -75,10 +81,54 @@ def get_data_outputs():
     return outputs
 
 
-def get_runs():
-    """(problem, model, run) of every trained model: the main study, then the sample-size sweep."""
+def get_repeats(model):
+    """Training runs of ``model`` in the main study: evaluation.repeats.n when it lists the
+    model, else 1 (runs nall_r0, nall_r1, ...; the rep is part of the run seed)."""
+    block = config["evaluation"].get("repeats", {})
+    return block["n"] if model in block.get("models", []) else 1
+
+
+def get_main_models(problem):
+    """The configured models of ``problem``, then the baselines (the columns of Table II)."""
+    if problem not in PROBLEMS:
+        return []
+    return list(config["problems"][problem]["models"]) + BASELINES
+
+
+def get_main_runs(problem):
+    """(model, run) of the main study on ``problem``: every repeat of each configured model,
+    then each baseline's single run (nall_r0)."""
     runs = [
-        (p, m, "nall_r0") for p in PROBLEMS for m in config["problems"][p]["models"]
+        (m, f"nall_r{rep}")
+        for m in config["problems"][problem]["models"]
+        for rep in range(get_repeats(m))
+    ]
+    return runs + [(b, "nall_r0") for b in BASELINES]
+
+
+def get_run_json(wildcards):
+    """The run identity the metrics stage reads: a trained model's run.json, or the one a
+    baseline writes beside its predictions (it has no model folder)."""
+    folder = "predictions" if wildcards.model in BASELINES else "models"
+    return f"results/{folder}/{wildcards.problem}/{wildcards.model}/{wildcards.run}/run.json"
+
+
+def get_baseline_rule(wildcards):
+    """`--rule <problems.{problem}.baselines.rule>` for the rule baseline, else nothing (so a
+    changed rule reruns only the rule baseline)."""
+    if wildcards.baseline != "rule":
+        return ""
+    return f"--rule {config['problems'][wildcards.problem]['baselines']['rule']}"
+
+
+def get_runs():
+    """(problem, model, run) of every trained model: the main study (every repeat), then the
+    sample-size sweep."""
+    runs = [
+        (p, m, run)
+        for p in PROBLEMS
+        for m, run in get_main_runs(p)
+        if m not in BASELINES
     ]
     sweep = config.get("sample_size")
     if sweep:
@@ -90,20 +140,22 @@ def get_runs():
 
 
 def get_main_metrics(wildcards=None):
-    """Metrics JSONs of the main study (every configured model, whole training split)."""
+    """Metrics JSONs of the main study (every configured model, every repeat, whole training
+    split; and the baselines): Table II."""
     return [
-        f"results/metrics/{p}/{m}/nall_r0.json"
+        f"results/metrics/{p}/{m}/{run}.json"
         for p in PROBLEMS
-        for m in config["problems"][p]["models"]
+        for m, run in get_main_runs(p)
     ]
 
 
 def get_main_cases(problem):
-    """Per-case metric tables of the main study's models on one problem."""
-    if problem not in PROBLEMS:
-        return []
-    models = config["problems"][problem]["models"]
-    return [f"results/metrics/{problem}/{m}/nall_r0_cases.tsv" for m in models]
+    """Per-case metric tables of the main study's models and baselines on one problem, repeat
+    0 (Tables III, IV and the liver comparison)."""
+    return [
+        f"results/metrics/{problem}/{m}/nall_r0_cases.tsv"
+        for m in get_main_models(problem)
+    ]
 
 
 def get_sample_size_metrics(wildcards=None):
@@ -121,7 +173,7 @@ def get_sample_size_metrics(wildcards=None):
 
 def get_table_outputs():
     """The paper's tables that the configured problems and models allow."""
-    models = {p: set(config["problems"][p]["models"]) for p in PROBLEMS}
+    models = {p: set(get_main_models(p)) for p in PROBLEMS}
     outputs = ["results/tables/table2.tsv"]
     outputs += [
         f"results/tables/table3_{p}.tsv" for p in PROBLEMS if len(models[p]) > 1
@@ -193,17 +245,16 @@ LIVER_COMPARISON = ["rl-unet", "seg-unet"]
 
 
 def localizes(model):
-    """Whether a model outputs a localization map (RL-Nets, the segmentation U-Net)."""
-    return model.split("-")[0] in ("rl", "seg")
+    """Whether a model outputs a localization map (RL-Nets, the segmentation U-Net, every
+    baseline)."""
+    return model in BASELINES or model.split("-")[0] in ("rl", "seg")
 
 
 def get_main_predictions(problem):
-    """predictions.tsv of every configured model of ``problem`` (whole training split)."""
-    if problem not in PROBLEMS:
-        return []
+    """predictions.tsv of every configured model (repeat 0) and baseline of ``problem``."""
     return [
         f"results/predictions/{problem}/{m}/nall_r0/predictions.tsv"
-        for m in config["problems"][problem]["models"]
+        for m in get_main_models(problem)
     ]
 
 
@@ -211,7 +262,7 @@ def get_figure_names():
     """Every figure the config allows, as paths without suffix (results/figures/...)."""
     names = []
     for problem in PROBLEMS:
-        models = config["problems"][problem]["models"]
+        models = get_main_models(problem)
         names.append(f"results/figures/distribution/{problem}")
         for model in models:
             names.append(f"results/figures/bland_altman/{problem}_{model}")

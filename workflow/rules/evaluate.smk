@@ -1,11 +1,11 @@
-# Evaluation: metrics per trained model, statistical tests, the paper's tables.
+# Evaluation: metrics per trained model and baseline, statistical tests, the paper's tables.
 
 
 rule metrics:
     input:
         predictions="results/predictions/{problem}/{model}/{run}/predictions.tsv",
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",
-        run="results/models/{problem}/{model}/{run}/run.json",
+        run=get_run_json,
         prepared=lambda w: get_prepared(w.problem),
         code=stage_code("metrics"),
     output:

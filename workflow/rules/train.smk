@@ -1,4 +1,5 @@
-# Models: train every configured model x problem (and the sample-size sweep), then predict.
+# Models: train every configured model x problem (and the sample-size sweep), then predict;
+# the baselines without learning write predictions of the same layout from the prepared data.
 
 
 rule train:
@@ -45,6 +46,9 @@ rule predict:
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",
     log:
         "results/logs/predict/{problem}/{model}/{run}.log",
+    wildcard_constraints:
+        # baselines write their predictions themselves (rule baseline)
+        model="|".join(TRAINED_MODELS),
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -60,4 +64,32 @@ rule predict:
         " --batch-size {params.batch_size} --agatston {params.agatston:q}"
         " --risk-scheme {params.scheme}"
         " --out-dir results/predictions/{wildcards.problem}/{wildcards.model}/{wildcards.run}"
+        " 2> {log}"
+
+
+rule baseline:
+    input:
+        prepared=lambda w: get_prepared(w.problem),
+        code=stage_code("baseline"),
+    output:
+        table="results/predictions/{problem}/{baseline}/nall_r0/predictions.tsv",
+        localization="results/predictions/{problem}/{baseline}/nall_r0/localization.npy",
+        run="results/predictions/{problem}/{baseline}/nall_r0/run.json",
+    log:
+        "results/logs/baseline/{problem}/{baseline}.log",
+    wildcard_constraints:
+        baseline="|".join(BASELINES) or "none",
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **config["resources"]["default"],
+    params:
+        rule=get_baseline_rule,
+        agatston=as_json(config["evaluation"]["agatston"]),
+        scheme=config["evaluation"]["risk_scheme"],
+    shell:
+        "python -m rlnet baseline --prepared results/prepared/{wildcards.problem}"
+        " --problem {wildcards.problem} --baseline {wildcards.baseline} {params.rule}"
+        " --agatston {params.agatston:q} --risk-scheme {params.scheme}"
+        " --out-dir results/predictions/{wildcards.problem}/{wildcards.baseline}/nall_r0"
         " 2> {log}"

@@ -11,6 +11,7 @@ from .seg import SegNet
 from .senet import SENet, SENetEncoder
 from .unet import UNet, UNetEncoder
 
+#: name -> constructor(spatial_dims, base_width, output_bias); table order.
 _FACTORIES: dict[str, Callable[[int, int, float], nn.Module]] = {
     "baseline": lambda d, w, b: EncoderRegressor(BaselineEncoder(d, w)),
     "enc-unet": lambda d, w, b: EncoderRegressor(UNetEncoder(d, w)),
@@ -25,10 +26,19 @@ _FACTORIES: dict[str, Callable[[int, int, float], nn.Module]] = {
 #: Every model name, in table order.
 MODEL_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
+#: Model family ("rl", "enc", "seg") by the name's part before "-" (the built model's ``family``).
+_FAMILIES = {"baseline": "enc", "enc": "enc", "rl": "rl", "seg": "seg"}
+
 
 def _check_name(name: str) -> None:
     if name not in _FACTORIES:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+
+
+def model_family(name: str) -> str:
+    """The family of model ``name`` ("rl", "enc" or "seg") without building it."""
+    _check_name(name)
+    return _FAMILIES[name.split("-")[0]]
 
 
 def build_model(
@@ -38,7 +48,8 @@ def build_model(
 
     ``spatial_dims`` 2 or 3; ``base_width`` w (32 in the paper): U-Net / scSE-Net widths
     w .. 16w, SD-Net width 4w, baseline w .. 8w. ``output_bias`` is the initial bias of the RL
-    models' last layer (ignored by the others). Every model is called as
+    models' last layer (ignored by the others; training sets it from the data, see
+    ``rlnet.training.targets.auto_output_bias``). Every model is called as
     ``model(image, candidates, voxel_size) -> ModelOutput`` and has ``family`` ("rl", "enc",
     "seg"), ``loss_kind`` ("mse", "mae", "dice_bce") and ``multiple`` attributes.
     """

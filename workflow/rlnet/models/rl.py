@@ -11,11 +11,12 @@ from .output import ModelOutput, measure
 class RLNet(nn.Module):
     """Wraps a backbone [B, 1, *s] -> sigmoid map [B, 1, *s] (U-Net, scSE-Net, SD-Net).
 
-    The backbone's last 1x1 conv bias starts at ``output_bias`` (default -2: the sigmoid starts
-    near 0.12 instead of 0.5, so the first predicted sums are near a typical target instead of
-    several times it; see shared/notes/feasibility-cpu.md). The starting level also survives as
-    a floor over non-target candidates, so it shapes the localization (config/README.md,
-    ``output_bias``: sfa starts high at +2, cac low at -5). The ReLU is the paper's; it is the
+    The backbone's last 1x1 conv bias starts at ``output_bias``. With the map at sigmoid(b)
+    everywhere the first prediction is sigmoid(b) x the candidate measure, so training sets b
+    from the training split (``training.output_bias: auto``,
+    ``rlnet.training.targets.auto_output_bias``) to start at the mean training target. The
+    starting level also survives as a floor over non-target candidates, so it shapes the
+    localization (config/README.md, ``output_bias``). The ReLU is the paper's; it is the
     identity for {0, 1} candidates and kept so that any non-negative-weighted candidate map works.
     """
 

@@ -6,6 +6,7 @@ SLURM preemption resumes from its last finished epoch when re-run, and reaches t
 weights as an uninterrupted run (every random draw derives from the seed and the epoch).
 """
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -21,9 +22,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from rlnet import io
-from rlnet.models import build_model
+from rlnet.models import build_model, model_family
 from rlnet.models.seg import seg_loss
 from rlnet.prepare import Prepared
+from rlnet.training import targets as target_rules
 from rlnet.training.data import CaseDataset, subset_indices
 from rlnet.training.device import autocast, resolve_device, seed_worker
 
@@ -77,15 +79,6 @@ class RunSpec:
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-def target_column(problem: str, family: str) -> str:
-    """Column of cases.tsv a model family regresses.
-
-    The RL head sums its localization, so for cac it learns the calcium volume (the Agatston
-    score is computed afterwards from its mask); direct regressors learn the Agatston score.
-    """
-    return "agatston" if problem == "cac" and family == "enc" else "value"
-
-
 def _loss(model: torch.nn.Module, batch: dict, out, scale: float) -> torch.Tensor:
     if model.family == "seg":
         return seg_loss(out.prob, batch["mask"])
@@ -127,52 +120,80 @@ class Trainer:
         self.settings = spec.settings
         self.prepared = Prepared.load(prepared_dir)
         self.device = resolve_device(device)
-        torch.manual_seed(spec.run_seed)
-        self.model = build_model(
-            spec.model,
-            self.prepared.spatial_dims,
-            self.settings["base_width"],
-            output_bias=self.settings["output_bias"],
-        ).to(self.device)
-        cases = self.prepared.cases
-        column = target_column(spec.problem, self.model.family)
+        family = model_family(spec.model)
+        cases = self.prepared.cases  # row k is array index k
+        self.column = target_rules.target_column(spec.problem, family)
         self.train_idx = subset_indices(self.prepared, spec.n, spec.seed, spec.rep)
         self.val_idx = self.prepared.indices("val")
-        targets = cases[column].astype(float).to_numpy()
-        self._check_training_split(targets[self.train_idx], column)
-        self.scale = float(max(np.mean(targets[self.train_idx]), 1e-6))
+        raw = cases[self.column].astype(float).to_numpy()
+        case_ids = cases["case_id"].astype(str).to_numpy()
+        self._check_training_split(raw[self.train_idx], family)
+        with self._named_errors():
+            self.transform = target_rules.effective_transform(self.settings, family)
+            train_targets, val_targets = (
+                target_rules.forward(raw[i], self.transform, list(case_ids[i]))
+                for i in (self.train_idx, self.val_idx)
+            )
+            self.output_bias = self._output_bias(family, raw[self.train_idx])
+        self.scale = float(max(np.mean(train_targets), 1e-6))
+        bias = {} if self.output_bias is None else {"output_bias": self.output_bias}
+        torch.manual_seed(spec.run_seed)
+        self.model = build_model(
+            spec.model, self.prepared.spatial_dims, self.settings["base_width"], **bias
+        ).to(self.device)
         if hasattr(self.model, "target_scale"):
             self.model.target_scale.fill_(self.scale)
         self.train_set = CaseDataset(
             self.prepared,
             self.train_idx,
-            targets[self.train_idx],
+            train_targets,
             self.settings["augment"],
             spec.run_seed,
             epoch_size=self._epoch_size(),
         )
-        self.val_set = CaseDataset(
-            self.prepared, self.val_idx, targets[self.val_idx], None, spec.run_seed
-        )
+        self.val_set = CaseDataset(self.prepared, self.val_idx, val_targets, None, spec.run_seed)
         lr = self.settings["lr"][self.model.family]
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.scaler = torch.amp.GradScaler(
             enabled=self.device.type == "cuda" and self.settings["amp"] == "fp16"
         )
 
-    def _check_training_split(self, targets: np.ndarray, column: str) -> None:
+    @property
+    def _name(self) -> str:
+        return f"{self.spec.model} on {self.spec.problem}"
+
+    @contextlib.contextmanager
+    def _named_errors(self):
+        """Re-raise a ``targets.TargetError`` as a TrainingError naming model and problem."""
+        try:
+            yield
+        except target_rules.TargetError as err:
+            raise TrainingError(f"{self._name}: {err}") from err
+
+    def _output_bias(self, family: str, train_targets: np.ndarray) -> float | None:
+        """The RL head's initial bias: the configured number, or with ``auto`` the training
+        split's logit (``targets.auto_output_bias``; ``train_targets`` untransformed, in the
+        candidate measure's units); None for the other families (they have no such layer)."""
+        if family != "rl":
+            return None
+        setting = self.settings["output_bias"]
+        if setting != "auto":
+            return float(setting)
+        return target_rules.auto_output_bias(self.prepared, self.train_idx, train_targets)
+
+    def _check_training_split(self, targets: np.ndarray, family: str) -> None:
         """Fail at once (TrainingError) on a training split a model cannot learn from: targets
         without spread, or no reference mask at all for a segmentation model."""
-        name = f"{self.spec.model} on {self.spec.problem}"
         if len(targets) and np.ptp(targets) == 0:
             raise TrainingError(
-                f"{name}: the {len(targets)} training cases all have target {column} = "
-                f"{targets[0]:g}; a regression target needs spread (check the manifest)"
+                f"{self._name}: the {len(targets)} training cases all have target "
+                f"{self.column} = {targets[0]:g}; a regression target needs spread "
+                f"(check the manifest)"
             )
         masks = self.prepared.masks
-        if self.model.family == "seg" and not any(masks[i].any() for i in self.train_idx):
+        if family == "seg" and not any(masks[i].any() for i in self.train_idx):
             raise TrainingError(
-                f"{name}: the manifest has no masks for the training cases (masks.npy is all "
+                f"{self._name}: the manifest has no masks for the training cases (masks.npy is all "
                 f"zero on the training split); a segmentation model needs reference masks"
             )
 
@@ -226,7 +247,8 @@ class Trainer:
 
     @torch.no_grad()
     def _validate(self) -> tuple[float, float]:
-        """(mean validation loss, Pearson r of the predicted biomarker on validation)."""
+        """(mean validation loss, Pearson r of the predicted biomarker on validation); the
+        loss in the learned (transformed) space, r in target units."""
         self.model.eval()
         total, count, preds, refs = 0.0, 0, [], []
         for batch in self._loader(self.val_set, shuffle_epoch=None):
@@ -238,7 +260,8 @@ class Trainer:
             count += len(batch["target"])
             preds.append(out.value.float().cpu().numpy())
             refs.append(batch["target"].cpu().numpy())
-        return total / max(count, 1), _pearson(np.concatenate(refs), np.concatenate(preds))
+        values = [target_rules.inverse(np.concatenate(v), self.transform) for v in (refs, preds)]
+        return total / max(count, 1), _pearson(*values)
 
     def _live_state(self) -> dict:
         """What a resume restores: model, optimiser, grad scaler, torch RNG."""
@@ -385,8 +408,10 @@ class Trainer:
             "spatial_dims": self.prepared.spatial_dims,
             "base_width": self.settings["base_width"],
             "family": self.model.family,
-            "target": target_column(self.spec.problem, self.model.family),
+            "target": self.column,
+            "target_transform": self.transform,
             "target_scale": self.scale,
+            "output_bias": self.output_bias,
             "n_train": int(len(self.train_idx)),
             "epoch_size": len(self.train_set),
             "n_val": int(len(self.val_idx)),

@@ -1,0 +1,186 @@
+"""The automatic RL output bias against the old hand-set values, on validation data only.
+
+The hand values (pma -2, sfa +2, cac -5, liver -3) were once chosen on a test split; the
+default now computes the bias from the training split (``training.output_bias: auto``,
+docs/protocol.md). This script trains rl-unet on each problem twice, once with each bias, on
+the TUNING seed 2020 and reports VALIDATION figures only (nothing here reads the test split):
+
+- val r: Pearson r of the predicted biomarker at the best epoch (the trainer's early stopping
+  on validation loss picks it; for cac the calcium volume the RL head learns),
+- val Dice: mean Dice of the best model's localization (map > 0.5 inside the candidates, in
+  network-input space, as ``rlnet.evaluate.localization_metrics``) against the prepared masks,
+  over the validation cases whose reference mask is non-empty,
+- epochs to leave the starting plateau: the first epoch (1-based) with val r > 0.5,
+- seconds of training.
+
+Data: the config's phantoms at ``--data-fraction`` of their case counts (seed 2020), made and
+prepared by the workflow itself (``snakemake`` on the prepare outputs) in ``--workdir``; each
+problem's training block of the config, with ``max_epochs`` set to ``--max-epochs``. The
+defaults fit about 20 minutes on 2 CPU cores:
+
+    .venv/bin/python benchmarks/bench_bias.py [--problems pma sfa cac liver] [--max-epochs 15]
+        [--data-fraction 0.5] [--threads 2] [--workdir benchmarks/bias]
+
+Prints one line per run and writes benchmarks/results/bias.json.
+"""
+
+import argparse
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from snakemake_jobs import build, machine
+
+from rlnet import config as rlconfig
+from rlnet import io, metrics
+from rlnet.predict import infer, load_model
+from rlnet.prepare import Prepared
+from rlnet.training.data import CaseDataset
+from rlnet.training.loop import RunSpec, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "rl-unet"
+#: The tuning draw (docs/protocol.md).
+TUNING_SEED = 2020
+#: The output biases the default config set by hand before ``auto``.
+HAND_BIAS = {"pma": -2.0, "sfa": 2.0, "cac": -5.0, "liver": -3.0}
+#: Validation r above which a run has left its starting plateau.
+PLATEAU_R = 0.5
+#: Phantom keys that set a draw's size, and the least a scaled draw keeps (cac's rarest risk
+#: group needs a few cases in each split).
+MIN_SIZE = {"n_cases": 100, "n_subjects": 12}
+
+
+def bench_config(config: dict, fraction: float) -> dict:
+    """``config`` on the tuning seed with every phantom's case count scaled by ``fraction``
+    (at least ``MIN_SIZE``)."""
+    out = {**config, "seed": TUNING_SEED}
+    out["phantoms"] = {
+        name: (
+            {
+                **block,
+                **{
+                    key: max(round(block[key] * fraction), least)
+                    for key, least in MIN_SIZE.items()
+                    if key in block
+                },
+            }
+            if isinstance(block, dict)
+            else block
+        )
+        for name, block in config.get("phantoms", {}).items()
+    }
+    return out
+
+
+def val_dice(model_file: Path, prepared_dir: Path, problem: str, device: torch.device) -> dict:
+    """Mean Dice of the saved model's binarised localization on the validation cases with a
+    non-empty reference mask (network-input space), and how many such cases there are."""
+    model, _ = load_model(model_file, problem, MODEL, device)
+    prepared = Prepared.load(prepared_dir)
+    val = prepared.indices("val")
+    dataset = CaseDataset(prepared, val, np.zeros(len(val)), None, seed=0)
+    _, maps = infer(model, dataset, device, batch_size=8)
+    region = prepared.region()
+    scores = [
+        metrics.dice(maps[k], reference)
+        for k, index in enumerate(val)
+        if (reference := np.asarray(prepared.masks[index][region])).any()
+    ]
+    return {"val_dice": float(np.mean(scores)) if scores else None, "n_val_dice": len(scores)}
+
+
+def train_one(
+    config: dict, problem: str, bias: float | str, workdir: Path, max_epochs: int, device: str
+) -> dict:
+    """Train rl-unet on ``problem`` with output bias ``bias``; its validation figures."""
+    settings = {**rlconfig.training_settings(config, problem), "max_epochs": max_epochs}
+    settings["output_bias"] = bias
+    name = "auto" if bias == "auto" else f"hand{bias:+g}"
+    run_dir = workdir / "runs" / problem / name
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run: no resume, honest seconds
+    prepared_dir = workdir / "results" / "prepared" / problem
+    trainer = Trainer(RunSpec(problem, MODEL, None, 0, TUNING_SEED, settings), prepared_dir, device)
+    tic = time.perf_counter()
+    run = trainer.fit(run_dir / "model", run_dir / "checkpoint")
+    seconds = time.perf_counter() - tic
+    history = io.read_table(run_dir / "model" / "log.tsv")
+    r_by_epoch = [None if math.isnan(r) else round(r, 4) for r in history["val_pearson"]]
+    left = next((e + 1 for e, r in enumerate(r_by_epoch) if r is not None and r > PLATEAU_R), None)
+    best_r = r_by_epoch[run["best_epoch"]]
+    figures = {
+        "output_bias": round(run["output_bias"], 4),
+        "val_r_best_epoch": best_r,
+        **val_dice(run_dir / "model" / "model.pt", prepared_dir, problem, trainer.device),
+        "epochs_to_val_r_above_0.5": left,
+        "best_epoch": run["best_epoch"] + 1,
+        "epochs": run["epochs"],
+        "seconds": round(seconds, 1),
+        "n_train": run["n_train"],
+        "n_val": run["n_val"],
+        "val_r_by_epoch": r_by_epoch,
+    }
+    dice = figures["val_dice"]
+    print(
+        f"{problem:5s} {name:8s} bias {figures['output_bias']:+.3f}  val r {best_r}  "
+        f"Dice {'-' if dice is None else f'{dice:.3f}'}  plateau left at epoch {left}  "
+        f"({seconds:.0f} s)",
+        flush=True,
+    )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "config/config.yaml")
+    parser.add_argument("--problems", nargs="+", default=list(HAND_BIAS), choices=list(HAND_BIAS))
+    parser.add_argument("--max-epochs", type=int, default=15)
+    parser.add_argument("--data-fraction", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/bias")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/bias.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    tic = time.perf_counter()
+    config = bench_config(rlconfig.load(args.config), args.data_fraction)
+    rlconfig.validate(config)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    config_file = args.workdir / "bench_bias_config.yaml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    targets = [f"results/prepared/{p}/meta.json" for p in args.problems]
+    data_seconds = build(config_file, args.workdir, args.cores, targets)
+    runs = {
+        problem: {
+            variant: train_one(config, problem, bias, args.workdir, args.max_epochs, args.device)
+            for variant, bias in (("auto", "auto"), ("hand", HAND_BIAS[problem]))
+        }
+        for problem in args.problems
+    }
+    result = {
+        "benchmark": "rl-unet, automatic vs hand-set output bias, validation split only",
+        "seed": TUNING_SEED,
+        "split": "val",
+        "config": str(args.config),
+        "data_fraction": args.data_fraction,
+        "phantoms": {k: v for k, v in config["phantoms"].items() if isinstance(v, dict)},
+        "max_epochs": args.max_epochs,
+        "threads": args.threads,
+        "device": args.device,
+        "machine": machine(),
+        "data_seconds": round(data_seconds, 1),
+        "total_seconds": round(time.perf_counter() - tic, 1),
+        "runs": runs,
+    }
+    io.write_json(args.out, result)
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
