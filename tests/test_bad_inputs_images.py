@@ -217,6 +217,7 @@ def test_a_dicom_series_header_gives_shape_and_slice_spacing(tmp_path):
     folder.mkdir()
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
+    write = io.keeps_locale(writer.Execute)  # GDCM sets the C locale
     for k, plane in enumerate(volume):
         image = sitk.GetImageFromArray(plane)
         image.SetSpacing((0.8, 0.7))
@@ -229,7 +230,7 @@ def test_a_dicom_series_header_gives_shape_and_slice_spacing(tmp_path):
         }.items():
             image.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{k}.dcm"))
-        writer.Execute(image)
+        write(image)
     shape, geometry = io.read_geometry(folder)
     assert shape == (4, 30, 30)
     assert geometry.spacing == pytest.approx((2.5, 0.7, 0.8))
@@ -237,18 +238,16 @@ def test_a_dicom_series_header_gives_shape_and_slice_spacing(tmp_path):
     assert array.shape == shape and read.spacing == pytest.approx(geometry.spacing)
 
 
-def test_reading_a_dicom_series_keeps_the_text_encoding(tmp_path):
-    """ITK's DICOM reader sets the C locale; afterwards Python must still read UTF-8 text."""
+def test_dicom_input_and_output_keep_the_text_encoding(tmp_path):
+    """ITK's DICOM writer (GDCM) sets the C locale, after which Python would read text as ASCII;
+    the io functions restore the locale."""
     import locale
 
-    folder = tmp_path / "series"
-    folder.mkdir()
-    for k in range(2):
-        image = sitk.GetImageFromArray(SLICE + 10 * k)
-        image.SetMetaData("0020|0032", f"0\\0\\{2.5 * k}")
-        image.SetMetaData("0020|0013", str(k))
-        sitk.WriteImage(image, str(folder / f"{k}.dcm"))
     before = locale.getpreferredencoding(False)
+    folder = tmp_path / "series"
+    for k in range(2):
+        io.write_image(folder / f"{k}.dcm", SLICE[np.newaxis] + 10 * k, (2.5, 0.7, 0.8))
+    assert locale.getpreferredencoding(False) == before
     io.read_geometry(folder)
     io.read_image(folder)
     assert locale.getpreferredencoding(False) == before

@@ -74,7 +74,6 @@ def check_ranges(config: dict) -> None:
 def check_semantics(config: dict) -> None:
     """Checks the schema cannot express; raise ConfigError naming the key."""
     check_ranges(config)
-    check_evaluation(config)
     phantoms = config.get("phantoms", {})
     for name, problem in config["problems"].items():
         split = problem["split"]
@@ -126,6 +125,7 @@ def check_semantics(config: dict) -> None:
                 raise ConfigError(
                     f"config key 'sample_size.problems': '{name}' is not a configured problem"
                 )
+    check_evaluation(config)
 
 
 def check_evaluation(config: dict) -> None:
