@@ -55,9 +55,16 @@ def _paths(args: argparse.Namespace, names: tuple[str, ...]) -> list[Path]:
     """The paths that the named arguments hold (lists flattened). Name forms: ``arg``;
     ``arg.ext``, the file of ``arg`` with its suffix replaced; ``arg@files``, the files the
     table in ``arg`` points to; ``arg:key``, the path under ``key`` of the JSON argument
-    ``arg`` (absent key: nothing)."""
+    ``arg`` (absent key: nothing); ``arg:key@files``, the files the user manifest there lists
+    (relative paths from its folder)."""
     paths: list[Path] = []
     for name in names:
+        if ":" in name and name.endswith("@files"):  # a user manifest named in a JSON argument
+            from rlnet.datasets.manifest_files import manifest_files
+
+            for user_manifest in _paths(args, (name.removesuffix("@files"),)):
+                paths += [Path(p) for p in manifest_files(user_manifest)]
+            continue
         if name.endswith("@files"):
             paths += _referenced(getattr(args, name.removesuffix("@files")))
             continue
@@ -111,7 +118,7 @@ def _synthesize_args(p: argparse.ArgumentParser) -> None:
 @stage(
     "manifest",
     "build a problem's manifest from synthetic shards or a user manifest",
-    inputs=("shards", "source:manifest", "out@files"),
+    inputs=("shards", "source:manifest", "source:manifest@files"),
     outputs=("out",),
 )
 def _manifest_args(p: argparse.ArgumentParser) -> None:

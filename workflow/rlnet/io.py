@@ -167,11 +167,14 @@ def _read_sitk(path: Path):
     return image
 
 
-def _is_nifti(path: Path) -> bool:
-    """Whether SimpleITK reads ``path`` (a file) as NIfTI."""
-    import SimpleITK as sitk
+#: File names SimpleITK reads with its NIfTI reader (NIfTI-1/2 and Analyze pairs).
+NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz")
 
-    return sitk.ImageFileReader.GetImageIOFromFileName(str(path)) == "NiftiImageIO"
+
+def _is_nifti(path: Path) -> bool:
+    """Whether SimpleITK reads ``path`` (a file) as NIfTI: by its name, as ITK chooses the
+    reader (asking ITK costs ~1 ms per file)."""
+    return path.name.lower().endswith(NIFTI_SUFFIXES)
 
 
 def _check_nifti_size(path: Path, header) -> None:
