@@ -21,7 +21,7 @@ present), so the same command measures a laptop CPU or a GPU node. Three parts:
 3. Inference time per case of rl-unet (eval, no_grad, batch 1) at the config's sizes and at the
    paper's (config/paper.yaml: 2D 512x512 and the 3D ROI 224x192x192, width 32), each in its
    own subprocess; skipped with a reason when memory is short. Compared with the < 2 s per scan
-   (GPU) of the direct CAC regression of shared/paper/direct-cac-scoring-regression.txt.
+   (GPU) reported by the direct CAC regression of de Vos et al. (IEEE TMI 2019).
 
 On CPU every measurement uses `--threads` torch threads (default 1): on a machine whose cores
 are busy with other jobs, 2 OpenMP threads on 2 cores wait on each other and run ~10x slower
@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     cac = inference.get("paper/3d", {})
     if "seconds_per_case_median" in cac:
         result["peer_comparison"] = {
-            "peer": "direct CAC regression (shared/paper/direct-cac-scoring-regression.txt)",
+            "peer": "direct CAC regression (de Vos et al., IEEE TMI 2019)",
             "peer_seconds_per_scan_gpu": PEER_SECONDS_PER_SCAN,
             "rl_unet_3d_paper_roi_seconds": cac["seconds_per_case_median"],
             "device": str(device),

@@ -112,6 +112,14 @@ def test_study(tmp_path_factory) -> Path:
     return study
 
 
+def user_study(folder: Path, n: int = 16) -> Path:
+    """A user's 2D study of ``n`` toy cases in ``folder/raw`` with its manifest.tsv (absolute
+    paths); returns ``folder``."""
+    table = write_toy_dataset(folder / "raw", n=n)
+    table.to_csv(folder / "raw" / "manifest.tsv", sep="\t", index=False)
+    return folder
+
+
 def files_under(folder: Path) -> set[Path]:
     """Every file below ``folder`` (hidden temporary files included)."""
     return {p for p in Path(folder).rglob("*") if p.is_file()} if Path(folder).exists() else set()

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import PROBLEM_2D, assert_nothing_half_written, files_under, write_toy_dataset
+from conftest import PROBLEM_2D, assert_nothing_half_written, files_under, user_study
 from rlnet import cli, io
 
 SPLIT = json.dumps({"train": 0.5, "val": 0.25, "test": 0.25, "strata": 1})
@@ -29,9 +29,7 @@ SLICE[8:14, 8:14] = 45
 def study(tmp_path, monkeypatch):
     """A user's 16-case study in raw/ (manifest.tsv with absolute paths); cwd = tmp_path."""
     monkeypatch.chdir(tmp_path)
-    table = write_toy_dataset(tmp_path / "raw", n=16)
-    table.to_csv(tmp_path / "raw" / "manifest.tsv", sep="\t", index=False)
-    return tmp_path
+    return user_study(tmp_path)
 
 
 def set_cell(study: Path, case: int, column: str, path: Path) -> None:

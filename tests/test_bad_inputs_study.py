@@ -21,7 +21,7 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
-from conftest import ROOT, assert_nothing_half_written, files_under, write_toy_dataset
+from conftest import ROOT, assert_nothing_half_written, files_under, user_study, write_toy_dataset
 from rlnet import cli, io
 from rlnet import config as cfg
 
@@ -32,9 +32,7 @@ MANIFEST = "results/data/pma/manifest.tsv"
 def study(tmp_path, monkeypatch):
     """A user's 16-case 2D study in raw/ with its manifest.tsv; cwd = tmp_path."""
     monkeypatch.chdir(tmp_path)
-    table = write_toy_dataset(tmp_path / "raw", n=16)
-    table.to_csv(tmp_path / "raw" / "manifest.tsv", sep="\t", index=False)
-    return tmp_path
+    return user_study(tmp_path)
 
 
 def user_manifest(study: Path) -> Path:

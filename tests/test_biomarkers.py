@@ -1,4 +1,4 @@
-"""Biomarkers against hand-computed values (rules in shared/notes/definitions.md)."""
+"""Biomarkers against hand-computed values (Agatston 1990 as the paper's Sec. II-C uses it)."""
 
 import numpy as np
 import pytest

@@ -1,7 +1,8 @@
 """Biomarkers computed from masks: area, volume, Agatston score and CAC risk groups.
 
-Arrays are numpy (z, y, x) or (y, x); spacing is in mm in the same axis order. Definitions follow
-``shared/notes/definitions.md`` (Agatston 1990 as used in the paper's Sec. II-C).
+Arrays are numpy (z, y, x) or (y, x); spacing is in mm in the same axis order. The Agatston score
+follows Agatston et al. (1990) as the paper's Sec. II-C uses it: per slice, 2D lesions >= 130 HU
+of at least 1 mm^2, area x density factor of the lesion's peak (1-4), scaled by slice thickness.
 """
 
 from collections.abc import Sequence

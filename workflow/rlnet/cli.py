@@ -45,9 +45,9 @@ def _referenced(table_path: Path) -> list[Path]:
     import pandas as pd
 
     table = pd.read_csv(table_path, sep="\t", dtype=str, keep_default_na=False)
-    columns = [
-        c for c in table if c in ("image", "mask", "candidate_mask") or c.startswith("mask_")
-    ]
+    from rlnet.datasets.manifest_files import PATH_COLUMNS
+
+    columns = [c for c in table if c in PATH_COLUMNS or c.startswith("mask_")]
     return [Path(v) for c in columns for v in table[c] if v]
 
 

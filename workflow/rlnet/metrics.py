@@ -2,8 +2,8 @@
 
 Regression: Pearson rho with a Fisher-z 95% CI, ICC(A,1). Risk groups (CAC): linearly weighted
 Cohen's kappa over all groups, accuracy. Localisation: Dice and the (average) Hausdorff distance
-exactly as SimpleITK's ``HausdorffDistanceImageFilter`` defines them. Definitions follow
-``shared/notes/definitions.md``.
+exactly as SimpleITK's ``HausdorffDistanceImageFilter`` defines them (the average distance is
+the mean of the two directed mean distances).
 
 Arrays are numpy (z, y, x) / (y, x); a spacing tuple is in mm in the same axis order (it is
 reversed once, at the SimpleITK boundary). Undefined cases (an empty mask for Hausdorff, a kappa

@@ -3,7 +3,8 @@
 - Williams's t for two dependent correlations sharing the reference (regression, p_c).
 - Kruskal-Wallis, then Dunn's test for all pairs (Dice and Hausdorff, p_d and p_dH).
 - Stuart-Maxwell test of marginal homogeneity of two methods' risk groups (CAC, Table IV).
-Definitions follow ``shared/notes/definitions.md``.
+Definitions as in the paper's Sec. II-G; each test is checked against published values in
+tests/test_stats.py.
 """
 
 from collections.abc import Mapping, Sequence
