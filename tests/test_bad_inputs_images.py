@@ -208,6 +208,32 @@ def test_a_multi_member_gzip_is_measured_whole(tmp_path):
     np.testing.assert_array_equal(io.read_image(path)[0], SLICE)
 
 
+@pytest.mark.parametrize("name", ["h.nii.gz", "h.nii"])
+@pytest.mark.parametrize("shape", [(30, 20), (7, 30, 20)])
+def test_the_fast_nifti_header_agrees_with_itk(tmp_path, name, shape):
+    """read_header (nibabel) gives the shape and spacing SimpleITK reads."""
+    spacing = (0.7, 0.8, 2.5)[-len(shape) :]
+    path = image_file(tmp_path, name, np.zeros(shape, np.int16), spacing)
+    image = sitk.ReadImage(str(path))
+    itk_shape, itk_spacing = image.GetSize()[::-1], image.GetSpacing()[::-1]
+    assert io.read_header(path) == (itk_shape, pytest.approx(itk_spacing))
+    assert itk_shape == shape and itk_spacing == pytest.approx(spacing)
+
+
+def test_a_cut_or_nifti2_header_is_refused(tmp_path):
+    import nibabel
+
+    path = image_file(tmp_path, "c.nii.gz", SLICE)
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:200]))
+    with pytest.raises(io.ImageReadError, match="c.nii.gz: cannot read image header"):
+        io.read_header(path)
+    nibabel.save(nibabel.Nifti2Image(SLICE.T, np.eye(4)), tmp_path / "n2.nii.gz")
+    with pytest.raises(RuntimeError, match="Unable to determine ImageIO reader"):
+        sitk.ReadImage(str(tmp_path / "n2.nii.gz"))  # why NIfTI-2 is refused at the header
+    with pytest.raises(io.ImageReadError, match="n2.nii.gz: cannot read image header .NIfTI-2"):
+        io.read_header(tmp_path / "n2.nii.gz")
+
+
 def test_a_dicom_series_header_gives_shape_and_slice_spacing(tmp_path):
     """Header reads of a DICOM folder (first and last file) agree with reading the series."""
     volume = np.stack([SLICE + 10 * k for k in range(4)])

@@ -7,10 +7,12 @@ two cases run ``snakemake -n`` on a copy of the workflow (parse only).
 """
 
 import copy
+import gzip
 import json
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +114,20 @@ def negative_header_spacing(study: Path) -> str:
     return str(path)
 
 
+def nifti_pixdim(value: float):
+    """A cell edit: a NIfTI-1 image whose header stores ``value`` as the x pixdim, patched in
+    the bytes (nibabel and ITK would turn 0 or NaN into 1 mm when writing or reading)."""
+
+    def make(study: Path) -> str:
+        path = Path(image(study, "pixdim.nii.gz", toy(study)))
+        header = bytearray(gzip.decompress(path.read_bytes()))
+        header[80:84] = struct.pack("<f", value)  # pixdim[1]: bytes 76 + 4 of the header
+        path.write_bytes(gzip.compress(bytes(header)))
+        return str(path)
+
+    return cell("image", make)
+
+
 MANIFEST_CASES = {
     "all values zero": (column("value", "0"), 2, (), "all 16 reference values (column 'value') "
                         "are 0 (all zero: empty reference masks?)"),
@@ -138,6 +154,10 @@ MANIFEST_CASES = {
                                     "line 5 (case c03): spacing 3 2 differs from the header's 2 2"),
     "negative header spacing": (cell("image", negative_header_spacing), 2, (),
                                 "neg.mha header spacing (2.0, -2.0) must be finite and > 0"),
+    "zero NIfTI pixdim": (nifti_pixdim(0.0), 2, (),
+                          "pixdim.nii.gz header spacing (2.0, 0.0) must be finite and > 0"),
+    "NaN NIfTI pixdim": (nifti_pixdim(float("nan")), 2, (),
+                         "pixdim.nii.gz header spacing (2.0, nan) must be finite and > 0"),
     "mask shape differs": (cell("mask", lambda s: image(s, "m.nii.gz", np.zeros((20, 30)))), 2,
                            (), "line 5 (case c03): mask {raw}/m.nii.gz has shape (20, 30), the "
                            "image (30, 30)"),

@@ -54,6 +54,27 @@ def test_every_output_gets_a_record_of_its_inputs(chain):
     assert provenance.sidecar(chain / "counts.tsv").exists()
 
 
+def test_records_of_one_run_are_the_json_of_their_own_fields(tmp_path):
+    """The template-filled records equal each record encoded on its own (hashlib hashes)."""
+    import hashlib
+
+    odd = tmp_path / 'we"ird\\name ü.txt'
+    inputs, outputs = [tmp_path / "in.txt"], [tmp_path / "a.txt", odd]
+    for path, text in zip([*inputs, *outputs], ["x", "a", "b"], strict=True):
+        path.write_text(text)
+    provenance.write_records("split", ["split", "--seed", '"1"'], inputs, outputs)
+    for path, text in zip(outputs, ["a", "b"], strict=True):
+        raw = provenance.sidecar(path).read_text(encoding="utf-8")
+        record = json.loads(raw)
+        assert raw == io.json_text(record)
+        assert record["file"] == str(path)
+        assert record["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+        assert record["inputs"] == [
+            {"path": str(inputs[0]), "sha256": hashlib.sha256(b"x").hexdigest()}
+        ]
+        assert record["arguments"] == ["split", "--seed", '"1"']
+
+
 def test_audit_passes_and_lists_raw_inputs(chain):
     report = provenance.audit(chain / "split.tsv")
     assert report.problems == [] and report.leaves == [str(chain / "manifest.tsv")]

@@ -183,10 +183,16 @@ def _check_nifti_size(path: Path, header) -> None:
     """
     meta = header.GetMetaData
     n_dims = int(meta("dim[0]"))
-    n_voxels = int(np.prod([int(meta(f"dim[{k}]")) for k in range(1, n_dims + 1)]))
+    dims = [int(meta(f"dim[{k}]")) for k in range(1, n_dims + 1)]
+    _check_nifti_bytes(path, dims, int(meta("bitpix")), int(float(meta("vox_offset"))))
+
+
+def _check_nifti_bytes(path: Path, dims: Sequence[int], bitpix: int, vox_offset: int) -> None:
+    """Raise ImageReadError unless the data file of ``path`` holds the bytes its header
+    announces: vox_offset (single-file NIfTI only) + prod(dims) * bitpix / 8."""
     data = _nifti_data_file(path)
-    offset = 0 if data != path else int(float(meta("vox_offset")))
-    needed = offset + n_voxels * int(meta("bitpix")) // 8
+    offset = 0 if data != path else vox_offset
+    needed = offset + int(np.prod(dims)) * bitpix // 8
     found = _gzip_size(data, needed) if data.name.endswith(".gz") else data.stat().st_size
     if found < needed:
         raise ImageReadError(
@@ -284,6 +290,57 @@ def _checked_mask(array: np.ndarray, path: str | os.PathLike) -> np.ndarray:
             f"{path}: mask has fractional values (a probability map?); {MASK_RULE}"
         )
     return array
+
+
+def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Shape and spacing (mm), both in array order, from an image header; pixels not read.
+
+    Single-file NIfTI-1 (``.nii``, ``.nii.gz``) is parsed with nibabel (~0.3 ms, ~4x faster
+    than ITK's header read) and its size checked against the header; the spacing is the header's
+    pixdim as stored, so a zero, negative or NaN pixdim (which ITK would turn into 1 or keep)
+    reaches the caller's checks. Other formats and DICOM folders go through ``read_geometry``.
+    """
+    path = Path(path)
+    if path.is_dir() or not path.name.lower().endswith((".nii", ".nii.gz")):
+        shape, geometry = read_geometry(path)
+        return shape, geometry.spacing
+    header = _nifti_header(path)
+    n_dims = int(header["dim"][0])
+    dims = [int(d) for d in header["dim"][1 : n_dims + 1]]
+    _check_nifti_bytes(path, dims, int(header["bitpix"]), int(header["vox_offset"]))
+    spacing = tuple(float(s) for s in header["pixdim"][1 : n_dims + 1])
+    return tuple(dims[::-1]), spacing[::-1]
+
+
+#: Bytes of a NIfTI-1 header (its first four bytes); NIfTI-2 headers hold 540.
+NIFTI1_HEADER_BYTES, NIFTI2_HEADER_BYTES = 348, 540
+
+
+def _nifti_header(path: Path):
+    """The nibabel header of a single-file NIfTI-1 image, as stored (pixdim not fixed)."""
+    import gzip
+    import io as bytes_io
+
+    import nibabel
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read(NIFTI1_HEADER_BYTES)
+    except (OSError, EOFError) as err:
+        raise ImageReadError(f"{path}: cannot read image header ({err})") from err
+    sizes = {int.from_bytes(raw[:4], order) for order in ("little", "big")}
+    if NIFTI2_HEADER_BYTES in sizes:
+        raise ImageReadError(
+            f"{path}: cannot read image header (NIfTI-2, which ITK does not read: save it as "
+            f"NIfTI-1, e.g. nibabel.Nifti1Image(img.dataobj, img.affine))"
+        )
+    if NIFTI1_HEADER_BYTES not in sizes or len(raw) < NIFTI1_HEADER_BYTES:
+        raise ImageReadError(f"{path}: cannot read image header (not a NIfTI-1 file)")
+    try:
+        return nibabel.Nifti1Header.from_fileobj(bytes_io.BytesIO(raw), check=False)
+    except (ValueError, nibabel.spatialimages.HeaderDataError) as err:
+        raise ImageReadError(f"{path}: cannot read image header ({err})") from err
 
 
 @keeps_locale
@@ -392,10 +449,20 @@ def read_table(path: str | os.PathLike, required: Sequence[str] = ()) -> pd.Data
     return table
 
 
+def json_text(data: Any) -> str:
+    """``data`` as the JSON text ``write_json`` writes (sorted keys, 2-space indent)."""
+    return json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n"
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write JSON (sorted keys, 2-space indent) atomically."""
+    write_text(path, json_text(data))
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 text atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n")
+        tmp.write_text(text, encoding="utf-8")
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -159,16 +159,17 @@ def check_headers(
     return table
 
 
-def _header(path: str, where: str, column: str) -> tuple[tuple[int, ...], io.Geometry]:
+def _header(path: str, where: str, column: str) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """(shape, spacing) of an image header; ManifestError naming the row when unreadable."""
     try:
-        return io.read_geometry(path)
+        return io.read_header(path)
     except io.ImageReadError as err:
         raise ManifestError(f"{where}: {column} {err}") from err
 
 
 def _check_row(row: pd.Series, where: str, spatial_dims: int) -> tuple[float, ...]:
     """Header checks of one manifest row (``where`` names it); return its spacing (mm)."""
-    shape, geometry = _header(row["image"], where, "image")
+    shape, header_spacing = _header(row["image"], where, "image")
     image = f"image {row['image']}"
     if len(shape) != spatial_dims:
         raise ManifestError(
@@ -177,15 +178,15 @@ def _check_row(row: pd.Series, where: str, spatial_dims: int) -> tuple[float, ..
         )
     if min(shape) < 1:
         raise ManifestError(f"{where}: {image} has no voxels along an axis (shape {shape})")
-    if not all(math.isfinite(s) and s > 0 for s in geometry.spacing):
+    if not all(math.isfinite(s) and s > 0 for s in header_spacing):
         raise ManifestError(
-            f"{where}: {image} header spacing {geometry.spacing} must be finite and > 0"
+            f"{where}: {image} header spacing {header_spacing} must be finite and > 0"
         )
-    spacing = _row_spacing(row["spacing"], where, len(shape)) or geometry.spacing
-    if not np.allclose(spacing, geometry.spacing, rtol=SPACING_RTOL):
+    spacing = _row_spacing(row["spacing"], where, len(shape)) or header_spacing
+    if not np.allclose(spacing, header_spacing, rtol=SPACING_RTOL):
         raise ManifestError(
             f"{where}: spacing {format_spacing(spacing)} differs from the header's "
-            f"{format_spacing(geometry.spacing)} of {image}"
+            f"{format_spacing(header_spacing)} of {image}"
         )
     for column in ("mask", "candidate_mask"):
         if not _blank(row[column]):
