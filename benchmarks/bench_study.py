@@ -1,71 +1,144 @@
-"""The whole default study, timed, with the paper's central claim checked on its tables.
+"""The whole default study from empty in one invocation: wall time, job time per rule, science.
 
-Runs `snakemake all` on a config (default: config/config.yaml) in a work folder, then reads
-back: total wall time, training seconds per model (run.json), data-stage share, and the science
-check of the models issue: rl-unet reaches rho >= 0.95 and Dice >= 0.80 on pma and sfa and beats
-enc-unet's rho on the same test set. Prints the figures and writes benchmarks/results/study.json.
+Empties the work folder, runs `snakemake all` on a config (default: config/config.yaml) with
+the given cores, and reads back from Snakemake's job records (`.snakemake/metadata`):
 
-    .venv/bin/python benchmarks/bench_study.py [--config config/config.yaml] [--workdir DIR]
+- wall time of the invocation (the venv install not included), and the load average before
+  and after;
+- job time per rule (jobs, total and longest job seconds) and the training seconds and epochs
+  of every run (run.json);
+- phases: the data stage (first job start to the end of the last `prepare`), and the tail
+  after the last metrics job (what tables and figures add once every number exists), each
+  against its target (data <= 60 s, tables + figures <= 120 s, all <= 30 min);
+- the science figures of Table II (rho and Dice of every model) and the claims the default
+  must show: RL-U-Net's rho above Enc(U-Net)'s on pma and sfa, and its Dice (localization
+  without masks) on every problem.
+
+`--seed` replaces the config's seed (written to `<workdir>.yaml`), for a run on the tuning
+seed (docs/protocol.md): its figures go to `--out`, never to the record.
+
+    .venv/bin/python benchmarks/bench_study.py [--config config/config.yaml] [--seed N]
+        [--workdir benchmarks/study] [--cores 2] [--out benchmarks/results/study.json]
 """
 
 import argparse
 import json
 import os
+import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
-from snakemake_jobs import build
+import yaml
+from snakemake_jobs import build, job_times, machine
+
+from rlnet.config import read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "study.json"
+TARGETS = {"all_s": 1800, "data_stage_s": 60, "tables_figures_s": 120}
+DATA_RULES = ("synthesize", "manifest", "split", "prepare")
+#: Rules whose jobs make the numbers (the tail after the last one is tables and figures).
+NUMBER_RULES = ("train", "predict", "baseline", "metrics")
 
 
-def training_seconds(workdir: Path) -> dict[str, float]:
-    """Training seconds of every model, keyed problem/model/run."""
+def study_config(config: Path, seed: int | None, workdir: Path) -> Path:
+    """``config`` itself, or a copy beside ``workdir`` with ``seed`` in place of its seed."""
+    if seed is None:
+        return config
+    settings = read_yaml(config)
+    settings["seed"] = seed
+    path = workdir.with_suffix(".yaml")
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return path
+
+
+def job_spans(directory: Path) -> dict[str, list[tuple[float, float]]]:
+    """(start, end) epoch seconds of every job, by rule (a job with several outputs once)."""
+    jobs: dict[tuple[str, str], tuple[float, float]] = {}
+    for path in (directory / ".snakemake" / "metadata").iterdir():
+        record = json.loads(path.read_text())
+        if record.get("starttime") and record.get("endtime"):
+            jobs[(record["rule"], record["job_hash"])] = (record["starttime"], record["endtime"])
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for (rule, _), span in jobs.items():
+        spans.setdefault(rule, []).append(span)
+    return spans
+
+
+def phases(spans: dict[str, list[tuple[float, float]]], start: float, end: float) -> dict:
+    """Wall seconds of the data stage and of the tail after the last number-making job."""
+    data_end = max(e for rule in DATA_RULES for _, e in spans.get(rule, []))
+    numbers_end = max(e for rule in NUMBER_RULES for _, e in spans.get(rule, []))
+    return {
+        "data_stage_s": round(data_end - start, 1),
+        "tables_figures_s": round(end - numbers_end, 1),
+    }
+
+
+def runs(workdir: Path) -> dict[str, dict]:
+    """Training seconds, epochs and best epoch of every run, keyed problem/model/run."""
     out = {}
     for path in sorted((workdir / "results/models").glob("*/*/*/run.json")):
         run = json.loads(path.read_text())
-        out[str(path.parent.relative_to(workdir / "results/models"))] = run["train_seconds"]
+        key = str(path.parent.relative_to(workdir / "results/models"))
+        out[key] = {
+            "train_s": round(run["train_seconds"], 1),
+            "epochs": run["epochs"],
+            "best_epoch": run["best_epoch"] + 1,
+        }
     return out
 
 
-def science_check(workdir: Path) -> dict:
-    """rl-unet vs enc-unet on pma and sfa from Table II."""
+def science(workdir: Path) -> dict:
+    """Table II's rho and Dice per problem and model, and the claims the default must show."""
     table = pd.read_csv(workdir / "results/tables/table2.tsv", sep="\t")
+    table = table[table["metric"].isin(["rho", "dice"])]
     value = table.set_index(["problem", "model", "metric"])["value"]
-    checks = {}
+    figures: dict[str, dict] = {}
+    for (problem, model, metric), v in value.items():
+        figures.setdefault(problem, {}).setdefault(model, {})[metric] = round(float(v), 4)
+    claims = {}
     for problem in ("pma", "sfa"):
-        rho, dice = value[(problem, "rl-unet", "rho")], value[(problem, "rl-unet", "dice")]
-        enc = value[(problem, "enc-unet", "rho")]
-        checks[problem] = {
-            "rl_unet_rho": rho,
-            "rl_unet_dice": dice,
-            "enc_unet_rho": enc,
-            "pass": bool(rho >= 0.95 and dice >= 0.80 and rho > enc),
-        }
-    return checks
+        rl, enc = value.get((problem, "rl-unet", "rho")), value.get((problem, "enc-unet", "rho"))
+        claims[f"{problem}: rl-unet rho > enc-unet rho"] = bool(rl > enc)
+    for problem in figures:
+        dice = value.get((problem, "rl-unet", "dice"))
+        if dice is not None:
+            claims[f"{problem}: rl-unet Dice without masks"] = round(float(dice), 4)
+    return {"table2": figures, "claims": claims}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config/config.yaml")
+    parser.add_argument("--seed", type=int, help="replace the config's seed (tuning runs)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/study")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/study.json")
     args = parser.parse_args()
-    wall = build(args.config, args.workdir, args.cores, ["all"])
-    seconds = training_seconds(args.workdir)
-    result = {
-        "config": str(args.config),
-        "cores": args.cores,
-        "wall_seconds_this_invocation": round(wall, 1),
-        "training_seconds_total": round(sum(seconds.values()), 1),
-        "training_seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "science_check": science_check(args.workdir),
-        "loadavg": os.getloadavg(),
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    config = study_config(args.config, args.seed, args.workdir)
+    result = {"config": str(args.config), "seed": read_yaml(config)["seed"], "cores": args.cores}
+    result["machine"] = machine()
+    start = time.time()
+    wall = build(config, args.workdir, args.cores, ["all"])
+    end = time.time()
+    result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    spans = job_spans(args.workdir)
+    result["wall_s"] = round(wall, 1)
+    result["phases"] = phases(spans, start, end)
+    result["targets"] = TARGETS
+    result["met"] = {
+        "all_s": wall <= TARGETS["all_s"],
+        **{k: result["phases"][k] <= TARGETS[k] for k in ("data_stage_s", "tables_figures_s")},
     }
+    result["job_s_per_rule"] = job_times(args.workdir, tuple(spans), since=start)
+    result["runs"] = runs(args.workdir)
+    result["science"] = science(args.workdir)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -142,6 +142,30 @@ def test_early_stopping_after_patience_keeps_the_best_epoch(
     assert run["best_val_loss"] == VAL_LOSSES[best_epoch]
 
 
+def test_each_epoch_prints_its_run_and_an_upper_bound_on_time_left(
+    toy_prepared, tmp_path, monkeypatch, capsys
+):
+    """Epoch lines name the run; time left = epochs to go x mean epoch seconds so far."""
+    clock = iter([0.0, 2.0, 10.0, 14.0, 20.0, 26.0, 30.0])  # epochs of 2, 4 and 6 s
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(Trainer, "_train_epoch", lambda self, epoch: 0.5)
+    val = iter([(0.25, 0.9)] * 3 + [(float("nan"), 0.0)])  # the 4th epoch ends the run
+    monkeypatch.setattr(Trainer, "_validate", lambda self: next(val))
+    with pytest.raises(TrainingError):
+        Trainer(spec(max_epochs=5, patience=9), toy_prepared, "cpu").fit(
+            tmp_path / "a", tmp_path / "ck"
+        )
+    lines = [line for line in capsys.readouterr().err.splitlines() if "] epoch" in line]
+    assert lines == [
+        "[pma/rl-unet nall_r0] epoch 1/5 train 0.5 val 0.25 r 0.900 (2.0 s; 2 s so far, "
+        "at most ~8 s left)",
+        "[pma/rl-unet nall_r0] epoch 2/5 train 0.5 val 0.25 r 0.900 (4.0 s; 6 s so far, "
+        "at most ~9 s left)",
+        "[pma/rl-unet nall_r0] epoch 3/5 train 0.5 val 0.25 r 0.900 (6.0 s; 12 s so far, "
+        "at most ~8 s left)",
+    ]
+
+
 def test_augmentation_is_seeded_per_epoch_and_case(toy_prepared):
     prepared = Prepared.load(toy_prepared)
     idx = prepared.indices("train")

@@ -24,7 +24,8 @@ rule train:
         checkpoints="results/checkpoints/{problem}/{model}/n{n}_r{rep}",
     shell:
         # Snakemake deletes {log} before every job, so each run appends to a history beside
-        # its checkpoint (kept across failed and resumed jobs) and {log} is that history.
+        # its checkpoint (kept across failed and resumed jobs) and {log} is that history;
+        # the same lines go to the console (stderr) as they happen.
         "mkdir -p {params.checkpoints} && touch {params.checkpoints}/train.log"
         " && cp {params.checkpoints}/train.log {log} && "
         "python -m rlnet train --prepared results/prepared/{wildcards.problem}"
@@ -33,7 +34,7 @@ rule train:
         " --device {params.device} --threads {threads}"
         " --out-dir results/models/{wildcards.problem}/{wildcards.model}/n{wildcards.n}_r{wildcards.rep}"
         " --checkpoint-dir {params.checkpoints}"
-        " 2>&1 | tee -a {params.checkpoints}/train.log >> {log}"
+        " 2>&1 | tee -a {params.checkpoints}/train.log | tee -a {log} >&2"
 
 
 rule predict:

@@ -382,15 +382,23 @@ class Trainer:
                     "lr": lr,
                 }
             )
-            print(
-                f"[{self.spec.problem}/{self.spec.model}] epoch {epoch + 1}/{max_epochs} "
-                f"train {train_loss:.4g} val {val_loss:.4g} r {val_r:.3f} ({seconds:.1f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(self._progress(state["history"], max_epochs), file=sys.stderr, flush=True)
             save_torch(self._checkpoint_state(epoch, state), checkpoint)
             epoch += 1
         return self._write_outputs(out_dir, state)
+
+    def _progress(self, history: list[dict], max_epochs: int) -> str:
+        """The console line of the last epoch of ``history``: which run, how far, how long."""
+        last = history[-1]
+        spent = sum(h["seconds"] for h in history)
+        left = (max_epochs - last["epoch"] - 1) * spent / len(history)
+        n = "all" if self.spec.n is None else self.spec.n
+        return (
+            f"[{self.spec.problem}/{self.spec.model} n{n}_r{self.spec.rep}] epoch "
+            f"{last['epoch'] + 1}/{max_epochs} train {last['train_loss']:.4g} val "
+            f"{last['val_loss']:.4g} r {last['val_pearson']:.3f} ({last['seconds']:.1f} s; "
+            f"{spent:.0f} s so far, at most ~{left:.0f} s left)"
+        )
 
     def _write_outputs(self, out_dir: Path, state: dict) -> dict:
         """Write model.pt (best weights + run metadata), log.tsv, run.json; return run.json's
