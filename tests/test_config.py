@@ -84,6 +84,22 @@ def test_problem_training_overrides_merge(default):
     assert merged["lr"] == default["training"]["lr"]
 
 
+def test_model_training_overrides_one_model_of_one_problem(default):
+    default["problems"]["cac"]["model_training"] = {"rl-sdnet": {"max_epochs": 3, "lr": {"rl": 0.5}}}
+    cfg.check_semantics(default)
+    merged = cfg.training_settings(default, "cac", model="rl-sdnet")
+    assert merged["max_epochs"] == 3 and merged["lr"]["rl"] == 0.5
+    assert merged["lr"]["enc"] == default["training"]["lr"]["enc"]
+    assert merged["batch_size"] == default["problems"]["cac"]["training"]["batch_size"]
+    other = cfg.training_settings(default, "cac", model="rl-unet")
+    assert other["max_epochs"] == default["problems"]["cac"]["training"]["max_epochs"] != 3
+
+
+def test_model_training_of_a_model_the_problem_lacks_is_refused(default):
+    default["problems"]["liver"]["model_training"] = {"rl-sdnet": {"max_epochs": 3}}
+    expect_error(default, "problems.liver.model_training.rl-sdnet", "not one of the problem's")
+
+
 def test_only_subset_runs_get_the_sweeps_equal_steps(default):
     default["sample_size"]["equal_steps"] = True
     assert "equal_steps" not in cfg.training_settings(default, "pma", "all")

@@ -102,6 +102,12 @@ def check_semantics(config: dict) -> None:
                     f"config key 'problems.{name}.spatial_dims': {problem['spatial_dims']} but "
                     f"phantom '{phantom}' makes {PHANTOM_DIMS[phantom]}D images"
                 )
+        unused = [m for m in problem.get("model_training", {}) if m not in problem["models"]]
+        if unused:
+            raise ConfigError(
+                f"config key 'problems.{name}.model_training.{unused[0]}': not one of the "
+                f"problem's models ({', '.join(problem['models'])})"
+            )
         if problem["spatial_dims"] == 3 and "roi" not in problem:
             raise ConfigError(f"config key 'problems.{name}.roi': required for 3D problems")
         if "roi" in problem and problem["spatial_dims"] != 3:
@@ -207,19 +213,24 @@ def needs_masks(config: dict, problem: str) -> bool:
     return any(m.startswith(MASK_MODEL_PREFIX) for m in models)
 
 
-def training_settings(config: dict, problem: str, n: str = "all") -> dict:
-    """The global training block with the problem's overrides merged on top.
+def training_settings(
+    config: dict, problem: str, n: str = "all", model: str | None = None
+) -> dict:
+    """The global training block with the problem's overrides merged on top, then the
+    problem's ``model_training.<model>`` overrides (e.g. one model's epoch budget).
 
     ``n`` is the run's training-set size (the ``n{n}`` of its path); a sample-size subset run
     (not ``all``) also gets ``equal_steps: true`` when the sweep asks for it. Off, the key is
     left out, so subset runs keep the settings (and fingerprints) they had without it.
     """
+    block = config["problems"][problem]
     merged = copy.deepcopy(config["training"])
-    for key, value in config["problems"][problem].get("training", {}).items():
-        if isinstance(value, dict):
-            merged[key] = {**merged.get(key, {}), **value}
-        else:
-            merged[key] = value
+    for overrides in (block.get("training", {}), block.get("model_training", {}).get(model, {})):
+        for key, value in overrides.items():
+            if isinstance(value, dict):
+                merged[key] = {**merged.get(key, {}), **value}
+            else:
+                merged[key] = value
     if n != "all" and config.get("sample_size", {}).get("equal_steps", False):
         merged["equal_steps"] = True
     return merged

@@ -18,7 +18,7 @@ rule train:
     resources:
         **get_train_resources_callables(),
     params:
-        settings=lambda w: as_json(training_settings(config, w.problem, w.n)),
+        settings=lambda w: as_json(training_settings(config, w.problem, w.n, w.model)),
         seed=config["seed"],
         device=config["device"],
         checkpoints="results/checkpoints/{problem}/{model}/n{n}_r{rep}",
@@ -58,7 +58,7 @@ rule predict:
         device=config["device"],
         agatston=as_json(config["evaluation"]["agatston"]),
         scheme=config["evaluation"]["risk_scheme"],
-        batch_size=lambda w: training_settings(config, w.problem)["batch_size"],
+        batch_size=lambda w: training_settings(config, w.problem, model=w.model)["batch_size"],
     shell:
         "python -m rlnet predict --model-file {input.model} --prepared results/prepared/{wildcards.problem}"
         " --problem {wildcards.problem} --model {wildcards.model} --device {params.device}"
