@@ -38,6 +38,29 @@ def test_cpu_training_asks_for_memory_and_time_only():
     assert res.train_resource_names(config) == ["mem_mb", "runtime"]
 
 
+def test_3d_training_jobs_are_scheduled_first(tmp_path):
+    """The dry run of the default plans cac's training jobs (3D) with priority 1, 2D with 0."""
+    config = load("config")
+    assert [res.train_priority(config, p) for p in ("pma", "sfa", "cac", "liver")] == [0, 0, 1, 0]
+    result = subprocess.run(
+        [SNAKEMAKE, "-n", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+        + ["--configfile", str(ROOT / "config" / "config.yaml"), "--cores", "2"]
+        + [
+            "results/models/cac/rl-unet/nall_r0/model.pt",
+            "results/models/pma/rl-unet/nall_r0/model.pt",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{Path(SNAKEMAKE).parent}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    chunks = (result.stdout + result.stderr).split("rule train:")[1:]
+    jobs = [re.split(r"\n\[|\nJob stats", chunk)[0] for chunk in chunks]
+    priorities = {re.search(r"problem=(\w+)", j)[1]: re.search(r"priority: (\d+)", j) for j in jobs}
+    assert priorities["cac"] is not None and priorities["cac"][1] == "1"
+    assert priorities["pma"] is None  # Snakemake lists a priority only when it is not 0
+
+
 def test_block_follows_spatial_dims():
     config = load("paper")
     assert res.train_resources(config, "pma") == {"mem_mb": 32000, "runtime": 720, "gpu": 1}

@@ -90,6 +90,13 @@ def train_threads(config: Mapping, problem: str) -> int:
     return int(_block(config, problem).get("threads", 1))
 
 
+def train_priority(config: Mapping, problem: str) -> int:
+    """Snakemake priority of a training job: 1 for 3D problems, 0 for 2D. 3D runs are the
+    longest; started first, they overlap the rest instead of running alone at the end while
+    the other cores idle."""
+    return int(config["problems"][problem]["spatial_dims"] == 3)
+
+
 def train_resource_names(config: Mapping) -> list[str]:
     """Every resource name that a training job of any configured problem uses, sorted."""
     names: set[str] = set()

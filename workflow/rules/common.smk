@@ -231,6 +231,11 @@ def get_train_resources_callables(wildcard="problem"):
     return {name: train_resource(name, wildcard) for name in names}
 
 
+def get_train_priority_callable(wildcard="problem"):
+    """Training priority (3D first) as a function of the job's wildcards, for ``priority:``."""
+    return lambda w: rlnet_resources.train_priority(config, getattr(w, wildcard))
+
+
 def get_train_threads_callable(wildcard="problem"):
     """get_train_threads as a function of the job's wildcards, for ``threads:``."""
     return lambda w: get_train_threads(getattr(w, wildcard))

@@ -12,6 +12,7 @@ rule train:
         run="results/models/{problem}/{model}/n{n}_r{rep}/run.json",
     log:
         "results/logs/train/{problem}/{model}/n{n}_r{rep}.log",
+    priority: get_train_priority_callable()
     conda:
         "../../envs/torch.yaml"
     threads: get_train_threads_callable()
@@ -58,7 +59,9 @@ rule predict:
         device=config["device"],
         agatston=as_json(config["evaluation"]["agatston"]),
         scheme=config["evaluation"]["risk_scheme"],
-        batch_size=lambda w: training_settings(config, w.problem, model=w.model)["batch_size"],
+        batch_size=lambda w: training_settings(config, w.problem, model=w.model)[
+            "batch_size"
+        ],
     shell:
         "python -m rlnet predict --model-file {input.model} --prepared results/prepared/{wildcards.problem}"
         " --problem {wildcards.problem} --model {wildcards.model} --device {params.device}"
