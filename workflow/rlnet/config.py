@@ -213,9 +213,7 @@ def needs_masks(config: dict, problem: str) -> bool:
     return any(m.startswith(MASK_MODEL_PREFIX) for m in models)
 
 
-def training_settings(
-    config: dict, problem: str, n: str = "all", model: str | None = None
-) -> dict:
+def training_settings(config: dict, problem: str, n: str = "all", model: str | None = None) -> dict:
     """The global training block with the problem's overrides merged on top, then the
     problem's ``model_training.<model>`` overrides (e.g. one model's epoch budget).
 
