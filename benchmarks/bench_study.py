@@ -17,10 +17,14 @@ the given cores, and reads back from Snakemake's job records (`.snakemake/metada
   and warm (the size + mtime cache), against the 10 s target.
 
 `--seed` replaces the config's seed (written to `<workdir>.yaml`), for a run on the tuning
-seed (docs/protocol.md): its figures go to `--out`, never to the record.
+seed (docs/protocol.md): its figures go to `--out`, never to the record. `--repeats N` adds
+`evaluation.repeats: {models: [rl-unet, enc-unet], n: N}` (Table II's mean and sd over N
+training runs); with `--resume` the work folder is kept, so a finished study only trains the
+extra repeats and remakes what depends on them (times are then those of this invocation).
 
     .venv/bin/python benchmarks/bench_study.py [--config config/config.yaml] [--seed N]
         [--workdir benchmarks/study] [--cores 2] [--out benchmarks/results/study.json]
+        [--repeats N] [--resume]
 """
 
 import argparse
@@ -44,12 +48,20 @@ DATA_RULES = ("synthesize", "manifest", "split", "prepare")
 NUMBER_RULES = ("train", "predict", "baseline", "metrics")
 
 
-def study_config(config: Path, seed: int | None, workdir: Path) -> Path:
-    """``config`` itself, or a copy beside ``workdir`` with ``seed`` in place of its seed."""
-    if seed is None:
+#: Models whose main runs `--repeats` repeats (the protocol's spread of record).
+REPEATED_MODELS = ["rl-unet", "enc-unet"]
+
+
+def study_config(config: Path, seed: int | None, repeats: int, workdir: Path) -> Path:
+    """``config`` itself, or a copy beside ``workdir`` with ``seed`` in place of its seed and
+    ``repeats`` main runs of REPEATED_MODELS."""
+    if seed is None and repeats <= 1:
         return config
     settings = read_yaml(config)
-    settings["seed"] = seed
+    if seed is not None:
+        settings["seed"] = seed
+    if repeats > 1:
+        settings["evaluation"]["repeats"] = {"models": REPEATED_MODELS, "n": repeats}
     path = workdir.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path
@@ -108,7 +120,18 @@ def science(workdir: Path) -> dict:
         dice = value.get((problem, "rl-unet", "dice"))
         if dice is not None:
             claims[f"{problem}: rl-unet Dice without masks"] = round(float(dice), 4)
-    return {"table2": figures, "claims": claims}
+    return {"table2": figures, "claims": claims, "per_repeat": per_repeat(workdir)}
+
+
+def per_repeat(workdir: Path) -> dict:
+    """rho and Dice of every main run (nall_r<k>) of REPEATED_MODELS, per problem."""
+    out: dict[str, dict] = {}
+    for model in REPEATED_MODELS:
+        for path in sorted((workdir / "results/metrics").glob(f"*/{model}/nall_r*.json")):
+            metrics = json.loads(path.read_text())["metrics"]
+            entry = {k: round(metrics[k]["value"], 4) for k in ("rho", "dice") if k in metrics}
+            out.setdefault(path.parts[-3], {}).setdefault(model, {})[path.stem] = entry
+    return out
 
 
 def main() -> None:
@@ -118,11 +141,15 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/study")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/study.json")
+    parser.add_argument("--repeats", type=int, default=1, help="main runs of rl-unet, enc-unet")
+    parser.add_argument("--resume", action="store_true", help="keep the work folder")
     args = parser.parse_args()
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    args.workdir.mkdir(parents=True)
-    config = study_config(args.config, args.seed, args.workdir)
+    if not args.resume:
+        shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    config = study_config(args.config, args.seed, args.repeats, args.workdir)
     result = {"config": str(args.config), "seed": read_yaml(config)["seed"], "cores": args.cores}
+    result["repeats"], result["resumed"] = args.repeats, args.resume
     result["machine"] = machine()
     start = time.time()
     wall = build(config, args.workdir, args.cores, ["all"])
