@@ -127,7 +127,9 @@ def per_repeat(workdir: Path) -> dict:
     """rho and Dice of every main run (nall_r<k>) of REPEATED_MODELS, per problem."""
     out: dict[str, dict] = {}
     for model in REPEATED_MODELS:
-        for path in sorted((workdir / "results/metrics").glob(f"*/{model}/nall_r*.json")):
+        for path in sorted((workdir / "results/metrics").glob(f"*/{model}/nall_r[0-9]*.json")):
+            if path.name.endswith(".prov.json"):
+                continue
             metrics = json.loads(path.read_text())["metrics"]
             entry = {k: round(metrics[k]["value"], 4) for k in ("rho", "dice") if k in metrics}
             out.setdefault(path.parts[-3], {}).setdefault(model, {})[path.stem] = entry
