@@ -1,6 +1,7 @@
 """Config files validate; bad configs fail with a message naming the key."""
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -125,12 +126,22 @@ def _schema_keys(node: dict, schema: dict) -> set[str]:
     return keys
 
 
+def _documented_keys(readme: str) -> set[str]:
+    """Key names in config/README.md's section headings and in the first cell of its table
+    rows: each code span split at dots (``chest.n_cases`` documents ``chest`` and ``n_cases``)."""
+    keys: set[str] = set()
+    for line in readme.splitlines():
+        if line.startswith("| `") or line.startswith("## "):
+            first_cell = line.split("|")[1] if line.startswith("|") else line
+            for span in re.findall(r"`([^`]+)`", first_cell):
+                keys |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", span))
+    return keys
+
+
 def test_config_readme_documents_every_key():
+    """Every key the schema accepts is named in the first column of a README table row."""
     schema = yaml.safe_load(cfg.SCHEMA_PATH.read_text())
     readme = (ROOT / "config" / "README.md").read_text()
-    missing = sorted(
-        k
-        for k in _schema_keys(schema, schema)
-        if f"`{k}" not in readme and f".{k}`" not in readme and f"{k}`" not in readme
-    )
-    assert not missing, f"config/README.md does not document {missing}"
+    missing = sorted(_schema_keys(schema, schema) - _documented_keys(readme))
+    assert not missing, f"config/README.md has no row for {missing}"
+    assert "learning_rate" not in _documented_keys(readme)  # the check can fail

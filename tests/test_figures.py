@@ -74,25 +74,33 @@ def test_examples_prefer_cases_with_a_mask():
     assert len(rows) == 6 and all(table["has_mask"].iloc[rows] == 1)
 
 
-def test_every_problem_has_a_unit():
-    for problem in ("pma", "sfa", "cac", "liver"):
-        assert style.axis_label(problem).endswith(")")
+def test_every_problem_has_its_unit():
+    """The paper's units: areas in mm², the calcium score in Agatston units; a problem the
+    style does not know gets the neutral fallback, never another problem's unit."""
+    units = {"pma": "(mm²)", "sfa": "(mm²)", "liver": "(mm²)", "cac": "(Agatston units)"}
+    for problem, unit in units.items():
+        assert style.axis_label(problem).endswith(unit)
+    assert style.axis_label("pma", "Predicted") == "Predicted pectoralis muscle area (mm²)"
+    assert style.axis_label("epicardial_fat") == "Biomarker (a.u.)"
 
 
 # --- agreement ----------------------------------------------------------------------------------
 
 
-def test_bland_altman_numbers(tmp_path):
-    table = predictions()
+def test_bland_altman_numbers_by_hand(tmp_path):
+    """Four cases, differences (prediction - reference) 1, 3, 5, 7 by hand: bias 4, sample SD
+    sqrt(((-3)² + (-1)² + 1² + 3²) / 3) = sqrt(20 / 3), limits of agreement 4 -+ 1.96 SD."""
+    table = predictions(n=4)
+    table["reference"] = [10.0, 20.0, 30.0, 40.0]
+    table["prediction"] = [11.0, 23.0, 35.0, 47.0]
     numbers = agreement.bland_altman(table, "pma", "rl-unet", tmp_path / "ba.pdf")
     assert assert_figure(tmp_path / "ba.pdf") == numbers
-    diff = table["prediction"] - table["reference"]
-    sd = float(np.std(diff, ddof=1))  # sample SD
-    assert numbers["n"] == len(table)
-    assert numbers["bias"] == pytest.approx(diff.mean())
-    assert numbers["sd"] == pytest.approx(sd) and numbers["sd_ddof"] == 1
-    assert numbers["lower_limit"] == pytest.approx(diff.mean() - 1.96 * sd)
-    assert numbers["upper_limit"] == pytest.approx(diff.mean() + 1.96 * sd)
+    sd = (20 / 3) ** 0.5
+    assert numbers["n"] == 4 and numbers["sd_ddof"] == 1
+    assert numbers["bias"] == pytest.approx(4.0)
+    assert numbers["sd"] == pytest.approx(sd)
+    assert numbers["lower_limit"] == pytest.approx(4.0 - 1.96 * sd)
+    assert numbers["upper_limit"] == pytest.approx(4.0 + 1.96 * sd)
 
 
 def test_correlation_numbers_and_example_colours(tmp_path):
@@ -402,7 +410,8 @@ def figure_names(study: Path) -> list[str]:
 @pytest.mark.slow
 def test_study_figures_are_valid_and_match_the_predictions(test_study):
     figures = sorted((test_study / "results" / "figures").rglob("*.pdf"))
-    assert len(figures) >= 20
+    forced = planned_jobs(test_study, "all", "--forceall")  # Snakemake's plan: one PDF a job
+    assert len(figures) == sum(n for rule, n in forced.items() if rule.startswith("figure_"))
     for pdf in figures:
         assert_figure(pdf)
     preds = pd.read_csv(

@@ -1,7 +1,5 @@
 """Tests of the synthetic chest slice phantom (pectoralis muscle and subcutaneous fat)."""
 
-import time
-
 import numpy as np
 import pytest
 from scipy import stats
@@ -154,23 +152,11 @@ def test_region_area_independent_of_spacing() -> None:
 
 
 def test_paper_scale() -> None:
-    """512 x 512 at 0.7 mm: same anatomy as 96 x 96 at 3.6 mm up to the border crop, under 1 s."""
-    start = time.perf_counter()
+    """512 x 512 at 0.7 mm: same anatomy as 96 x 96 at 3.6 mm up to the border crop (its speed
+    is measured by benchmarks/bench_data.py, not here)."""
     big = generate(SEED, 1, (512, 512), (0.7, 0.7))
-    elapsed = time.perf_counter() - start
     small = generate(SEED, 1)
     assert big.image.shape == (512, 512)
     key = "pectoralis_region_mm2"
     ratio = big.extras[key] / small.extras[key]
     assert 0.85 < ratio < 1.15
-    assert elapsed < 3.0  # generous: shared CI machines; ~0.1-0.3 s when idle
-
-
-def test_speed_96() -> None:
-    generate(SEED, 0)
-    start = time.perf_counter()
-    for index in range(20):
-        generate(SEED, index)
-    per_slice = (time.perf_counter() - start) / 20
-    print(f"{1000 * per_slice:.1f} ms per 96 x 96 slice")
-    assert per_slice < 0.1  # generous: shared CI machines; ~15-30 ms when idle

@@ -1,7 +1,5 @@
 """Tests of the synthetic thoracic CT with coronary calcium (rlnet.phantoms.heart)."""
 
-import time
-
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -24,14 +22,13 @@ def labelled():
 
 @pytest.fixture(scope="module")
 def many():
-    """(target group, reference score, seconds) of N_PROPORTION default-size cases."""
+    """(target group, reference score) of N_PROPORTION default-size cases (their generation
+    speed is measured by benchmarks/bench_data.py)."""
     rows = []
     for i in range(N_PROPORTION):
-        start = time.perf_counter()
         case = heart.generate(0, i)
-        seconds = time.perf_counter() - start
         score = agatston(case.image, case.masks["cac"], case.spacing)
-        rows.append((case.extras["target_group"], score, seconds))
+        rows.append((case.extras["target_group"], score))
     return np.array(rows)
 
 
@@ -131,13 +128,7 @@ def test_scores_skewed_to_zero(many):
     assert np.median(scores) < np.mean(scores)
 
 
-def test_default_speed(many):
-    assert many[:, 2].mean() < 0.3
-
-
 def test_paper_scale_runs():
-    start = time.perf_counter()
     case = heart.generate(0, 2, shape=(120, 256, 256), spacing=(2.5, 0.7, 0.7))
-    assert time.perf_counter() - start < 20
     score = agatston(case.image, case.masks["cac"], case.spacing)
     assert risk_group(score) == case.extras["target_group"]

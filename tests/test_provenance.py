@@ -44,14 +44,24 @@ def chain(tmp_path):
 
 
 def test_every_output_gets_a_record_of_its_inputs(chain):
-    record = json.loads(provenance.sidecar(chain / "split.tsv").read_text())
-    assert record["stage"] == "split"
-    assert record["sha256"] == provenance.sha256(chain / "split.tsv")
-    assert record["inputs"] == [
-        {"path": str(chain / "manifest.tsv"), "sha256": provenance.sha256(chain / "manifest.tsv")}
-    ]
-    assert "--seed" in record["arguments"] and record["code"]["rlnet"]
-    assert provenance.sidecar(chain / "counts.tsv").exists()
+    """Both outputs of the split stage have a record: their own hash and the manifest's
+    (hashed here with hashlib), the stage and its arguments."""
+    import hashlib
+
+    def digest(path):
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    manifest = {"path": str(chain / "manifest.tsv"), "sha256": digest(chain / "manifest.tsv")}
+    for name in ("split.tsv", "counts.tsv"):
+        record = json.loads(provenance.sidecar(chain / name).read_text())
+        assert record["file"] == str(chain / name)
+        assert record["stage"] == "split"
+        assert record["sha256"] == digest(chain / name)
+        assert record["inputs"] == [manifest]
+        assert record["arguments"][:1] == ["split"] and "--seed" in record["arguments"]
+        assert record["code"]["rlnet"]
+    records = sorted(p.name for p in chain.glob(f"*{provenance.SUFFIX}"))
+    assert records == ["counts.tsv.prov.json", "split.tsv.prov.json"]
 
 
 def test_records_of_one_run_are_the_json_of_their_own_fields(tmp_path):
