@@ -30,6 +30,16 @@ def with_resources(config: dict, **changes) -> dict:
     return config
 
 
+def test_attempt_scales_memory_and_time_only():
+    config = with_resources(load("paper"), train_3d={"gpu": 2})
+    first = res.train_resources(config, "cac")
+    assert res.for_attempt(first, 3) == {**first, "mem_mb": 3 * 64000, "runtime": 3 * 2880}
+    assert res.train_resource(config, "cac", "gpu", attempt=3) == 2
+    assert res.default_resources(config, attempt=2) == {"mem_mb": 2 * 8000, "runtime": 2 * 120}
+    with pytest.raises(res.ResourceError, match="attempt 0"):
+        res.for_attempt(first, 0)
+
+
 def test_cpu_training_asks_for_memory_and_time_only():
     config = load("test")
     assert res.train_resources(config, "pma") == {"mem_mb": 2000, "runtime": 20}
@@ -174,6 +184,64 @@ def dry_run_resources(tmp_path: Path, config: dict) -> dict[str, dict[str, str]]
         fields["threads"] = threads.group(1) if threads else "1"
         jobs[problem.group(1)] = fields
     return jobs
+
+
+RETRY_PROBE = """
+configfile: "{config}"
+
+
+include: "{root}/workflow/rules/common.smk"
+
+
+rule retry_all:
+    input:
+        "out/cpu.txt",
+        "out/train_pma.txt",
+
+
+rule cpu:
+    output:
+        "out/cpu.txt",
+    resources:
+        **get_default_resources(),
+    shell:
+        "echo {{resources.mem_mb}} {{resources.runtime}} >> cpu.attempts; "
+        "if [ ! -e cpu.failed ]; then touch cpu.failed; exit 1; fi; touch {{output}}"
+
+
+rule train_probe:
+    output:
+        "out/train_{{problem}}.txt",
+    resources:
+        **get_train_resources_callables(),
+    shell:
+        "echo {{resources.mem_mb}} {{resources.runtime}} >> {{wildcards.problem}}.attempts; "
+        "if [ ! -e {{wildcards.problem}}.failed ]; then touch {{wildcards.problem}}.failed; "
+        "exit 1; fi; touch {{output}}"
+"""
+
+
+def test_a_retried_job_asks_for_twice_the_memory_and_time(tmp_path):
+    """A job that fails once (say, killed for memory) is retried with attempt x the
+    configured mem_mb and runtime: test.yaml's default 1000 MB / 10 min and train_2d's
+    2000 MB / 20 min, doubled on the retry."""
+    config = load("test")
+    assert config["resources"]["default"] == {"mem_mb": 1000, "runtime": 10}
+    assert config["resources"]["train_2d"]["mem_mb"] == 2000
+    assert config["resources"]["train_2d"]["runtime"] == 20
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text(RETRY_PROBE.format(config=tmp_path / "config.yaml", root=ROOT))
+    proc = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--retries", "1", "-s", str(snakefile)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")},
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (tmp_path / "cpu.attempts").read_text().split("\n")[:2] == ["1000 10", "2000 20"]
+    assert (tmp_path / "pma.attempts").read_text().split("\n")[:2] == ["2000 20", "4000 40"]
 
 
 def test_rule_with_problem_wildcard_gets_the_right_resources(tmp_path):

@@ -7,14 +7,15 @@ The block (config/config.yaml)::
 
     resources:
       default:  {mem_mb: 2000, runtime: 30}                      # every CPU rule
-      train_2d: {mem_mb: 4000, runtime: 60, threads: 2, gpu: 0}  # training, 2D problems
-      train_3d: {mem_mb: 8000, runtime: 120, threads: 2, gpu: 1} # training, 3D problems
+      train_2d: {mem_mb: 4000, runtime: 60, threads: 1, gpu: 0}  # training, 2D problems
+      train_3d: {mem_mb: 8000, runtime: 120, threads: 1, gpu: 1} # training, 3D problems
       gpu_request: gpu   # gpu: `gpu` (+ `gpu_model`) resources -> sbatch --gpus=[MODEL:]N
                          # gres: a `gres` string             -> sbatch --gres=gpu[:MODEL]:N
       gpu_model: null    # e.g. a100; null: any GPU
 
 ``runtime`` is in minutes and ``mem_mb`` in MB, as Snakemake and the SLURM executor plugin
-read them. Only training jobs ask for GPUs; CPU rules never do.
+read them; a retried job asks for ``attempt`` times both (:func:`for_attempt`). Only training
+jobs ask for GPUs; CPU rules never do.
 
 A resource that one problem needs and another does not (a GPU for 3D but not for 2D) still
 appears in :func:`train_resource_names`, so one rule with a ``{problem}`` wildcard can declare
@@ -27,6 +28,9 @@ from typing import Any
 
 #: Value of a training resource that this problem does not need (see the module docstring).
 ABSENT: dict[str, Any] = {"gpu": 0, "gpu_model": "", "gres": ""}
+#: What a retried job asks more of: attempt k (1, 2, ...) asks for k times the configured
+#: memory and time, so a retry can outlive the out-of-memory or time-limit kill that failed it.
+SCALED_WITH_ATTEMPT = ("mem_mb", "runtime")
 
 
 class ResourceError(ValueError):
@@ -45,10 +49,17 @@ def _block(config: Mapping, problem: str) -> Mapping:
         raise ResourceError(f"config resources.{key} is missing (problem {problem})") from err
 
 
-def default_resources(config: Mapping) -> dict[str, int]:
-    """mem_mb and runtime of a CPU rule (``resources.default``); never a GPU."""
+def for_attempt(resources: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """``resources`` for the job's ``attempt`` (1 = first): SCALED_WITH_ATTEMPT times attempt."""
+    if attempt < 1:
+        raise ResourceError(f"attempt {attempt} < 1")
+    return {k: v * attempt if k in SCALED_WITH_ATTEMPT else v for k, v in resources.items()}
+
+
+def default_resources(config: Mapping, attempt: int = 1) -> dict[str, int]:
+    """mem_mb and runtime of a CPU rule (``resources.default``) at ``attempt``; never a GPU."""
     block = config["resources"]["default"]
-    return {key: int(block[key]) for key in ("mem_mb", "runtime") if key in block}
+    return for_attempt({k: int(block[k]) for k in ("mem_mb", "runtime") if k in block}, attempt)
 
 
 def gpu_request(n_gpus: int, mode: str = "gpu", model: str | None = None) -> dict[str, Any]:
@@ -105,9 +116,10 @@ def train_resource_names(config: Mapping) -> list[str]:
     return sorted(names)
 
 
-def train_resource(config: Mapping, problem: str, name: str) -> Any:
-    """One training resource of ``problem``; :data:`ABSENT`'s value when it needs none."""
-    value = train_resources(config, problem).get(name)
+def train_resource(config: Mapping, problem: str, name: str, attempt: int = 1) -> Any:
+    """One training resource of ``problem`` at ``attempt``; :data:`ABSENT`'s value when it
+    needs none."""
+    value = for_attempt(train_resources(config, problem), attempt).get(name)
     if value is None:
         if name not in ABSENT:
             raise ResourceError(f"training jobs of {problem} have no resource {name!r}")

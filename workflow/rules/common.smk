@@ -221,8 +221,24 @@ def get_train_threads(problem):
 
 
 def train_resource(name, wildcard="problem"):
-    """The training resource ``name`` as a function of the job's wildcards."""
-    return lambda w: rlnet_resources.train_resource(config, getattr(w, wildcard), name)
+    """The training resource ``name`` as a function of the job's wildcards and attempt
+    (a retry asks for ``attempt`` times the memory and time)."""
+    return lambda w, attempt: rlnet_resources.train_resource(
+        config, getattr(w, wildcard), name, attempt
+    )
+
+
+def get_default_resources():
+    """Resources of every non-training rule (``resources.default``: mem_mb, runtime), each a
+    function of the attempt, so a retry asks for ``attempt`` times the memory and time:
+    ``**`` it into a rule's resources."""
+    names = rlnet_resources.default_resources(config)
+    return {
+        name: lambda w, attempt, name=name: rlnet_resources.default_resources(
+            config, attempt
+        )[name]
+        for name in names
+    }
 
 
 def get_train_resources_callables(wildcard="problem"):

@@ -23,7 +23,7 @@ rule figure_bland_altman:
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-bland-altman --predictions {input.predictions}"
         " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
@@ -48,7 +48,7 @@ rule figure_correlation:
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-correlation --predictions {input.predictions}"
         " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
@@ -73,7 +73,7 @@ rule figure_confusion:
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         scheme=config["evaluation"]["risk_scheme"],
     shell:
@@ -102,7 +102,7 @@ rule figure_overlays:
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-overlays --predictions {input.predictions}"
         " --localization {input.localization} --prepared results/prepared/{wildcards.problem}"
@@ -136,7 +136,7 @@ rule figure_liver_comparison:
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         models=" ".join(LIVER_COMPARISON),
     shell:
@@ -164,7 +164,7 @@ rule figure_abs_error:
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-abs-error --problem {wildcards.problem}"
         " --predictions {input.predictions} --out {output.pdf} 2> {log}"
@@ -189,7 +189,7 @@ rule figure_sample_size:
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-sample-size --table {input.table} --problem {wildcards.problem}"
         " --out {output.pdf} 2> {log}"
@@ -215,7 +215,7 @@ rule figure_distribution:
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-distribution --split {input.split} --manifest {input.manifest}"
         " --problem {wildcards.problem} --out {output.pdf} 2> {log}"
@@ -241,7 +241,7 @@ rule figure_risk_groups:
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         scheme=config["evaluation"]["risk_scheme"],
     shell:
