@@ -229,16 +229,18 @@ def train_resource(name, wildcard="problem"):
 
 
 def get_default_resources():
-    """Resources of every non-training rule (``resources.default``: mem_mb, runtime), each a
+    """Resources (``resources.default``: mem_mb, runtime) of every job but training, each a
     function of the attempt, so a retry asks for ``attempt`` times the memory and time:
     ``**`` it into a rule's resources."""
-    names = rlnet_resources.default_resources(config)
     return {
-        name: lambda w, attempt, name=name: rlnet_resources.default_resources(
-            config, attempt
-        )[name]
-        for name in names
+        name: default_resource(name)
+        for name in rlnet_resources.default_resources(config)
     }
+
+
+def default_resource(name):
+    """The non-training resource ``name`` as a function of the job's attempt."""
+    return lambda w, attempt: rlnet_resources.default_resources(config, attempt)[name]
 
 
 def get_train_resources_callables(wildcard="problem"):
