@@ -260,6 +260,26 @@ def get_train_threads_callable(wildcard="problem"):
 
 
 # --- figures (workflow/rules/figures.smk) ---------------------------------------------------
+def figure_outputs(path, caption, subcategory, category="{problem}", model="{model}"):
+    """The outputs of one figure job: results/figures/{path}.pdf, .json, and .png shown in the
+    HTML report (caption workflow/report/{caption}.rst, under ``category`` / ``subcategory``,
+    labelled with the problem and ``model``): ``**`` it into a figure rule's output."""
+    stem = f"results/figures/{path}"
+    png = report(
+        f"{stem}.png",
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory=subcategory,
+        labels={"problem": category, "model": model},
+    )
+    return {"pdf": f"{stem}.pdf", "png": png, "json": f"{stem}.json"}
+
+
+def figure_log(path):
+    """The log of the figure job writing results/figures/{path}.*"""
+    return f"results/logs/figures/{path}.log"
+
+
 # One target per figure: {name}.pdf, .png and .json. Which figures exist follows the config.
 
 FIGURE_SUFFIXES = ("pdf", "png", "json")
