@@ -8,7 +8,7 @@ from snakemake.utils import validate
 from rlnet import codebase
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
 from rlnet.config import validate as validate_config
-from rlnet.datasets import synthetic
+from rlnet import phantom_registry
 from rlnet.datasets.manifest_files import manifest_files
 
 # Our validator first: its messages name the offending key ("config key 'training.lr.rl': ...").
@@ -45,14 +45,14 @@ def stage_code(stage, phantom=None):
     hashes its provenance records hold), as inputs: an edited module reruns exactly the jobs
     that run it. A synthesis job's ``phantom`` leaves the other phantoms' modules out.
     """
-    phantom_module = synthetic.PHANTOM_MODULES[phantom] if phantom else None
+    phantom_module = phantom_registry.PHANTOMS[phantom].module if phantom else None
     return [str(path) for path in codebase.stage_files(stage, phantom_module)]
 
 
 def get_shards(phantom):
     """Shard tables of one phantom."""
     settings = config["phantoms"][phantom]
-    n = synthetic.n_shards(settings, config["phantoms"]["shard_size"])
+    n = phantom_registry.n_shards(settings, config["phantoms"]["shard_size"])
     return [f"results/data/synthetic/{phantom}/shard{k}.tsv" for k in range(n)]
 
 
