@@ -48,17 +48,21 @@ def test_cpu_training_asks_for_memory_and_time_only():
     assert res.train_resource_names(config) == ["mem_mb", "runtime"]
 
 
-def test_3d_training_jobs_are_scheduled_first(tmp_path):
-    """The dry run of the default plans cac's training jobs (3D) with priority 1, 2D with 0."""
+def test_the_longest_training_runs_are_scheduled_first(tmp_path):
+    """Priority = training cases x voxels per case x epochs / 1e6, by hand for the default:
+    pma 400 slices x 0.6 x 96 x 96 x 20 epochs = 44.2; cac 120 x 0.6 x (36 x 38 x 38 with the
+    ROI margins) x 15 = 56.1 (rl-sdnet, 12 epochs: 44.9); liver 120 subjects x 5.5 slices x
+    0.7 x 96 x 96 x 15 = 63.9; a pma subset of 100 cases x 96 x 96 x 20 = 18.4."""
     config = load("config")
-    assert [res.train_priority(config, p) for p in ("pma", "sfa", "cac", "liver")] == [0, 0, 1, 0]
+    assert res.train_priority(config, "pma", "all", "rl-unet") == 44
+    assert res.train_priority(config, "cac", "all", "rl-unet") == 56
+    assert res.train_priority(config, "cac", "all", "rl-sdnet") == 45
+    assert res.train_priority(config, "liver", "all", "seg-unet") == 64
+    assert res.train_priority(config, "pma", "100", "rl-unet") == 18
     result = subprocess.run(
         [SNAKEMAKE, "-n", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
         + ["--configfile", str(ROOT / "config" / "config.yaml"), "--cores", "2"]
-        + [
-            "results/models/cac/rl-unet/nall_r0/model.pt",
-            "results/models/pma/rl-unet/nall_r0/model.pt",
-        ],
+        + [f"results/models/{p}/rl-unet/nall_r0/model.pt" for p in ("cac", "pma", "liver")],
         capture_output=True,
         text=True,
         env={**os.environ, "PATH": f"{Path(SNAKEMAKE).parent}{os.pathsep}{os.environ['PATH']}"},
@@ -66,9 +70,21 @@ def test_3d_training_jobs_are_scheduled_first(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     chunks = (result.stdout + result.stderr).split("rule train:")[1:]
     jobs = [re.split(r"\n\[|\nJob stats", chunk)[0] for chunk in chunks]
-    priorities = {re.search(r"problem=(\w+)", j)[1]: re.search(r"priority: (\d+)", j) for j in jobs}
-    assert priorities["cac"] is not None and priorities["cac"][1] == "1"
-    assert priorities["pma"] is None  # Snakemake lists a priority only when it is not 0
+    priority = {
+        re.search(r"problem=(\w+)", job)[1]: int(re.search(r"priority: (\d+)", job)[1])
+        for job in jobs
+    }
+    assert priority == {"cac": 56, "pma": 44, "liver": 64}
+
+
+def test_a_manifest_problem_counts_its_rows(tmp_path):
+    """A user's 2D manifest of 10 rows, split 0.6 train, 512 x 512 slices, 20 epochs."""
+    config = load("config")
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("case_id\tvalue\n" + "".join(f"c{k}\t1\n" for k in range(10)))
+    config["problems"]["pma"]["source"] = {"manifest": str(manifest)}
+    assert res.expected_cases(config, "pma") == 10
+    assert res.train_priority(config, "pma") == round(10 * 0.6 * 512 * 512 * 20 / 1e6)
 
 
 def test_block_follows_spatial_dims():

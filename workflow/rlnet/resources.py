@@ -101,11 +101,63 @@ def train_threads(config: Mapping, problem: str) -> int:
     return int(_block(config, problem).get("threads", 1))
 
 
-def train_priority(config: Mapping, problem: str) -> int:
-    """Snakemake priority of a training job: 1 for 3D problems, 0 for 2D. 3D runs are the
-    longest; started first, they overlap the rest instead of running alone at the end while
-    the other cores idle."""
-    return int(config["problems"][problem]["spatial_dims"] == 3)
+def train_priority(config: Mapping, problem: str, n: str = "all", model: str | None = None) -> int:
+    """Snakemake priority of a training job: its expected size, so the longest runs start
+    first (one started last runs alone at the end while the other cores idle).
+
+    The size is what the run trains on, from the config alone, in millions of voxels:
+    training cases x voxels per case x the epoch budget (``max_epochs`` of the run).
+    Cases: ``n`` for a sample-size run, else the expected training split
+    (:func:`expected_cases` x ``split.train``); voxels per case: the 3D ROI with its margins,
+    else the 2D phantom's slice shape, else a 512 x 512 CT slice. A cost per voxel that
+    differs between architectures is not modelled.
+    """
+    from rlnet.config import training_settings
+
+    block = config["problems"][problem]
+    cases = int(n) if n != "all" else expected_cases(config, problem) * block["split"]["train"]
+    epochs = training_settings(config, problem, n, model)["max_epochs"]
+    return round(cases * _voxels_per_case(config, problem) * epochs / 1e6)
+
+
+#: Voxels of a user's 2D slice when the config does not say (the usual CT matrix).
+DEFAULT_SLICE_VOXELS = 512 * 512
+
+
+def expected_cases(config: Mapping, problem: str) -> float:
+    """Cases the problem's data will hold, known before any job runs: a phantom's
+    ``n_cases`` (abdomen: ``n_subjects`` x the mean of ``slices``), or the rows of a user's
+    manifest (0 when it cannot be read: the manifest job reports that)."""
+    import csv
+
+    source = config["problems"][problem]["source"]
+    if "synthetic" in source:
+        settings = config["phantoms"][source["synthetic"]]
+        if "n_subjects" in settings:
+            return settings["n_subjects"] * sum(settings.get("slices", [1, 1])) / 2
+        return float(settings["n_cases"])
+    try:
+        with open(source["manifest"], newline="") as handle:
+            return float(sum(1 for _ in csv.DictReader(handle, delimiter="\t")))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return 0.0
+
+
+def _voxels_per_case(config: Mapping, problem: str) -> int:
+    """Voxels one case feeds the network: the ROI with margins (3D), else the slice."""
+    block = config["problems"][problem]
+    if "roi" in block:
+        sides = [
+            s + 2 * m for s, m in zip(block["roi"]["size"], block["roi"]["margin"], strict=True)
+        ]
+    elif "synthetic" in block["source"]:
+        sides = config["phantoms"][block["source"]["synthetic"]]["shape"]
+    else:
+        return DEFAULT_SLICE_VOXELS
+    product = 1
+    for side in sides:
+        product *= side
+    return product
 
 
 def train_resource_names(config: Mapping) -> list[str]:

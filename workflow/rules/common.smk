@@ -249,9 +249,10 @@ def get_train_resources_callables(wildcard="problem"):
     return {name: train_resource(name, wildcard) for name in names}
 
 
-def get_train_priority_callable(wildcard="problem"):
-    """Training priority (3D first) as a function of the job's wildcards, for ``priority:``."""
-    return lambda w: rlnet_resources.train_priority(config, getattr(w, wildcard))
+def get_train_priority_callable():
+    """Training priority (the longest runs first: rlnet.resources.train_priority) as a
+    function of the job's wildcards, for ``priority:``."""
+    return lambda w: rlnet_resources.train_priority(config, w.problem, w.n, w.model)
 
 
 def get_train_threads_callable(wildcard="problem"):
