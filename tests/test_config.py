@@ -145,3 +145,33 @@ def test_config_readme_documents_every_key():
     missing = sorted(_schema_keys(schema, schema) - _documented_keys(readme))
     assert not missing, f"config/README.md has no row for {missing}"
     assert "learning_rate" not in _documented_keys(readme)  # the check can fail
+
+
+def _undescribed_keys(node: dict, path: str = "") -> list[str]:
+    """Paths of the property nodes under ``node`` that lack a non-empty string description:
+    ``properties`` recursively, inside ``definitions``, ``allOf``/``oneOf`` entries and
+    dict-valued ``additionalProperties`` (written ``*``)."""
+    missing: list[str] = []
+    for name, child in node.get("definitions", {}).items():
+        missing += _undescribed_keys(child, f"#/definitions/{name}")
+    for sub in node.get("allOf", []) + node.get("oneOf", []):
+        missing += _undescribed_keys(sub, path)
+    if isinstance(node.get("additionalProperties"), dict):
+        missing += _undescribed_keys(node["additionalProperties"], f"{path}.*" if path else "*")
+    for name, child in node.get("properties", {}).items():
+        key = f"{path}.{name}" if path else name
+        description = child.get("description")
+        if not (isinstance(description, str) and description.strip()):
+            missing.append(key)
+        missing += _undescribed_keys(child, key)
+    return missing
+
+
+def test_every_schema_key_has_a_description():
+    """Every property of the config schema, nested and in definitions, has a description."""
+    schema = yaml.safe_load(cfg.SCHEMA_PATH.read_text())
+    missing = _undescribed_keys(schema)
+    assert not missing, f"config schema keys without a description: {missing}"
+    del schema["properties"]["training"]["description"]  # the check can fail
+    del schema["definitions"]["training"]["properties"]["lr"]["properties"]["rl"]["description"]
+    assert sorted(_undescribed_keys(schema)) == ["#/definitions/training.lr.rl", "training"]

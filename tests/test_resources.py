@@ -30,6 +30,16 @@ def with_resources(config: dict, **changes) -> dict:
     return config
 
 
+def test_attempt_scales_memory_and_time_only():
+    config = with_resources(load("paper"), train_3d={"gpu": 2})
+    first = res.train_resources(config, "cac")
+    assert res.for_attempt(first, 3) == {**first, "mem_mb": 3 * 64000, "runtime": 3 * 2880}
+    assert res.train_resource(config, "cac", "gpu", attempt=3) == 2
+    assert res.default_resources(config, attempt=2) == {"mem_mb": 2 * 8000, "runtime": 2 * 120}
+    with pytest.raises(res.ResourceError, match="attempt 0"):
+        res.for_attempt(first, 0)
+
+
 def test_cpu_training_asks_for_memory_and_time_only():
     config = load("test")
     assert res.train_resources(config, "pma") == {"mem_mb": 2000, "runtime": 20}
@@ -38,17 +48,21 @@ def test_cpu_training_asks_for_memory_and_time_only():
     assert res.train_resource_names(config) == ["mem_mb", "runtime"]
 
 
-def test_3d_training_jobs_are_scheduled_first(tmp_path):
-    """The dry run of the default plans cac's training jobs (3D) with priority 1, 2D with 0."""
+def test_the_longest_training_runs_are_scheduled_first(tmp_path):
+    """Priority = training cases x voxels per case x epochs / 1e6, by hand for the default:
+    pma 400 slices x 0.6 x 96 x 96 x 20 epochs = 44.2; cac 120 x 0.6 x (36 x 38 x 38 with the
+    ROI margins) x 15 = 56.1 (rl-sdnet, 12 epochs: 44.9); liver 120 subjects x 5.5 slices x
+    0.7 x 96 x 96 x 15 = 63.9; a pma subset of 100 cases x 96 x 96 x 20 = 18.4."""
     config = load("config")
-    assert [res.train_priority(config, p) for p in ("pma", "sfa", "cac", "liver")] == [0, 0, 1, 0]
+    assert res.train_priority(config, "pma", "all", "rl-unet") == 44
+    assert res.train_priority(config, "cac", "all", "rl-unet") == 56
+    assert res.train_priority(config, "cac", "all", "rl-sdnet") == 45
+    assert res.train_priority(config, "liver", "all", "seg-unet") == 64
+    assert res.train_priority(config, "pma", "100", "rl-unet") == 18
     result = subprocess.run(
         [SNAKEMAKE, "-n", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
         + ["--configfile", str(ROOT / "config" / "config.yaml"), "--cores", "2"]
-        + [
-            "results/models/cac/rl-unet/nall_r0/model.pt",
-            "results/models/pma/rl-unet/nall_r0/model.pt",
-        ],
+        + [f"results/models/{p}/rl-unet/nall_r0/model.pt" for p in ("cac", "pma", "liver")],
         capture_output=True,
         text=True,
         env={**os.environ, "PATH": f"{Path(SNAKEMAKE).parent}{os.pathsep}{os.environ['PATH']}"},
@@ -56,9 +70,21 @@ def test_3d_training_jobs_are_scheduled_first(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     chunks = (result.stdout + result.stderr).split("rule train:")[1:]
     jobs = [re.split(r"\n\[|\nJob stats", chunk)[0] for chunk in chunks]
-    priorities = {re.search(r"problem=(\w+)", j)[1]: re.search(r"priority: (\d+)", j) for j in jobs}
-    assert priorities["cac"] is not None and priorities["cac"][1] == "1"
-    assert priorities["pma"] is None  # Snakemake lists a priority only when it is not 0
+    priority = {
+        re.search(r"problem=(\w+)", job)[1]: int(re.search(r"priority: (\d+)", job)[1])
+        for job in jobs
+    }
+    assert priority == {"cac": 56, "pma": 44, "liver": 64}
+
+
+def test_a_manifest_problem_counts_its_rows(tmp_path):
+    """A user's 2D manifest of 10 rows, split 0.6 train, 512 x 512 slices, 20 epochs."""
+    config = load("config")
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("case_id\tvalue\n" + "".join(f"c{k}\t1\n" for k in range(10)))
+    config["problems"]["pma"]["source"] = {"manifest": str(manifest)}
+    assert res.expected_cases(config, "pma") == 10
+    assert res.train_priority(config, "pma") == round(10 * 0.6 * 512 * 512 * 20 / 1e6)
 
 
 def test_block_follows_spatial_dims():
@@ -174,6 +200,64 @@ def dry_run_resources(tmp_path: Path, config: dict) -> dict[str, dict[str, str]]
         fields["threads"] = threads.group(1) if threads else "1"
         jobs[problem.group(1)] = fields
     return jobs
+
+
+RETRY_PROBE = """
+configfile: "{config}"
+
+
+include: "{root}/workflow/rules/common.smk"
+
+
+rule retry_all:
+    input:
+        "out/cpu.txt",
+        "out/train_pma.txt",
+
+
+rule cpu:
+    output:
+        "out/cpu.txt",
+    resources:
+        **get_default_resources(),
+    shell:
+        "echo {{resources.mem_mb}} {{resources.runtime}} >> cpu.attempts; "
+        "if [ ! -e cpu.failed ]; then touch cpu.failed; exit 1; fi; touch {{output}}"
+
+
+rule train_probe:
+    output:
+        "out/train_{{problem}}.txt",
+    resources:
+        **get_train_resources_callables(),
+    shell:
+        "echo {{resources.mem_mb}} {{resources.runtime}} >> {{wildcards.problem}}.attempts; "
+        "if [ ! -e {{wildcards.problem}}.failed ]; then touch {{wildcards.problem}}.failed; "
+        "exit 1; fi; touch {{output}}"
+"""
+
+
+def test_a_retried_job_asks_for_twice_the_memory_and_time(tmp_path):
+    """A job that fails once (say, killed for memory) is retried with attempt x the
+    configured mem_mb and runtime: test.yaml's default 1000 MB / 10 min and train_2d's
+    2000 MB / 20 min, doubled on the retry."""
+    config = load("test")
+    assert config["resources"]["default"] == {"mem_mb": 1000, "runtime": 10}
+    assert config["resources"]["train_2d"]["mem_mb"] == 2000
+    assert config["resources"]["train_2d"]["runtime"] == 20
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text(RETRY_PROBE.format(config=tmp_path / "config.yaml", root=ROOT))
+    proc = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--retries", "1", "-s", str(snakefile)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")},
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (tmp_path / "cpu.attempts").read_text().split("\n")[:2] == ["1000 10", "2000 20"]
+    assert (tmp_path / "pma.attempts").read_text().split("\n")[:2] == ["2000 20", "4000 40"]
 
 
 def test_rule_with_problem_wildcard_gets_the_right_resources(tmp_path):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rlnet import __version__
+from rlnet.phantom_registry import PHANTOMS
 
 log = logging.getLogger("rlnet")
 
@@ -94,7 +95,7 @@ def _json(text: str) -> dict:
     outputs=("table", "table@files"),
 )
 def _synthesize_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--phantom", required=True, choices=["chest", "heart", "abdomen"])
+    p.add_argument("--phantom", required=True, choices=list(PHANTOMS))
     p.add_argument("--settings", type=_json, required=True, help="phantoms.<name> block (JSON)")
     p.add_argument("--agatston", type=_json, default={}, help="evaluation.agatston (JSON)")
     p.add_argument("--seed", type=int, required=True)
@@ -772,9 +773,7 @@ def _phantom_module(args: argparse.Namespace) -> str | None:
     """The phantom module a synthesis stage ran (its code record leaves the others out)."""
     if getattr(args, "phantom", None) is None:
         return None
-    from rlnet.datasets.synthetic import PHANTOM_MODULES
-
-    return PHANTOM_MODULES[args.phantom]
+    return PHANTOMS[args.phantom].module
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,8 @@ from pathlib import Path
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 #: Phantom modules: a synthesis job runs only its own phantom's module.
 PHANTOM_PACKAGE = "rlnet.phantoms"
+#: The module that draws phantoms, importing each by name from the registry.
+SYNTHESIS = "rlnet.datasets.synthesis"
 
 
 @cache
@@ -157,6 +159,15 @@ def stage_imports() -> dict[str, frozenset[str]]:
     return stages
 
 
+def _phantoms_drawn(phantom_module: str | None) -> set[str]:
+    """The phantom modules a synthesis job may import by name: ``phantom_module``, or every
+    phantom of the registry when none is named."""
+    from rlnet.phantom_registry import PHANTOMS
+
+    modules = [phantom_module] if phantom_module else [p.module for p in PHANTOMS.values()]
+    return {f"{PHANTOM_PACKAGE}.{m}" for m in modules}
+
+
 def _other_phantoms(phantom_module: str | None) -> frozenset[str]:
     """Phantom modules other than ``phantom_module`` (a module name under rlnet.phantoms)."""
     if phantom_module is None:
@@ -170,8 +181,10 @@ def _other_phantoms(phantom_module: str | None) -> frozenset[str]:
 def stage_modules(stage: str, phantom_module: str | None = None) -> tuple[str, ...]:
     """Sorted rlnet modules that ``stage`` runs; for ``synthesize``, ``phantom_module`` (e.g.
     ``liver``) leaves the other phantoms' modules out. KeyError for an unknown stage."""
-    names = stage_imports()[stage]
-    found = closure(set(names), _other_phantoms(phantom_module))
+    names = set(stage_imports()[stage])
+    found = closure(names, _other_phantoms(phantom_module))
+    if SYNTHESIS in found:  # it imports its phantom by name (rlnet.phantom_registry)
+        found = closure(names | _phantoms_drawn(phantom_module), _other_phantoms(phantom_module))
     return tuple(sorted(m for m in found if m.split(".")[0] == "rlnet"))
 
 

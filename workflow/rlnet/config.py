@@ -7,16 +7,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+from rlnet.phantom_registry import PHANTOMS
 
-#: Masks each phantom writes, so a config can be checked before anything runs.
-PHANTOM_MASKS: dict[str, tuple[str, ...]] = {
-    "chest": ("pectoralis", "subcutaneous_fat"),
-    "heart": ("cac", "heart"),
-    "abdomen": ("liver", "tumour"),
-}
-#: Spatial dimensionality of each phantom's images.
-PHANTOM_DIMS: dict[str, int] = {"chest": 2, "heart": 3, "abdomen": 2}
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 #: Units of each problem's training target.
 UNITS: dict[str, str] = {"pma": "mm2", "sfa": "mm2", "cac": "mm3", "liver": "mm2"}
@@ -90,17 +83,18 @@ def check_semantics(config: dict) -> None:
                     f"config key 'problems.{name}.source.synthetic': phantom '{phantom}' has no "
                     f"settings under 'phantoms.{phantom}'"
                 )
-            masks = PHANTOM_MASKS[phantom]
+            masks = PHANTOMS[phantom].masks
             for key in ("target", "candidate_mask"):
                 if key in source and source[key] not in masks:
                     raise ConfigError(
                         f"config key 'problems.{name}.source.{key}': '{source[key]}' is not a "
                         f"mask of phantom '{phantom}' (known: {', '.join(masks)})"
                     )
-            if PHANTOM_DIMS[phantom] != problem["spatial_dims"]:
+            dims = PHANTOMS[phantom].spatial_dims
+            if dims != problem["spatial_dims"]:
                 raise ConfigError(
                     f"config key 'problems.{name}.spatial_dims': {problem['spatial_dims']} but "
-                    f"phantom '{phantom}' makes {PHANTOM_DIMS[phantom]}D images"
+                    f"phantom '{phantom}' makes {dims}D images"
                 )
         unused = [m for m in problem.get("model_training", {}) if m not in problem["models"]]
         if unused:

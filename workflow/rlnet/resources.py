@@ -7,14 +7,15 @@ The block (config/config.yaml)::
 
     resources:
       default:  {mem_mb: 2000, runtime: 30}                      # every CPU rule
-      train_2d: {mem_mb: 4000, runtime: 60, threads: 2, gpu: 0}  # training, 2D problems
-      train_3d: {mem_mb: 8000, runtime: 120, threads: 2, gpu: 1} # training, 3D problems
+      train_2d: {mem_mb: 4000, runtime: 60, threads: 1, gpu: 0}  # training, 2D problems
+      train_3d: {mem_mb: 8000, runtime: 120, threads: 1, gpu: 1} # training, 3D problems
       gpu_request: gpu   # gpu: `gpu` (+ `gpu_model`) resources -> sbatch --gpus=[MODEL:]N
                          # gres: a `gres` string             -> sbatch --gres=gpu[:MODEL]:N
       gpu_model: null    # e.g. a100; null: any GPU
 
 ``runtime`` is in minutes and ``mem_mb`` in MB, as Snakemake and the SLURM executor plugin
-read them. Only training jobs ask for GPUs; CPU rules never do.
+read them; a retried job asks for ``attempt`` times both (:func:`for_attempt`). Only training
+jobs ask for GPUs; CPU rules never do.
 
 A resource that one problem needs and another does not (a GPU for 3D but not for 2D) still
 appears in :func:`train_resource_names`, so one rule with a ``{problem}`` wildcard can declare
@@ -27,6 +28,9 @@ from typing import Any
 
 #: Value of a training resource that this problem does not need (see the module docstring).
 ABSENT: dict[str, Any] = {"gpu": 0, "gpu_model": "", "gres": ""}
+#: What a retried job asks more of: attempt k (1, 2, ...) asks for k times the configured
+#: memory and time, so a retry can outlive the out-of-memory or time-limit kill that failed it.
+SCALED_WITH_ATTEMPT = ("mem_mb", "runtime")
 
 
 class ResourceError(ValueError):
@@ -45,10 +49,17 @@ def _block(config: Mapping, problem: str) -> Mapping:
         raise ResourceError(f"config resources.{key} is missing (problem {problem})") from err
 
 
-def default_resources(config: Mapping) -> dict[str, int]:
-    """mem_mb and runtime of a CPU rule (``resources.default``); never a GPU."""
+def for_attempt(resources: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """``resources`` for the job's ``attempt`` (1 = first): SCALED_WITH_ATTEMPT times attempt."""
+    if attempt < 1:
+        raise ResourceError(f"attempt {attempt} < 1")
+    return {k: v * attempt if k in SCALED_WITH_ATTEMPT else v for k, v in resources.items()}
+
+
+def default_resources(config: Mapping, attempt: int = 1) -> dict[str, int]:
+    """mem_mb and runtime of a CPU rule (``resources.default``) at ``attempt``; never a GPU."""
     block = config["resources"]["default"]
-    return {key: int(block[key]) for key in ("mem_mb", "runtime") if key in block}
+    return for_attempt({k: int(block[k]) for k in ("mem_mb", "runtime") if k in block}, attempt)
 
 
 def gpu_request(n_gpus: int, mode: str = "gpu", model: str | None = None) -> dict[str, Any]:
@@ -90,11 +101,63 @@ def train_threads(config: Mapping, problem: str) -> int:
     return int(_block(config, problem).get("threads", 1))
 
 
-def train_priority(config: Mapping, problem: str) -> int:
-    """Snakemake priority of a training job: 1 for 3D problems, 0 for 2D. 3D runs are the
-    longest; started first, they overlap the rest instead of running alone at the end while
-    the other cores idle."""
-    return int(config["problems"][problem]["spatial_dims"] == 3)
+def train_priority(config: Mapping, problem: str, n: str = "all", model: str | None = None) -> int:
+    """Snakemake priority of a training job: its expected size, so the longest runs start
+    first (one started last runs alone at the end while the other cores idle).
+
+    The size is what the run trains on, from the config alone, in millions of voxels:
+    training cases x voxels per case x the epoch budget (``max_epochs`` of the run).
+    Cases: ``n`` for a sample-size run, else the expected training split
+    (:func:`expected_cases` x ``split.train``); voxels per case: the 3D ROI with its margins,
+    else the 2D phantom's slice shape, else a 512 x 512 CT slice. A cost per voxel that
+    differs between architectures is not modelled.
+    """
+    from rlnet.config import training_settings
+
+    block = config["problems"][problem]
+    cases = int(n) if n != "all" else expected_cases(config, problem) * block["split"]["train"]
+    epochs = training_settings(config, problem, n, model)["max_epochs"]
+    return round(cases * _voxels_per_case(config, problem) * epochs / 1e6)
+
+
+#: Voxels of a user's 2D slice when the config does not say (the usual CT matrix).
+DEFAULT_SLICE_VOXELS = 512 * 512
+
+
+def expected_cases(config: Mapping, problem: str) -> float:
+    """Cases the problem's data will hold, known before any job runs: a phantom's
+    ``n_cases`` (abdomen: ``n_subjects`` x the mean of ``slices``), or the rows of a user's
+    manifest (0 when it cannot be read: the manifest job reports that)."""
+    import csv
+
+    source = config["problems"][problem]["source"]
+    if "synthetic" in source:
+        settings = config["phantoms"][source["synthetic"]]
+        if "n_subjects" in settings:
+            return settings["n_subjects"] * sum(settings.get("slices", [1, 1])) / 2
+        return float(settings["n_cases"])
+    try:
+        with open(source["manifest"], newline="") as handle:
+            return float(sum(1 for _ in csv.DictReader(handle, delimiter="\t")))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return 0.0
+
+
+def _voxels_per_case(config: Mapping, problem: str) -> int:
+    """Voxels one case feeds the network: the ROI with margins (3D), else the slice."""
+    block = config["problems"][problem]
+    if "roi" in block:
+        sides = [
+            s + 2 * m for s, m in zip(block["roi"]["size"], block["roi"]["margin"], strict=True)
+        ]
+    elif "synthetic" in block["source"]:
+        sides = config["phantoms"][block["source"]["synthetic"]]["shape"]
+    else:
+        return DEFAULT_SLICE_VOXELS
+    product = 1
+    for side in sides:
+        product *= side
+    return product
 
 
 def train_resource_names(config: Mapping) -> list[str]:
@@ -105,9 +168,10 @@ def train_resource_names(config: Mapping) -> list[str]:
     return sorted(names)
 
 
-def train_resource(config: Mapping, problem: str, name: str) -> Any:
-    """One training resource of ``problem``; :data:`ABSENT`'s value when it needs none."""
-    value = train_resources(config, problem).get(name)
+def train_resource(config: Mapping, problem: str, name: str, attempt: int = 1) -> Any:
+    """One training resource of ``problem`` at ``attempt``; :data:`ABSENT`'s value when it
+    needs none."""
+    value = for_attempt(train_resources(config, problem), attempt).get(name)
     if value is None:
         if name not in ABSENT:
             raise ResourceError(f"training jobs of {problem} have no resource {name!r}")

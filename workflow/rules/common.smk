@@ -8,7 +8,7 @@ from snakemake.utils import validate
 from rlnet import codebase
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
 from rlnet.config import validate as validate_config
-from rlnet.datasets import synthetic
+from rlnet import phantom_registry
 from rlnet.datasets.manifest_files import manifest_files
 
 # Our validator first: its messages name the offending key ("config key 'training.lr.rl': ...").
@@ -45,14 +45,14 @@ def stage_code(stage, phantom=None):
     hashes its provenance records hold), as inputs: an edited module reruns exactly the jobs
     that run it. A synthesis job's ``phantom`` leaves the other phantoms' modules out.
     """
-    phantom_module = synthetic.PHANTOM_MODULES[phantom] if phantom else None
+    phantom_module = phantom_registry.PHANTOMS[phantom].module if phantom else None
     return [str(path) for path in codebase.stage_files(stage, phantom_module)]
 
 
 def get_shards(phantom):
     """Shard tables of one phantom."""
     settings = config["phantoms"][phantom]
-    n = synthetic.n_shards(settings, config["phantoms"]["shard_size"])
+    n = phantom_registry.n_shards(settings, config["phantoms"]["shard_size"])
     return [f"results/data/synthetic/{phantom}/shard{k}.tsv" for k in range(n)]
 
 
@@ -221,8 +221,26 @@ def get_train_threads(problem):
 
 
 def train_resource(name, wildcard="problem"):
-    """The training resource ``name`` as a function of the job's wildcards."""
-    return lambda w: rlnet_resources.train_resource(config, getattr(w, wildcard), name)
+    """The training resource ``name`` as a function of the job's wildcards and attempt
+    (a retry asks for ``attempt`` times the memory and time)."""
+    return lambda w, attempt: rlnet_resources.train_resource(
+        config, getattr(w, wildcard), name, attempt
+    )
+
+
+def get_default_resources():
+    """Resources (``resources.default``: mem_mb, runtime) of every job but training, each a
+    function of the attempt, so a retry asks for ``attempt`` times the memory and time:
+    ``**`` it into a rule's resources."""
+    return {
+        name: default_resource(name)
+        for name in rlnet_resources.default_resources(config)
+    }
+
+
+def default_resource(name):
+    """The non-training resource ``name`` as a function of the job's attempt."""
+    return lambda w, attempt: rlnet_resources.default_resources(config, attempt)[name]
 
 
 def get_train_resources_callables(wildcard="problem"):
@@ -231,9 +249,10 @@ def get_train_resources_callables(wildcard="problem"):
     return {name: train_resource(name, wildcard) for name in names}
 
 
-def get_train_priority_callable(wildcard="problem"):
-    """Training priority (3D first) as a function of the job's wildcards, for ``priority:``."""
-    return lambda w: rlnet_resources.train_priority(config, getattr(w, wildcard))
+def get_train_priority_callable():
+    """Training priority (the longest runs first: rlnet.resources.train_priority) as a
+    function of the job's wildcards, for ``priority:``."""
+    return lambda w: rlnet_resources.train_priority(config, w.problem, w.n, w.model)
 
 
 def get_train_threads_callable(wildcard="problem"):
@@ -242,6 +261,26 @@ def get_train_threads_callable(wildcard="problem"):
 
 
 # --- figures (workflow/rules/figures.smk) ---------------------------------------------------
+def figure_outputs(path, caption, subcategory, category="{problem}", model="{model}"):
+    """The outputs of one figure job: results/figures/{path}.pdf, .json, and .png shown in the
+    HTML report (caption workflow/report/{caption}.rst, under ``category`` / ``subcategory``,
+    labelled with the problem and ``model``): ``**`` it into a figure rule's output."""
+    stem = f"results/figures/{path}"
+    png = report(
+        f"{stem}.png",
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory=subcategory,
+        labels={"problem": category, "model": model},
+    )
+    return {"pdf": f"{stem}.pdf", "png": png, "json": f"{stem}.json"}
+
+
+def figure_log(path):
+    """The log of the figure job writing results/figures/{path}.*"""
+    return f"results/logs/figures/{path}.log"
+
+
 # One target per figure: {name}.pdf, .png and .json. Which figures exist follows the config.
 
 FIGURE_SUFFIXES = ("pdf", "png", "json")

@@ -11,7 +11,7 @@ rule synthesize:
     conda:
         "../../envs/data.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         settings=lambda w: as_json(config["phantoms"][w.phantom]),
         agatston=as_json(config["evaluation"]["agatston"]),
@@ -35,7 +35,7 @@ rule manifest:
     conda:
         "../../envs/data.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         source=lambda w: as_json(config["problems"][w.problem]["source"]),
         shards=lambda w, input: (
@@ -62,7 +62,7 @@ rule split:
     conda:
         "../../envs/data.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         split=lambda w: as_json(config["problems"][w.problem]["split"]),
         seed=config["seed"],
@@ -93,7 +93,7 @@ rule prepare:
     conda:
         "../../envs/data.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         settings=lambda w: as_json(prepare_settings(config, w.problem)),
     shell:

@@ -16,7 +16,7 @@ rule metrics:
     conda:
         "../../envs/stats.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         bootstrap=config["evaluation"]["bootstrap"],
         seed=config["seed"],
@@ -45,7 +45,7 @@ rule table2:
     conda:
         "../../envs/stats.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet table2 --metrics {input.metrics} --tsv {output.tsv} --markdown {output.markdown}"
         " --latex {output.latex} 2> {log}"
@@ -67,7 +67,7 @@ rule table3:
     conda:
         "../../envs/stats.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         p_adjust=config["evaluation"]["p_adjust"],
         alpha=config["evaluation"]["alpha"],
@@ -92,7 +92,7 @@ rule table4:
     conda:
         "../../envs/stats.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         alpha=config["evaluation"]["alpha"],
     shell:
@@ -115,7 +115,7 @@ rule liver_comparison:
     conda:
         "../../envs/stats.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         alpha=config["evaluation"]["alpha"],
     shell:
@@ -138,7 +138,7 @@ rule sample_size_summary:
     conda:
         "../../envs/stats.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet sample-size --metrics {input.metrics} --out {output} 2> {log}"
 

@@ -9,21 +9,15 @@ rule figure_bland_altman:
         predictions="results/predictions/{problem}/{model}/nall_r0/predictions.tsv",
         code=stage_code("figure-bland-altman"),
     output:
-        pdf="results/figures/bland_altman/{problem}_{model}.pdf",
-        png=report(
-            "results/figures/bland_altman/{problem}_{model}.png",
-            caption="../report/bland_altman.rst",
-            category="{problem}",
-            subcategory="Bland-Altman",
-            labels={"problem": "{problem}", "model": "{model}"},
+        **figure_outputs(
+            "bland_altman/{problem}_{model}", "bland_altman", "Bland-Altman"
         ),
-        json="results/figures/bland_altman/{problem}_{model}.json",
     log:
-        "results/logs/figures/bland_altman/{problem}_{model}.log",
+        figure_log("bland_altman/{problem}_{model}"),
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-bland-altman --predictions {input.predictions}"
         " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
@@ -34,21 +28,13 @@ rule figure_correlation:
         predictions="results/predictions/{problem}/{model}/nall_r0/predictions.tsv",
         code=stage_code("figure-correlation"),
     output:
-        pdf="results/figures/correlation/{problem}_{model}.pdf",
-        png=report(
-            "results/figures/correlation/{problem}_{model}.png",
-            caption="../report/correlation.rst",
-            category="{problem}",
-            subcategory="Correlation",
-            labels={"problem": "{problem}", "model": "{model}"},
-        ),
-        json="results/figures/correlation/{problem}_{model}.json",
+        **figure_outputs("correlation/{problem}_{model}", "correlation", "Correlation"),
     log:
-        "results/logs/figures/correlation/{problem}_{model}.log",
+        figure_log("correlation/{problem}_{model}"),
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-correlation --predictions {input.predictions}"
         " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
@@ -59,21 +45,18 @@ rule figure_confusion:
         predictions="results/predictions/cac/{model}/nall_r0/predictions.tsv",
         code=stage_code("figure-confusion"),
     output:
-        pdf="results/figures/confusion/cac_{model}.pdf",
-        png=report(
-            "results/figures/confusion/cac_{model}.png",
-            caption="../report/confusion.rst",
+        **figure_outputs(
+            "confusion/cac_{model}",
+            "confusion",
+            "Risk-group confusion",
             category="cac",
-            subcategory="Risk-group confusion",
-            labels={"problem": "cac", "model": "{model}"},
         ),
-        json="results/figures/confusion/cac_{model}.json",
     log:
-        "results/logs/figures/confusion/cac_{model}.log",
+        figure_log("confusion/cac_{model}"),
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         scheme=config["evaluation"]["risk_scheme"],
     shell:
@@ -88,21 +71,13 @@ rule figure_overlays:
         prepared=lambda w: get_prepared(w.problem),
         code=stage_code("figure-overlays"),
     output:
-        pdf="results/figures/overlays/{problem}_{model}.pdf",
-        png=report(
-            "results/figures/overlays/{problem}_{model}.png",
-            caption="../report/overlays.rst",
-            category="{problem}",
-            subcategory="Localization",
-            labels={"problem": "{problem}", "model": "{model}"},
-        ),
-        json="results/figures/overlays/{problem}_{model}.json",
+        **figure_outputs("overlays/{problem}_{model}", "overlays", "Localization"),
     log:
-        "results/logs/figures/overlays/{problem}_{model}.log",
+        figure_log("overlays/{problem}_{model}"),
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-overlays --predictions {input.predictions}"
         " --localization {input.localization} --prepared results/prepared/{wildcards.problem}"
@@ -122,21 +97,19 @@ rule figure_liver_comparison:
         prepared=get_prepared("liver"),
         code=stage_code("figure-liver-comparison"),
     output:
-        pdf="results/figures/liver_comparison.pdf",
-        png=report(
-            "results/figures/liver_comparison.png",
-            caption="../report/liver_comparison.rst",
+        **figure_outputs(
+            "liver_comparison",
+            "liver_comparison",
+            "Localization",
             category="liver",
-            subcategory="Localization",
-            labels={"problem": "liver", "model": "rl-unet vs seg-unet"},
+            model="rl-unet vs seg-unet",
         ),
-        json="results/figures/liver_comparison.json",
     log:
-        "results/logs/figures/liver_comparison.log",
+        figure_log("liver_comparison"),
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         models=" ".join(LIVER_COMPARISON),
     shell:
@@ -150,21 +123,15 @@ rule figure_abs_error:
         predictions=lambda w: get_main_predictions(w.problem),
         code=stage_code("figure-abs-error"),
     output:
-        pdf="results/figures/abs_error/{problem}.pdf",
-        png=report(
-            "results/figures/abs_error/{problem}.png",
-            caption="../report/abs_error.rst",
-            category="{problem}",
-            subcategory="Absolute error",
-            labels={"problem": "{problem}", "model": "all"},
+        **figure_outputs(
+            "abs_error/{problem}", "abs_error", "Absolute error", model="all"
         ),
-        json="results/figures/abs_error/{problem}.json",
     log:
-        "results/logs/figures/abs_error/{problem}.log",
+        figure_log("abs_error/{problem}"),
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-abs-error --problem {wildcards.problem}"
         " --predictions {input.predictions} --out {output.pdf} 2> {log}"
@@ -175,21 +142,18 @@ rule figure_sample_size:
         table="results/tables/sample_size.tsv",
         code=stage_code("figure-sample-size"),
     output:
-        pdf="results/figures/sample_size/{problem}.pdf",
-        png=report(
-            "results/figures/sample_size/{problem}.png",
-            caption="../report/sample_size.rst",
-            category="{problem}",
-            subcategory="Sample size",
-            labels={"problem": "{problem}", "model": "sample-size sweep"},
+        **figure_outputs(
+            "sample_size/{problem}",
+            "sample_size",
+            "Sample size",
+            model="sample-size sweep",
         ),
-        json="results/figures/sample_size/{problem}.json",
     log:
-        "results/logs/figures/sample_size/{problem}.log",
+        figure_log("sample_size/{problem}"),
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-sample-size --table {input.table} --problem {wildcards.problem}"
         " --out {output.pdf} 2> {log}"
@@ -201,21 +165,13 @@ rule figure_distribution:
         manifest="results/data/{problem}/manifest.tsv",
         code=stage_code("figure-distribution"),
     output:
-        pdf="results/figures/distribution/{problem}.pdf",
-        png=report(
-            "results/figures/distribution/{problem}.png",
-            caption="../report/distribution.rst",
-            category="{problem}",
-            subcategory="Data",
-            labels={"problem": "{problem}", "model": "data"},
-        ),
-        json="results/figures/distribution/{problem}.json",
+        **figure_outputs("distribution/{problem}", "distribution", "Data", model="data"),
     log:
-        "results/logs/figures/distribution/{problem}.log",
+        figure_log("distribution/{problem}"),
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     shell:
         "python -m rlnet figure-distribution --split {input.split} --manifest {input.manifest}"
         " --problem {wildcards.problem} --out {output.pdf} 2> {log}"
@@ -227,21 +183,15 @@ rule figure_risk_groups:
         manifest="results/data/cac/manifest.tsv",
         code=stage_code("figure-risk-groups"),
     output:
-        pdf="results/figures/risk_groups.pdf",
-        png=report(
-            "results/figures/risk_groups.png",
-            caption="../report/risk_groups.rst",
-            category="cac",
-            subcategory="Data",
-            labels={"problem": "cac", "model": "data"},
+        **figure_outputs(
+            "risk_groups", "risk_groups", "Data", category="cac", model="data"
         ),
-        json="results/figures/risk_groups.json",
     log:
-        "results/logs/figures/risk_groups.log",
+        figure_log("risk_groups"),
     conda:
         "../../envs/figures.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         scheme=config["evaluation"]["risk_scheme"],
     shell:

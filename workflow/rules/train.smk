@@ -12,6 +12,8 @@ rule train:
         run="results/models/{problem}/{model}/n{n}_r{rep}/run.json",
     log:
         "results/logs/train/{problem}/{model}/n{n}_r{rep}.log",
+    benchmark:
+        "results/benchmarks/train/{problem}/{model}/n{n}_r{rep}.tsv"
     priority: get_train_priority_callable()
     conda:
         "../../envs/torch.yaml"
@@ -48,13 +50,15 @@ rule predict:
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",
     log:
         "results/logs/predict/{problem}/{model}/{run}.log",
+    benchmark:
+        "results/benchmarks/predict/{problem}/{model}/{run}.tsv"
     wildcard_constraints:
         # baselines write their predictions themselves (rule baseline)
         model="|".join(TRAINED_MODELS),
     conda:
         "../../envs/torch.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         device=config["device"],
         agatston=as_json(config["evaluation"]["agatston"]),
@@ -86,7 +90,7 @@ rule baseline:
     conda:
         "../../envs/data.yaml"
     resources:
-        **config["resources"]["default"],
+        **get_default_resources(),
     params:
         rule=get_baseline_rule,
         agatston=as_json(config["evaluation"]["agatston"]),

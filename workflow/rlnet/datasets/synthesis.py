@@ -4,13 +4,14 @@ Images go to ``out_dir/images/{case}.nii.gz`` (int16 HU), masks to
 ``out_dir/masks/{case}_{mask}.nii.gz`` (uint8); every draw derives from (seed, phantom, index).
 """
 
+import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
-from rlnet import biomarkers, io
-from rlnet.config import PHANTOM_MASKS
+from rlnet import biomarkers, codebase, io
+from rlnet import phantom_registry as registry
 from rlnet.datasets.manifest import format_spacing
 from rlnet.phantoms import PhantomCase
 
@@ -25,22 +26,12 @@ def _kwargs(settings: dict, names: tuple[str, ...]) -> dict:
 
 def generator(phantom: str, settings: dict, seed: int) -> Callable[[int], list[PhantomCase]]:
     """A function index -> the phantom cases of that index (one, or one subject's slices)."""
-    if phantom == "chest":
-        from rlnet.phantoms import chest
-
-        kw = _kwargs(settings, ("shape", "spacing", "noise_hu", "blur_px"))
-        return lambda i: [chest.generate(seed, i, **kw)]
-    if phantom == "heart":
-        from rlnet.phantoms import heart
-
-        kw = _kwargs(settings, ("shape", "spacing", "noise_hu", "risk_group_probs"))
-        return lambda i: [heart.generate(seed, i, **kw)]
-    if phantom == "abdomen":
-        from rlnet.phantoms import liver
-
-        kw = _kwargs(settings, ("slices", "shape", "spacing", "noise_hu", "blur_px"))
-        return lambda i: liver.generate_subject(seed, i, **kw)
-    raise ValueError(f"unknown phantom {phantom!r}; known: {', '.join(PHANTOM_MASKS)}")
+    entry = registry.phantom(phantom)
+    module = importlib.import_module(f"{codebase.PHANTOM_PACKAGE}.{entry.module}")
+    kw = _kwargs(settings, entry.settings)
+    if entry.per_subject:
+        return lambda i: module.generate_subject(seed, i, **kw)
+    return lambda i: [module.generate(seed, i, **kw)]
 
 
 def _case_ids(cases: list[PhantomCase]) -> Iterator[str]:

@@ -12,19 +12,7 @@ import pandas as pd
 
 from rlnet import io
 from rlnet.datasets.manifest import COLUMNS, ManifestError, validate
-
-#: Module of rlnet.phantoms that draws each phantom.
-PHANTOM_MODULES = {"chest": "chest", "heart": "heart", "abdomen": "liver"}
-
-
-def n_items(settings: dict) -> int:
-    """Number of phantom indices (cases, or subjects for the abdomen) in a phantom's config."""
-    return int(settings.get("n_cases", settings.get("n_subjects", 0)))
-
-
-def n_shards(settings: dict, shard_size: int) -> int:
-    """How many shards a phantom's indices are split into."""
-    return -(-n_items(settings) // shard_size)
+from rlnet.phantom_registry import n_items, n_shards
 
 
 def shard_range(settings: dict, shard_size: int, shard: int) -> range:
