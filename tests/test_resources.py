@@ -52,7 +52,8 @@ def test_the_longest_training_runs_are_scheduled_first(tmp_path):
     """Priority = training cases x voxels per case x epochs / 1e6, by hand for the default:
     pma 400 slices x 0.6 x 96 x 96 x 20 epochs = 44.2; cac 120 x 0.6 x (36 x 38 x 38 with the
     ROI margins) x 15 = 56.1 (rl-sdnet, 12 epochs: 44.9); liver 120 subjects x 5.5 slices x
-    0.7 x 96 x 96 x 15 = 63.9; a pma subset of 100 cases x 96 x 96 x 20 = 18.4."""
+    0.7 x 96 x 96 x 15 = 63.9; a pma subset of 100 cases x 96 x 96 x 20 = 18.4. The data
+    stage's jobs (here: prepare) come before any of them."""
     config = load("config")
     assert res.train_priority(config, "pma", "all", "rl-unet") == 44
     assert res.train_priority(config, "cac", "all", "rl-unet") == 56
@@ -75,6 +76,8 @@ def test_the_longest_training_runs_are_scheduled_first(tmp_path):
         for job in jobs
     }
     assert priority == {"cac": 56, "pma": 44, "liver": 64}
+    prepare = (result.stdout + result.stderr).split("rule prepare:")[1:]
+    assert len(prepare) == 3 and all("priority: 1000000" in job for job in prepare)
 
 
 def test_a_manifest_problem_counts_its_rows(tmp_path):

@@ -249,6 +249,12 @@ def get_train_resources_callables(wildcard="problem"):
     return {name: train_resource(name, wildcard) for name in names}
 
 
+#: Snakemake priority of the data stage (synthesize, manifest, split, prepare): above any
+#: training job's (rlnet.resources.train_priority), so every problem's data is ready first
+#: and the longest runs can start first; data jobs are short.
+DATA_PRIORITY = 10**6
+
+
 def get_train_priority_callable():
     """Training priority (the longest runs first: rlnet.resources.train_priority) as a
     function of the job's wildcards, for ``priority:``."""

@@ -8,6 +8,7 @@ rule synthesize:
         "results/data/synthetic/{phantom}/shard{shard}.tsv",
     log:
         "results/logs/synthesize/{phantom}_shard{shard}.log",
+    priority: DATA_PRIORITY
     conda:
         "../../envs/data.yaml"
     resources:
@@ -32,6 +33,7 @@ rule manifest:
         "results/data/{problem}/manifest.tsv",
     log:
         "results/logs/manifest/{problem}.log",
+    priority: DATA_PRIORITY
     conda:
         "../../envs/data.yaml"
     resources:
@@ -59,6 +61,7 @@ rule split:
         report="results/data/{problem}/split_counts.tsv",
     log:
         "results/logs/split/{problem}.log",
+    priority: DATA_PRIORITY
     conda:
         "../../envs/data.yaml"
     resources:
@@ -90,6 +93,7 @@ rule prepare:
         meta="results/prepared/{problem}/meta.json",
     log:
         "results/logs/prepare/{problem}.log",
+    priority: DATA_PRIORITY
     conda:
         "../../envs/data.yaml"
     resources:
