@@ -18,7 +18,15 @@ def test_ctrl_c_during_training_is_one_line_and_leaves_no_output(toy_prepared, t
     argv += ["--settings", json.dumps(settings), "--device", "cpu"]
     argv += ["--out-dir", str(out), "--checkpoint-dir", str(tmp_path / "checkpoints")]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
-    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default in the child: a suite started in the background (nohup, `&`)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     lines = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # interrupt once the first epoch has been logged
