@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 import SimpleITK as sitk
-from snakemake_jobs import build, machine
+from snakemake_jobs import build, machine, save_result
 
 from rlnet import io, provenance
 from rlnet.config import read_yaml
@@ -195,10 +195,7 @@ def main() -> None:
         "share_of_data_stage": round(costs["total_s"] / data_wall, 4),
         "audit_data_chain": audit_seconds(default, chain),
     }
-    result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_result(result, RESULTS)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from snakemake_jobs import build, machine
+from snakemake_jobs import build, machine, save_result
 
 from rlnet.config import read_yaml, training_settings
 
@@ -90,10 +90,7 @@ def main() -> None:
         }
         result[tag] = {"threads_per_job": threads, "wall_s": round(wall, 1), "train_s": seconds}
     result["packing_speedup"] = round(result["threaded"]["wall_s"] / result["packed"]["wall_s"], 2)
-    result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_result(result, RESULTS)
 
 
 if __name__ == "__main__":

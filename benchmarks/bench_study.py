@@ -37,7 +37,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from bench_checks import audit_seconds
-from snakemake_jobs import build, job_times, machine
+from snakemake_jobs import build, job_spans, job_times, machine, save_result
 
 from rlnet.config import read_yaml
 
@@ -65,19 +65,6 @@ def study_config(config: Path, seed: int | None, repeats: int, workdir: Path) ->
     path = workdir.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path
-
-
-def job_spans(directory: Path) -> dict[str, list[tuple[float, float]]]:
-    """(start, end) epoch seconds of every job, by rule (a job with several outputs once)."""
-    jobs: dict[tuple[str, str], tuple[float, float]] = {}
-    for path in (directory / ".snakemake" / "metadata").iterdir():
-        record = json.loads(path.read_text())
-        if record.get("starttime") and record.get("endtime"):
-            jobs[(record["rule"], record["job_hash"])] = (record["starttime"], record["endtime"])
-    spans: dict[str, list[tuple[float, float]]] = {}
-    for (rule, _), span in jobs.items():
-        spans.setdefault(rule, []).append(span)
-    return spans
 
 
 def phases(spans: dict[str, list[tuple[float, float]]], start: float, end: float) -> dict:
@@ -156,7 +143,6 @@ def main() -> None:
     start = time.time()
     wall = build(config, args.workdir, args.cores, ["all"])
     end = time.time()
-    result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     spans = job_spans(args.workdir)
     result["wall_s"] = round(wall, 1)
     result["phases"] = phases(spans, start, end)
@@ -169,9 +155,7 @@ def main() -> None:
     result["runs"] = runs(args.workdir)
     result["science"] = science(args.workdir)
     result["audit_table2"] = audit_seconds(args.workdir, ["results/tables/table2.tsv"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -45,21 +45,42 @@ def build(config: Path, workdir: Path, cores: int, targets: list[str]) -> float:
     return time.perf_counter() - tic
 
 
-def job_times(directory: Path, rules: tuple[str, ...], since: float) -> dict[str, dict]:
-    """Per rule: jobs, total and longest job seconds, over the jobs of ``rules`` that started
-    after ``since`` (epoch s). A job with several outputs is counted once (by job hash)."""
-    jobs = {}
+def job_spans(directory: Path) -> dict[str, list[tuple[float, float]]]:
+    """(start, end) epoch seconds of every finished job, by rule (a job with several outputs
+    counted once, by job hash)."""
+    jobs: dict[tuple[str, str], tuple[float, float]] = {}
     for path in (directory / ".snakemake" / "metadata").iterdir():
         record = json.loads(path.read_text())
-        if record.get("rule") in rules and (record.get("starttime") or 0) >= since:
-            jobs[(record["rule"], record["job_hash"])] = record["endtime"] - record["starttime"]
+        if record.get("starttime") and record.get("endtime"):
+            jobs[(record["rule"], record["job_hash"])] = (record["starttime"], record["endtime"])
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for (rule, _), span in sorted(jobs.items()):
+        spans.setdefault(rule, []).append(span)
+    return spans
+
+
+def job_times(directory: Path, rules: tuple[str, ...], since: float) -> dict[str, dict]:
+    """Per rule: jobs, total and longest job seconds, over the jobs of ``rules`` that started
+    after ``since`` (epoch s)."""
     per_rule: dict[str, dict] = {}
-    for (rule, _), seconds in sorted(jobs.items()):
-        entry = per_rule.setdefault(rule, {"jobs": 0, "job_s": 0.0, "max_job_s": 0.0})
-        entry["jobs"] += 1
-        entry["job_s"] = round(entry["job_s"] + seconds, 2)
-        entry["max_job_s"] = round(max(entry["max_job_s"], seconds), 2)
+    for rule, spans in sorted(job_spans(directory).items()):
+        seconds = [end - start for start, end in spans if rule in rules and start >= since]
+        if seconds:
+            per_rule[rule] = {
+                "jobs": len(seconds),
+                "job_s": round(sum(seconds), 2),
+                "max_job_s": round(max(seconds), 2),
+            }
     return per_rule
+
+
+def save_result(result: dict, path: Path) -> None:
+    """Record the load average at the end in ``result["machine"]``, write ``result`` as JSON
+    to ``path`` and print it."""
+    result.setdefault("machine", {})["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
 
 
 def machine() -> dict:

@@ -23,6 +23,7 @@ it; for the problem that needs none its value is :data:`ABSENT` (0 GPUs, an empt
 ``gpu_model``), which the SLURM plugin turns into no GPU request.
 """
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -154,10 +155,7 @@ def _voxels_per_case(config: Mapping, problem: str) -> int:
         sides = config["phantoms"][block["source"]["synthetic"]]["shape"]
     else:
         return DEFAULT_SLICE_VOXELS
-    product = 1
-    for side in sides:
-        product *= side
-    return product
+    return math.prod(sides)
 
 
 def train_resource_names(config: Mapping) -> list[str]:
