@@ -105,24 +105,41 @@ def header_check_seconds(workdir: Path, config: dict) -> dict:
 
 
 def provenance_seconds(workdir: Path) -> dict:
-    """Seconds to write again every record of the study, one write_records per stage run."""
-    groups: dict[tuple, dict] = defaultdict(lambda: {"inputs": None, "outputs": []})
+    """Seconds to write again every record of the study, one write_records per stage run
+    (sidecars, and the shared records of the files a shard table lists)."""
+    groups: dict[tuple, dict] = defaultdict(lambda: {"inputs": [], "outputs": [], "listed": {}})
     for record_path in (workdir / "results").rglob(f"*{provenance.SUFFIX}"):
         record = json.loads(record_path.read_text())
-        key = (record["stage"], tuple(record["arguments"]))
-        groups[key]["inputs"] = [Path(e["path"]) for e in record["inputs"]]
-        groups[key]["outputs"].append(Path(record["file"]))
+        group = groups[(record["stage"], tuple(record["arguments"]))]
+        group["inputs"] = [Path(e["path"]) for e in record["inputs"]]
+        if provenance.FILES_KEY in record:
+            folder = record_path.relative_to(workdir).parent
+            listed = group["listed"].setdefault(Path(record["table"]), [])
+            listed += [folder / name for name in record[provenance.FILES_KEY]]
+        else:
+            group["outputs"].append(Path(record["file"]))
     cwd = Path.cwd()
     os.chdir(workdir)
     try:
         tic = time.perf_counter()
         for (stage, argv), group in groups.items():
-            provenance.write_records(stage, list(argv), group["inputs"], group["outputs"])
+            provenance.write_records(
+                stage, list(argv), group["inputs"], group["outputs"], listed=group["listed"]
+            )
         seconds = time.perf_counter() - tic
     finally:
         os.chdir(cwd)
-    records = sum(len(g["outputs"]) for g in groups.values())
-    return {"stage_runs": len(groups), "records": records, "seconds": round(seconds, 3)}
+    files = sum(len(g["outputs"]) + sum(map(len, g["listed"].values())) for g in groups.values())
+    record_files = sum(
+        len(g["outputs"]) + sum(len({p.parent for p in f}) for f in g["listed"].values())
+        for g in groups.values()
+    )
+    return {
+        "stage_runs": len(groups),
+        "files_recorded": files,
+        "record_files": record_files,
+        "seconds": round(seconds, 3),
+    }
 
 
 def audit_seconds(workdir: Path, files: list[str]) -> dict:

@@ -1,6 +1,7 @@
 """Provenance sidecars and the audit: a record per output, mismatches found and named."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,69 @@ def test_git_state_sees_edits_of_code_not_of_docs(tmp_path):
     state = GIT_STATE(root)
     assert state["git_dirty"] is True and len(state["git_commit"]) == 40
     assert GIT_STATE(tmp_path)["git_commit"] is None  # not a checkout
+
+
+@pytest.fixture
+def shard(tmp_path, monkeypatch):
+    """One synthesis shard of 3 chest cases, made by the CLI stage in ``tmp_path``."""
+    from rlnet.config import read_yaml
+
+    monkeypatch.chdir(tmp_path)
+    config = read_yaml(ROOT / "config" / "test.yaml")
+    settings = {**config["phantoms"]["chest"], "n_cases": 3}
+    argv = ["synthesize", "--phantom", "chest", "--settings", json.dumps(settings)]
+    argv += ["--seed", "1", "--shard", "0", "--shard-size", "3"]
+    argv += ["--out-dir", "results/chest", "--table", "results/chest/shard0.tsv"]
+    assert cli.main(argv) == 0
+    return Path("results/chest")
+
+
+def test_listed_files_share_one_record_per_folder(shard):
+    """The images and masks a shard table lists get one record per folder, holding each
+    file's hash (hashlib here); load_record gives each the fields of a sidecar."""
+    import hashlib
+
+    table = io.read_table(shard / "shard0.tsv")
+    images = [Path(p) for p in table["image"]]
+    assert len(images) == 3
+    for folder in {p.parent for p in images} | {Path(table["mask_pectoralis"][0]).parent}:
+        assert sorted(p.name for p in folder.glob(f"*{provenance.SUFFIX}")) == [
+            f".shard0.tsv{provenance.SUFFIX}"
+        ]
+    assert provenance.sidecar(shard / "shard0.tsv").exists()
+    for image in images:
+        record = provenance.load_record(image)
+        assert record["file"] == str(image) and record["stage"] == "synthesize"
+        assert record["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+        assert record["arguments"][:3] == ["synthesize", "--phantom", "chest"]
+
+
+def test_audit_reaches_listed_files_and_names_an_edited_one(shard):
+    """A file made from the listed images audits through their shared record; an edited image
+    is named, and so is one whose shared record was deleted."""
+    images = [Path(p) for p in io.read_table(shard / "shard0.tsv")["image"]]
+    (shard / "stack.txt").write_text("made from the images\n")
+    provenance.write_records("prepare", ["prepare"], images, [shard / "stack.txt"])
+    report = provenance.audit(shard / "stack.txt", "results")
+    assert report.problems == [] and sorted(report.checked) == sorted(
+        [str(shard / "stack.txt"), *map(str, images)]
+    )
+    data = images[1].read_bytes()
+    images[1].write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    assert provenance.audit(shard / "stack.txt", "results").problems == [
+        f"{shard / 'stack.txt'}: input {images[1]} changed after {shard / 'stack.txt'} "
+        f"was made from it"
+    ]
+    provenance.shared_record(images[0].parent, shard / "shard0.tsv").unlink()
+    problems = provenance.audit(shard / "stack.txt", "results").problems
+    assert f"{shard / 'stack.txt'}: input {images[0]} is inside results but has no " in problems[0]
+
+
+def test_a_rerun_shard_replaces_its_shared_records(shard):
+    """Before a shard runs again its shared records go (a failed rerun leaves none)."""
+    record = provenance.shared_record(shard / "images", shard / "shard0.tsv")
+    assert record.exists()
+    argv = ["synthesize", "--phantom", "chest", "--settings", "{}", "--seed", "1"]
+    argv += ["--shard", "0", "--shard-size", "3", "--out-dir", str(shard)]
+    assert cli.main([*argv, "--table", str(shard / "shard0.tsv")]) == 1
+    assert not record.exists()

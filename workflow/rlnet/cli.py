@@ -759,14 +759,27 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
 
 def _clear_records(args: argparse.Namespace) -> None:
     """Remove the provenance records of a stage's outputs before it runs, so a failed run
-    leaves no record of a file it did not write (a folder output: every record in it)."""
+    leaves no record of a file it did not write (a folder output: every record in it; the files
+    an output table lists: the shared records of their folders)."""
     from rlnet import provenance
 
-    names = tuple(n for n in STAGE_IO[args.stage][1] if "@" not in n)
+    outputs = STAGE_IO[args.stage][1]
+    names = tuple(n for n in outputs if "@" not in n)
     for path in _paths(args, names):
         stale = path.glob(f"*{provenance.SUFFIX}") if path.is_dir() else [provenance.sidecar(path)]
         for record in stale:
             record.unlink(missing_ok=True)
+    for table, listed in _listed(args, outputs):
+        if table.is_file():
+            for folder in {p.parent for p in listed}:
+                provenance.shared_record(folder, table).unlink(missing_ok=True)
+
+
+def _listed(args: argparse.Namespace, names: tuple[str, ...]) -> list[tuple[Path, list[Path]]]:
+    """(table, the files it lists) for each output named ``arg@files`` (a table not yet written
+    lists nothing)."""
+    tables = [getattr(args, n.removesuffix("@files")) for n in names if n.endswith("@files")]
+    return [(t, _referenced(t) if t.is_file() else []) for t in tables]
 
 
 def _phantom_module(args: argparse.Namespace) -> str | None:
@@ -807,8 +820,9 @@ def main(argv: list[str] | None = None) -> int:
                 args.stage,
                 argv,
                 _paths(args, inputs),
-                _paths(args, outputs),
+                _paths(args, tuple(n for n in outputs if "@" not in n)),
                 _phantom_module(args),
+                dict(_listed(args, outputs)),
             )
     except (ValueError, OSError, RuntimeError) as err:
         log.error("%s failed: %s", args.stage, err)

@@ -9,6 +9,11 @@ stage runs, as ``rlnet.codebase`` finds them), the SHA-256 of the file and of ev
 source, each input against its recorded hash, and recurses into inputs made by the pipeline,
 down to the raw inputs (a user's manifest and images). A file inside the results folder must
 have a record: one without is a failure, never a raw input.
+
+The many files one stage run writes into a folder for a table that lists them (a synthesis
+shard's images and masks) share one record per folder, ``<folder>/.<table name>.prov.json``,
+holding every file's hash under ``files``: thousands of small sidecars cost more to write than
+the images they describe. ``load_record`` gives such a file the same record as a sidecar would.
 """
 
 import hashlib
@@ -16,7 +21,7 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +30,8 @@ from rlnet import __version__, codebase, io
 SUFFIX = ".prov.json"
 #: Keys every record holds; a record lacking one is damaged.
 RECORD_KEYS = ("file", "sha256", "stage", "arguments", "code", "inputs")
+#: The key of a folder's shared record that maps each file's name to its SHA-256.
+FILES_KEY = "files"
 #: Hash cache of the audit, inside the results folder.
 CACHE_NAME = ".audit-cache.json"
 _CHUNK = 1 << 20
@@ -42,6 +49,11 @@ def sha256(path: str | Path) -> str:
 def sidecar(path: str | Path) -> Path:
     """Where the provenance record of ``path`` lives."""
     return Path(f"{path}{SUFFIX}")
+
+
+def shared_record(folder: str | Path, table: str | Path) -> Path:
+    """Where the shared record of the files in ``folder`` that ``table`` lists lives."""
+    return Path(folder) / f".{Path(table).name}{SUFFIX}"
 
 
 def git_state(root: Path = codebase.SOURCE_ROOT.parent) -> dict:
@@ -96,31 +108,38 @@ def write_records(
     inputs: Iterable[Path],
     outputs: Iterable[Path],
     phantom_module: str | None = None,
+    listed: Mapping[Path, Iterable[Path]] | None = None,
 ) -> None:
-    """Write a sidecar beside every output file (atomically).
+    """Write a sidecar beside every output file, and for each output table in ``listed`` one
+    shared record per folder of the files it lists (atomically).
 
     The records of one stage run differ only in the file and its hash, so the JSON is encoded
     once with placeholders and each record fills in its own two strings (the same bytes as
-    encoding each record; thousands of synthesized images make this matter).
+    encoding each record).
     """
     outputs = expand(outputs)
-    if not outputs:
+    listed = {table: expand(files) for table, files in (listed or {}).items()}
+    if not outputs and not any(listed.values()):
         return
     file_slot, hash_slot = (f"{uuid.uuid4().hex}-{key}" for key in ("file", "sha256"))
-    template = io.json_text(
-        {
-            "file": file_slot,
-            "sha256": hash_slot,
-            "stage": stage,
-            "arguments": argv,
-            "code": code_version(stage, phantom_module),
-            "inputs": [{"path": str(p), "sha256": sha256(p)} for p in expand(inputs)],
-        }
-    )
+    common = {
+        "stage": stage,
+        "arguments": argv,
+        "code": code_version(stage, phantom_module),
+        "inputs": [{"path": str(p), "sha256": sha256(p)} for p in expand(inputs)],
+    }
+    template = io.json_text({"file": file_slot, "sha256": hash_slot, **common})
     file_slot, hash_slot = (json.dumps(slot) for slot in (file_slot, hash_slot))
     for output in outputs:
         text = template.replace(file_slot, json.dumps(str(output)), 1)
         io.write_text(sidecar(output), text.replace(hash_slot, json.dumps(sha256(output)), 1))
+    for table, files in listed.items():
+        folders: dict[Path, dict[str, str]] = {}
+        for path in files:
+            folders.setdefault(path.parent, {})[path.name] = sha256(path)
+        for folder, hashes in folders.items():
+            record = {"table": str(table), FILES_KEY: hashes, **common}
+            io.write_text(shared_record(folder, table), io.json_text(record))
 
 
 class AuditError(ValueError):
@@ -128,25 +147,56 @@ class AuditError(ValueError):
     record; the message names the file."""
 
 
-def load_record(path: str | Path) -> dict:
-    """The provenance record of ``path``; AuditError naming the sidecar when it is missing or
-    damaged (not JSON, not an object, a key missing)."""
-    record_path = sidecar(path)
-    if not record_path.exists():
-        raise AuditError(f"{path}: no provenance record ({record_path} is missing)")
+def _read_json(record_path: Path) -> dict:
+    """A record file's JSON object; AuditError naming it when it is not one."""
     try:
         record = json.loads(record_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise AuditError(f"{record_path}: damaged provenance record (not JSON: {err})") from None
     if not isinstance(record, dict):
         raise AuditError(f"{record_path}: damaged provenance record (not a JSON object)")
+    return record
+
+
+def shared_records(folder: Path) -> dict[str, Path]:
+    """{file name: its shared record} for the shared records in ``folder``."""
+    names: dict[str, Path] = {}
+    for record_path in sorted(folder.glob(f".*{SUFFIX}")):
+        files = _read_json(record_path).get(FILES_KEY)
+        if not isinstance(files, dict):
+            raise AuditError(f"{record_path}: damaged provenance record (no key {FILES_KEY})")
+        names.update(dict.fromkeys(files, record_path))
+    return names
+
+
+def record_path(path: str | Path, shared: dict[str, Path] | None = None) -> Path | None:
+    """The file holding ``path``'s record: its sidecar, else the shared record of its folder
+    that lists it (``shared``: that folder's ``shared_records``, when already read)."""
+    path = Path(path)
+    if sidecar(path).exists():
+        return sidecar(path)
+    if shared is None:
+        shared = shared_records(path.parent) if path.parent.is_dir() else {}
+    return shared.get(path.name)
+
+
+def load_record(path: str | Path, shared: dict[str, Path] | None = None) -> dict:
+    """The provenance record of ``path``; AuditError naming the record file when it is missing
+    or damaged (not JSON, not an object, a key missing)."""
+    found = record_path(path, shared)
+    if found is None:
+        raise AuditError(f"{path}: no provenance record ({sidecar(path)} is missing)")
+    record = _read_json(found)
+    if found != sidecar(path):
+        files = record.pop(FILES_KEY)
+        record = {"file": str(path), "sha256": files[Path(path).name], **record}
     missing = [k for k in RECORD_KEYS if k not in record]
     if not missing and not isinstance(record["code"], dict):
         missing = ["code"]
     if not missing and "modules" not in record["code"]:
         missing = ["code.modules"]
     if missing:
-        raise AuditError(f"{record_path}: damaged provenance record (no key {', '.join(missing)})")
+        raise AuditError(f"{found}: damaged provenance record (no key {', '.join(missing)})")
     return record
 
 
@@ -207,6 +257,7 @@ class Auditor:
         self.hashes = hashes
         self.report = AuditReport()
         self._current: dict[str, str | None] = {}
+        self._shared: dict[Path, dict[str, Path]] = {}
 
     def _module_now(self, module: str) -> str | None:
         if module not in self._current:
@@ -236,11 +287,16 @@ class Auditor:
             else:
                 self.report.problems.append(message + "; pass --allow-dirty to accept it")
 
+    def _shared_in(self, folder: Path) -> dict[str, Path]:
+        if folder not in self._shared:
+            self._shared[folder] = shared_records(folder) if folder.is_dir() else {}
+        return self._shared[folder]
+
     def visit(self, path: Path) -> None:
         """Check ``path`` against its record, then its inputs."""
         if str(path) in self.report.checked:
             return
-        record = load_record(path)
+        record = load_record(path, self._shared_in(path.parent))
         self.report.checked[str(path)] = record
         if not path.exists():
             self.report.problems.append(f"{path}: file is missing")
@@ -260,7 +316,7 @@ class Auditor:
             self.report.problems.append(
                 f"{path}: input {source} changed after {path} was made from it"
             )
-        elif sidecar(source).exists():
+        elif record_path(source, self._shared_in(source.parent)) is not None:
             self.visit(source)
         elif _inside(source, self.results):
             self.report.problems.append(
