@@ -10,6 +10,8 @@ from rlnet import io
 from rlnet.split import make_split
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Real CT scans (TotalSegmentator's test files, Apache-2.0; see its README).
+REAL_CT = ROOT / "tests" / "data" / "real-ct"
 
 #: A 2D problem as config.yaml describes one (muscle candidates, 32x32 slices).
 PROBLEM_2D = {

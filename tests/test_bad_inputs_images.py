@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import PROBLEM_2D, assert_nothing_half_written, files_under, user_study
+from conftest import PROBLEM_2D, REAL_CT, assert_nothing_half_written, files_under, user_study
 from rlnet import cli, io
 
 SPLIT = json.dumps({"train": 0.5, "val": 0.25, "test": 0.25, "strata": 1})
@@ -269,9 +269,66 @@ def test_dicom_input_and_output_keep_the_text_encoding(tmp_path):
 
     before = locale.getpreferredencoding(False)
     folder = tmp_path / "series"
-    for k in range(2):
-        io.write_image(folder / f"{k}.dcm", SLICE[np.newaxis] + 10 * k, (2.5, 0.7, 0.8))
+    io.write_image(folder / "0.dcm", SLICE[np.newaxis], (2.5, 0.7, 0.8))  # a series of its own
     assert locale.getpreferredencoding(False) == before
     io.read_geometry(folder)
     io.read_image(folder)
     assert locale.getpreferredencoding(False) == before
+
+
+def write_series(folder, positions_mm, series_uid="1.2.3.4"):
+    """A DICOM series of SLICE planes (+10 HU each) at the given slice positions (z, mm)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    write = io.keeps_locale(writer.Execute)
+    for k, z in enumerate(positions_mm):
+        image = sitk.GetImageFromArray(SLICE + 10 * k)
+        image.SetSpacing((0.8, 0.7))
+        for tag, value in {
+            "0020|0032": f"0\\0\\{z}",
+            "0020|0037": "1\\0\\0\\0\\1\\0",
+            "0020|0013": str(k),
+            "0020|000e": series_uid,
+            "0008|0060": "CT",
+        }.items():
+            image.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"{series_uid}_{k}.dcm"))
+        write(image)
+    return folder
+
+
+def test_a_folder_with_two_dicom_series_is_refused_listing_them(tmp_path):
+    folder = write_series(tmp_path / "two", [0.0, 2.5, 5.0], "1.2.3.4")
+    write_series(folder, [0.0, 1.0], "1.2.3.5")
+    for read in (io.read_geometry, io.read_image, io.read_header):
+        with pytest.raises(
+            io.ImageReadError,
+            match=r"two: holds 2 DICOM series \(1\.2\.3\.4 \(3 files\), 1\.2\.3\.5 \(2 files\)\)",
+        ):
+            read(folder)
+
+
+@pytest.mark.parametrize(
+    "positions, fragment",
+    [
+        ([0.0, 2.5, 5.0, 10.0], r"slices are not evenly spaced \(gaps 2.5 to 5 mm"),  # a missing slice
+        ([0.0, 1.0, 2.0, 4.5, 7.0], r"slices are not evenly spaced \(gaps 1 to 2.5 mm"),  # mixed thickness
+        ([0.0, 2.5, 2.5, 5.0], "two slices of the series share a position"),
+    ],
+)
+def test_unevenly_spaced_dicom_slices_are_refused(tmp_path, positions, fragment):
+    folder = write_series(tmp_path / "uneven", positions)
+    for read in (io.read_geometry, io.read_image):
+        with pytest.raises(io.ImageReadError, match=f"uneven: {fragment}"):
+            read(folder)
+
+
+def test_the_real_dicom_series_reads_with_its_spacing():
+    """The real abdominal CT series (20 slices, 0.977 x 0.977 x 2.0 mm, tests/data/real-ct)."""
+    folder = REAL_CT / "dicom-abdomen"
+    shape, geometry = io.read_geometry(folder)
+    assert shape == (20, 512, 512)
+    assert geometry.spacing == pytest.approx((2.0, 0.9765625, 0.9765625))
+    array, read = io.read_image(folder)
+    assert array.shape == shape and read.spacing == pytest.approx(geometry.spacing)

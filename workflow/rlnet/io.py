@@ -150,11 +150,18 @@ def _read_sitk(path: Path):
     try:
         if path.is_dir():
             reader = sitk.ImageSeriesReader()
-            files = reader.GetGDCMSeriesFileNames(str(path))
-            if not files:
-                raise ImageReadError(f"{path}: directory holds no DICOM series")
+            files = dicom_series_files(path)
             reader.SetFileNames(files)
-            return reader.Execute()
+            reader.MetaDataDictionaryArrayUpdateOn()
+            image = reader.Execute()
+            positions = [
+                [float(v) for v in reader.GetMetaData(k, POSITION_TAG).split("\\")]
+                for k in range(len(files))
+                if reader.HasMetaDataKey(k, POSITION_TAG)
+            ]
+            if len(positions) == len(files) > 1:
+                _check_even_slices(path, positions, image.GetDirection())
+            return image
         image = sitk.ReadImage(str(path))
     except RuntimeError as err:
         raise ImageReadError(f"{path}: cannot read image ({_itk_reason(err)})") from err
@@ -348,8 +355,9 @@ def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
     """Shape (array order) and geometry from an image header, without reading the pixels
     (a NIfTI file's size is checked against its header: cheap, see ``_gzip_size``).
 
-    A directory is a DICOM series: the first and last files' headers give the in-plane
-    geometry and the slice spacing (their distance along the slice normal / (files - 1)).
+    A directory is a DICOM series (one per folder): every file's header is read; the first
+    gives the in-plane geometry, the slices' gap along the slice normal the slice spacing (the
+    gaps must be equal).
     """
     path = Path(path)
     if not path.is_dir():
@@ -357,21 +365,63 @@ def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
         if _is_nifti(path):
             _check_nifti_size(path, reader)
         return tuple(int(s) for s in reader.GetSize()[::-1]), _geometry_of(reader)
-    import SimpleITK as sitk
-
-    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path))
-    if not files:
-        raise ImageReadError(f"{path}: directory holds no DICOM series")
-    first, last = _header(Path(files[0])), _header(Path(files[-1]))
+    files = dicom_series_files(path)
+    headers = [_header(Path(f)) for f in files]
+    first = headers[0]
     geometry = _geometry_of(first)
     columns, rows = first.GetSize()[:2]
     if len(files) > 1:
-        normal = np.asarray(first.GetDirection(), float).reshape(3, 3)[:, 2]
-        step = np.subtract(last.GetOrigin(), first.GetOrigin()) @ normal / (len(files) - 1)
+        step = _check_even_slices(path, [h.GetOrigin() for h in headers], first.GetDirection())
         geometry = Geometry(
             (float(step), *geometry.spacing[1:]), geometry.origin, geometry.direction
         )
     return (len(files), int(rows), int(columns)), geometry
+
+
+#: DICOM tag of a slice's position (ImagePositionPatient, mm).
+POSITION_TAG = "0020|0032"
+#: Largest difference between slice gaps of one series read as even (mm).
+SLICE_GAP_TOLERANCE_MM = 0.01
+
+
+@keeps_locale
+def dicom_series_files(folder: str | os.PathLike) -> list[str]:
+    """The files of the one DICOM series in ``folder``, in slice order; ImageReadError naming
+    the folder when it holds none or several (listing each series' UID and file count)."""
+    import SimpleITK as sitk
+
+    folder = str(folder)
+    series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder)
+    if not series:
+        raise ImageReadError(f"{folder}: directory holds no DICOM series")
+    if len(series) > 1:
+        listed = ", ".join(
+            f"{uid} ({len(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid))} files)"
+            for uid in series
+        )
+        raise ImageReadError(
+            f"{folder}: holds {len(series)} DICOM series ({listed}); "
+            f"move each series to a folder of its own and name the one to use"
+        )
+    return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, series[0]))
+
+
+def _check_even_slices(
+    folder: Path, positions: Sequence[Sequence[float]], direction: Sequence[float]
+) -> float:
+    """The slice spacing (mm) of a series from its slices' positions (x, y, z, mm, in file
+    order) along the slice normal; ImageReadError naming ``folder`` when two slices share a
+    position or the gaps differ (mixed thickness, a missing slice)."""
+    normal = np.asarray(direction, float).reshape(3, 3)[:, 2]
+    gaps = np.diff(np.asarray(positions, float) @ normal)
+    if np.any(np.abs(gaps) < SLICE_GAP_TOLERANCE_MM):
+        raise ImageReadError(f"{folder}: two slices of the series share a position")
+    if gaps.max() - gaps.min() > SLICE_GAP_TOLERANCE_MM:
+        raise ImageReadError(
+            f"{folder}: slices are not evenly spaced (gaps {gaps.min():.3g} to "
+            f"{gaps.max():.3g} mm: mixed thickness or a missing slice); resample the series"
+        )
+    return abs(float(np.mean(gaps)))
 
 
 def _header(path: Path):
