@@ -117,6 +117,34 @@ def _synthesize_args(p: argparse.ArgumentParser) -> None:
 
 
 @stage(
+    "import-lits",
+    "a LiTS folder's tumour-bearing axial slices as a manifest (2D NIfTI slices and masks)",
+    inputs=("volumes", "segmentations"),
+    outputs=("table", "table@files"),
+)
+def _import_lits_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--volumes", type=Path, nargs="+", required=True, help="volume-N.nii[.gz]")
+    p.add_argument("--segmentations", type=Path, nargs="*", default=[])
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--table", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io
+        from rlnet.datasets import lits
+
+        table = lits.import_lits(a.volumes, a.segmentations, a.out_dir)
+        io.write_table(a.table, table)
+        log.info(
+            "LiTS: %d tumour slices of %d volumes -> %s",
+            len(table),
+            table.subject_id.nunique(),
+            a.table,
+        )
+
+    p.set_defaults(execute=run)
+
+
+@stage(
     "manifest",
     "build a problem's manifest from synthetic shards or a user manifest",
     inputs=("shards", "source:manifest", "source:manifest@files"),

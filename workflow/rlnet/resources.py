@@ -128,7 +128,7 @@ DEFAULT_SLICE_VOXELS = 512 * 512
 def expected_cases(config: Mapping, problem: str) -> float:
     """Cases the problem's data will hold, known before any job runs: a phantom's
     ``n_cases`` (abdomen: ``n_subjects`` x the mean of ``slices``), or the rows of a user's
-    manifest (0 when it cannot be read: the manifest job reports that)."""
+    manifest (0 when it cannot be read: the manifest job reports that; 0 for an importer's)."""
     import csv
 
     source = config["problems"][problem]["source"]
@@ -137,6 +137,8 @@ def expected_cases(config: Mapping, problem: str) -> float:
         if "n_subjects" in settings:
             return settings["n_subjects"] * sum(settings.get("slices", [1, 1])) / 2
         return float(settings["n_cases"])
+    if "manifest" not in source:  # an importer's: its size is known once it has run
+        return 0.0
     try:
         with open(source["manifest"], newline="") as handle:
             return float(sum(1 for _ in csv.DictReader(handle, delimiter="\t")))

@@ -1,6 +1,7 @@
 # Config validation and every input/target function, in one place. The Snakefile has put the
 # package (workflow/) on sys.path.
 import json
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -57,12 +58,43 @@ def get_shards(phantom):
 
 
 def get_manifest_inputs(wildcards):
-    """Shard tables for a synthetic problem; the user's manifest and every image and mask it
-    lists otherwise (an edited image reruns the problem's jobs)."""
+    """Shard tables for a synthetic problem; an importer's table; the user's manifest and every
+    image and mask it lists otherwise (an edited image reruns the problem's jobs)."""
     source = config["problems"][wildcards.problem]["source"]
     if "synthetic" in source:
         return get_shards(source["synthetic"])
+    if "lits" in source:
+        return [imported_table(wildcards.problem)]
     return [source["manifest"]] + manifest_files(source["manifest"])
+
+
+def imported_table(problem):
+    """The manifest an importer writes for ``problem``."""
+    return f"results/data/{problem}/import/lits.tsv"
+
+
+def manifest_source(problem):
+    """The manifest stage's --source: the config's, with an importer's table as the manifest."""
+    source = config["problems"][problem]["source"]
+    if "lits" in source:
+        return {"manifest": imported_table(problem)}
+    return source
+
+
+def source_name(problem, manifest):
+    """The data's origin that split errors name: the user's manifest or LiTS folder."""
+    source = config["problems"][problem]["source"]
+    return source.get("manifest") or source.get("lits") or manifest
+
+
+def lits_files(problem, kind):
+    """The ``kind``-N.nii[.gz] files (volume or segmentation) under a LiTS source folder."""
+    folder = Path(config["problems"][problem]["source"]["lits"])
+    if not folder.is_dir():
+        raise WorkflowError(
+            f"config key 'problems.{problem}.source.lits': {folder} is not a folder"
+        )
+    return sorted(str(p) for p in folder.rglob(f"{kind}-*.nii*"))
 
 
 def get_prepared(problem):

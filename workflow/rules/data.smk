@@ -25,6 +25,26 @@ rule synthesize:
         " --table {output} 2> {log}"
 
 
+rule import_lits:
+    input:
+        volumes=lambda w: lits_files(w.problem, "volume"),
+        segmentations=lambda w: lits_files(w.problem, "segmentation"),
+        code=stage_code("import-lits"),
+    output:
+        "results/data/{problem}/import/lits.tsv",
+    log:
+        "results/logs/import_lits/{problem}.log",
+    priority: DATA_PRIORITY
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **get_default_resources(),
+    shell:
+        "python -m rlnet import-lits --volumes {input.volumes}"
+        " --segmentations {input.segmentations}"
+        " --out-dir results/data/{wildcards.problem}/import --table {output} 2> {log}"
+
+
 rule manifest:
     input:
         sources=get_manifest_inputs,
@@ -39,7 +59,7 @@ rule manifest:
     resources:
         **get_default_resources(),
     params:
-        source=lambda w: as_json(config["problems"][w.problem]["source"]),
+        source=lambda w: as_json(manifest_source(w.problem)),
         shards=lambda w, input: (
             input.sources
             if "synthetic" in config["problems"][w.problem]["source"]
@@ -70,9 +90,7 @@ rule split:
         split=lambda w: as_json(config["problems"][w.problem]["split"]),
         seed=config["seed"],
         scheme=config["evaluation"]["risk_scheme"],
-        source_name=lambda w, input: config["problems"][w.problem]["source"].get(
-            "manifest", input.manifest
-        ),
+        source_name=lambda w, input: source_name(w.problem, input.manifest),
     shell:
         "python -m rlnet split --manifest {input.manifest} --problem {wildcards.problem}"
         " --split {params.split:q} --seed {params.seed} --risk-scheme {params.scheme}"
