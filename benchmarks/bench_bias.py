@@ -19,7 +19,11 @@ problem's training block of the config, with ``max_epochs`` set to ``--max-epoch
 defaults fit about 20 minutes on 2 CPU cores:
 
     .venv/bin/python benchmarks/bench_bias.py [--problems pma sfa cac liver] [--max-epochs 15]
-        [--data-fraction 0.5] [--threads 2] [--workdir benchmarks/bias]
+        [--data-fraction 0.5] [--threads 2] [--workdir benchmarks/bias] [--variants auto hand]
+        [--cac-candidates-hu -500] [--out benchmarks/results/bias.json]
+
+`--cac-candidates-hu -500` measures cac with the paper's candidates (from -500 HU) instead of
+the default's 130 HU.
 
 Prints one line per run and writes benchmarks/results/bias.json.
 """
@@ -38,6 +42,7 @@ from snakemake_jobs import build, machine
 
 from rlnet import config as rlconfig
 from rlnet import io, metrics
+from rlnet.localization import binarise
 from rlnet.predict import infer, load_model
 from rlnet.prepare import Prepared
 from rlnet.training.data import CaseDataset
@@ -86,6 +91,7 @@ def val_dice(model_file: Path, prepared_dir: Path, problem: str, device: torch.d
     val = prepared.indices("val")
     dataset = CaseDataset(prepared, val, np.zeros(len(val)), None, seed=0)
     _, maps = infer(model, dataset, device, batch_size=8)
+    maps = binarise(maps, "threshold")
     region = prepared.region()
     scores = [
         metrics.dice(maps[k], reference)
@@ -144,12 +150,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--variants", nargs="+", default=["auto", "hand"], choices=["auto", "hand"])
+    parser.add_argument(
+        "--cac-candidates-hu",
+        type=float,
+        help="lower HU of cac's candidates instead of the config's (the paper's: -500)",
+    )
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/bias")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/bias.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tic = time.perf_counter()
     config = bench_config(rlconfig.load(args.config), args.data_fraction)
+    if args.cac_candidates_hu is not None:
+        candidates = config["problems"]["cac"]["candidates"]
+        candidates["hu"] = [args.cac_candidates_hu, candidates["hu"][1]]
     rlconfig.validate(config)
     args.workdir.mkdir(parents=True, exist_ok=True)
     config_file = args.workdir / "bench_bias_config.yaml"
@@ -160,6 +175,7 @@ def main() -> None:
         problem: {
             variant: train_one(config, problem, bias, args.workdir, args.max_epochs, args.device)
             for variant, bias in (("auto", "auto"), ("hand", HAND_BIAS[problem]))
+            if variant in args.variants
         }
         for problem in args.problems
     }
@@ -169,6 +185,7 @@ def main() -> None:
         "split": "val",
         "config": str(args.config),
         "data_fraction": args.data_fraction,
+        "cac_candidates_hu": config["problems"].get("cac", {}).get("candidates", {}).get("hu"),
         "phantoms": {k: v for k, v in config["phantoms"].items() if isinstance(v, dict)},
         "max_epochs": args.max_epochs,
         "threads": args.threads,
