@@ -1,6 +1,7 @@
 """How to binarise RL localization maps, chosen on validation of the tuning seed.
 
-For every trained model with a localization map (rl-*, seg-unet) in a study built on the
+For every trained RL model (rl-*; seg-unet's maps are already binary, so the rules agree on it)
+in a study built on the
 TUNING seed (docs/protocol.md; e.g. `bench_study.py --seed 2020 --workdir benchmarks/tune2020`),
 the model's repeat-0 run is applied to the VALIDATION split (nothing here reads the test split)
 and each rule of `rlnet.localization` binarises its maps:
@@ -74,7 +75,7 @@ def main() -> None:
     rows = []
     for run_dir in sorted(args.workdir.glob("results/models/*/*/nall_r0")):
         problem, model = run_dir.parts[-3], run_dir.parts[-2]
-        if not model.startswith(("rl-", "seg-")):
+        if not model.startswith("rl-"):
             continue
         rows.append(val_dice(run_dir, args.workdir / "results/prepared" / problem))
         print(rows[-1], flush=True)
