@@ -9,7 +9,8 @@ the TUNING seed 2020 and reports VALIDATION figures only (nothing here reads the
   on validation loss picks it; for cac the calcium volume the RL head learns),
 - val Dice: mean Dice of the best model's localization (map > 0.5 inside the candidates, in
   network-input space, as ``rlnet.evaluate.localization_metrics``) against the prepared masks,
-  over the validation cases whose reference mask is non-empty,
+  over the validation cases whose reference mask is non-empty; ``val_dice_area`` the same with
+  the default area rule (``evaluation.localization``),
 - epochs to leave the starting plateau: the first epoch (1-based) with val r > 0.5,
 - seconds of training.
 
@@ -84,21 +85,27 @@ def bench_config(config: dict, fraction: float) -> dict:
 
 
 def val_dice(model_file: Path, prepared_dir: Path, problem: str, device: torch.device) -> dict:
-    """Mean Dice of the saved model's binarised localization on the validation cases with a
-    non-empty reference mask (network-input space), and how many such cases there are."""
+    """Mean Dice of the saved model's localization on the validation cases with a non-empty
+    reference mask (network-input space), binarised by each rule of ``rlnet.localization``
+    (``val_dice``: the paper's threshold; ``val_dice_area``: the default area rule), and how
+    many such cases there are."""
     model, _ = load_model(model_file, problem, MODEL, device)
     prepared = Prepared.load(prepared_dir)
     val = prepared.indices("val")
     dataset = CaseDataset(prepared, val, np.zeros(len(val)), None, seed=0)
     _, maps = infer(model, dataset, device, batch_size=8)
-    maps = binarise(maps, "threshold")
     region = prepared.region()
-    scores = [
-        metrics.dice(maps[k], reference)
+    kept = [
+        (k, reference)
         for k, index in enumerate(val)
         if (reference := np.asarray(prepared.masks[index][region])).any()
     ]
-    return {"val_dice": float(np.mean(scores)) if scores else None, "n_val_dice": len(scores)}
+    figures: dict = {"n_val_dice": len(kept)}
+    for key, rule in (("val_dice", "threshold"), ("val_dice_area", "area")):
+        masks = binarise(maps[[k for k, _ in kept]], rule) if kept else []
+        scores = [metrics.dice(m, ref) for m, (_, ref) in zip(masks, kept, strict=True)]
+        figures[key] = float(np.mean(scores)) if scores else None
+    return figures
 
 
 def train_one(
@@ -131,10 +138,12 @@ def train_one(
         "n_val": run["n_val"],
         "val_r_by_epoch": r_by_epoch,
     }
-    dice = figures["val_dice"]
+    dice = " / ".join(
+        "-" if figures[k] is None else f"{figures[k]:.3f}" for k in ("val_dice", "val_dice_area")
+    )
     print(
         f"{problem:5s} {name:8s} bias {figures['output_bias']:+.3f}  val r {best_r}  "
-        f"Dice {'-' if dice is None else f'{dice:.3f}'}  plateau left at epoch {left}  "
+        f"Dice (threshold / area) {dice}  plateau left at epoch {left}  "
         f"({seconds:.0f} s)",
         flush=True,
     )
