@@ -9,7 +9,8 @@ the TUNING seed 2020 and reports VALIDATION figures only (nothing here reads the
   on validation loss picks it; for cac the calcium volume the RL head learns),
 - val Dice: mean Dice of the best model's localization (map > 0.5 inside the candidates, in
   network-input space, as ``rlnet.evaluate.localization_metrics``) against the prepared masks,
-  over the validation cases whose reference mask is non-empty,
+  over the validation cases whose reference mask is non-empty; ``val_dice_area`` the same with
+  the default area rule (``evaluation.localization``),
 - epochs to leave the starting plateau: the first epoch (1-based) with val r > 0.5,
 - seconds of training.
 
@@ -19,7 +20,11 @@ problem's training block of the config, with ``max_epochs`` set to ``--max-epoch
 defaults fit about 20 minutes on 2 CPU cores:
 
     .venv/bin/python benchmarks/bench_bias.py [--problems pma sfa cac liver] [--max-epochs 15]
-        [--data-fraction 0.5] [--threads 2] [--workdir benchmarks/bias]
+        [--data-fraction 0.5] [--threads 2] [--workdir benchmarks/bias] [--variants auto hand]
+        [--cac-candidates-hu -500] [--out benchmarks/results/bias.json]
+
+`--cac-candidates-hu -500` measures cac with the paper's candidates (from -500 HU) instead of
+the default's 130 HU.
 
 Prints one line per run and writes benchmarks/results/bias.json.
 """
@@ -38,6 +43,7 @@ from snakemake_jobs import build, machine
 
 from rlnet import config as rlconfig
 from rlnet import io, metrics
+from rlnet.localization import binarise
 from rlnet.predict import infer, load_model
 from rlnet.prepare import Prepared
 from rlnet.training.data import CaseDataset
@@ -79,20 +85,27 @@ def bench_config(config: dict, fraction: float) -> dict:
 
 
 def val_dice(model_file: Path, prepared_dir: Path, problem: str, device: torch.device) -> dict:
-    """Mean Dice of the saved model's binarised localization on the validation cases with a
-    non-empty reference mask (network-input space), and how many such cases there are."""
+    """Mean Dice of the saved model's localization on the validation cases with a non-empty
+    reference mask (network-input space), binarised by each rule of ``rlnet.localization``
+    (``val_dice``: the paper's threshold; ``val_dice_area``: the default area rule), and how
+    many such cases there are."""
     model, _ = load_model(model_file, problem, MODEL, device)
     prepared = Prepared.load(prepared_dir)
     val = prepared.indices("val")
     dataset = CaseDataset(prepared, val, np.zeros(len(val)), None, seed=0)
     _, maps = infer(model, dataset, device, batch_size=8)
     region = prepared.region()
-    scores = [
-        metrics.dice(maps[k], reference)
+    kept = [
+        (k, reference)
         for k, index in enumerate(val)
         if (reference := np.asarray(prepared.masks[index][region])).any()
     ]
-    return {"val_dice": float(np.mean(scores)) if scores else None, "n_val_dice": len(scores)}
+    figures: dict = {"n_val_dice": len(kept)}
+    for key, rule in (("val_dice", "threshold"), ("val_dice_area", "area")):
+        masks = binarise(maps[[k for k, _ in kept]], rule) if kept else []
+        scores = [metrics.dice(m, ref) for m, (_, ref) in zip(masks, kept, strict=True)]
+        figures[key] = float(np.mean(scores)) if scores else None
+    return figures
 
 
 def train_one(
@@ -125,10 +138,12 @@ def train_one(
         "n_val": run["n_val"],
         "val_r_by_epoch": r_by_epoch,
     }
-    dice = figures["val_dice"]
+    dice = " / ".join(
+        "-" if figures[k] is None else f"{figures[k]:.3f}" for k in ("val_dice", "val_dice_area")
+    )
     print(
         f"{problem:5s} {name:8s} bias {figures['output_bias']:+.3f}  val r {best_r}  "
-        f"Dice {'-' if dice is None else f'{dice:.3f}'}  plateau left at epoch {left}  "
+        f"Dice (threshold / area) {dice}  plateau left at epoch {left}  "
         f"({seconds:.0f} s)",
         flush=True,
     )
@@ -144,12 +159,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--variants", nargs="+", default=["auto", "hand"], choices=["auto", "hand"])
+    parser.add_argument(
+        "--cac-candidates-hu",
+        type=float,
+        help="lower HU of cac's candidates instead of the config's (the paper's: -500)",
+    )
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/bias")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/bias.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tic = time.perf_counter()
     config = bench_config(rlconfig.load(args.config), args.data_fraction)
+    if args.cac_candidates_hu is not None:
+        candidates = config["problems"]["cac"]["candidates"]
+        candidates["hu"] = [args.cac_candidates_hu, candidates["hu"][1]]
     rlconfig.validate(config)
     args.workdir.mkdir(parents=True, exist_ok=True)
     config_file = args.workdir / "bench_bias_config.yaml"
@@ -160,6 +184,7 @@ def main() -> None:
         problem: {
             variant: train_one(config, problem, bias, args.workdir, args.max_epochs, args.device)
             for variant, bias in (("auto", "auto"), ("hand", HAND_BIAS[problem]))
+            if variant in args.variants
         }
         for problem in args.problems
     }
@@ -169,6 +194,7 @@ def main() -> None:
         "split": "val",
         "config": str(args.config),
         "data_fraction": args.data_fraction,
+        "cac_candidates_hu": config["problems"].get("cac", {}).get("candidates", {}).get("hu"),
         "phantoms": {k: v for k, v in config["phantoms"].items() if isinstance(v, dict)},
         "max_epochs": args.max_epochs,
         "threads": args.threads,

@@ -316,6 +316,11 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--agatston", type=_json, default={}, help="evaluation.agatston (JSON)")
     p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
+    p.add_argument(
+        "--localization",
+        default="area",
+        help="evaluation.localization: how maps become masks (area | threshold)",
+    )
     p.add_argument("--out-dir", type=Path, required=True)
 
     def run(a: argparse.Namespace) -> None:
@@ -331,6 +336,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
             batch_size=a.batch_size,
             agatston_kw=a.agatston,
             risk_scheme=a.risk_scheme,
+            localization=a.localization,
         )
         log.info("predicted %d test cases -> %s", len(table), a.out_dir)
 

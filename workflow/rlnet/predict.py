@@ -5,7 +5,8 @@ Outputs (one folder per trained model):
                       the Agatston score for cac, the area otherwise), has_mask, map; for cac
                       also reference/predicted volume (mm^3), Agatston and risk group
     localization.npy  uint8 binarised localization (N_test, *window) in network-input space,
-                      used by the metrics stage
+                      used by the metrics stage (binarised by ``rlnet.localization``: the
+                      ``area`` rule by default, the paper's ``threshold`` on request)
     maps/{case}.nii.gz the binarised localization in the source image's geometry (overlays the
                       CT in 3D Slicer / ITK-SNAP); for cac the ROI is placed back in the volume
 """
@@ -19,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from rlnet import biomarkers, io, roi
+from rlnet.localization import RULES, binarise
 from rlnet.models import build_model
 from rlnet.prepare import Prepared
 from rlnet.training.data import CaseDataset
@@ -26,9 +28,6 @@ from rlnet.training.device import resolve_device
 from rlnet.training.targets import inverse
 
 log = logging.getLogger(__name__)
-
-THRESHOLD = 0.5
-
 
 class CheckpointError(ValueError):
     """A checkpoint that does not belong to the requested model/problem."""
@@ -53,7 +52,7 @@ def load_model(path: str | Path, problem: str, model_name: str, device: torch.de
 
 @torch.no_grad()
 def infer(model, dataset: CaseDataset, device: torch.device, batch_size: int):
-    """(values [N], binarised localizations [N, *window] uint8 or None) for a dataset."""
+    """(values [N], localization maps [N, *window] float32 in [0, 1], or None) for a dataset."""
     values, maps = [], []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for batch in loader:
@@ -64,7 +63,7 @@ def infer(model, dataset: CaseDataset, device: torch.device, batch_size: int):
         )
         values.append(out.value.float().cpu().numpy())
         if out.localization is not None:
-            maps.append((out.localization[:, 0] > THRESHOLD).cpu().numpy().astype(np.uint8))
+            maps.append(out.localization[:, 0].float().cpu().numpy())
     return np.concatenate(values), (np.concatenate(maps) if maps else None)
 
 
@@ -121,8 +120,14 @@ def predict(
     batch_size: int = 8,
     agatston_kw: dict | None = None,
     risk_scheme: str = "paper",
+    localization: str = "area",
 ) -> pd.DataFrame:
-    """Predict the test split; write predictions.tsv, localization.npy and maps/ to out_dir."""
+    """Predict the test split; write predictions.tsv, localization.npy and maps/ to out_dir.
+    ``localization``: the rule binarising the maps (``rlnet.localization.RULES``)."""
+    if localization not in RULES:
+        raise ValueError(
+            f"unknown localization rule {localization!r} (choose from {', '.join(RULES)})"
+        )
     out_dir = Path(out_dir)
     torch_device = resolve_device(device)
     model, run = load_model(model_path, problem, model_name, torch_device)
@@ -138,6 +143,7 @@ def predict(
         log.warning("case %s: empty candidate mask, prediction 0", case)
     dataset = CaseDataset(prepared, indices, np.zeros(len(indices)), None, seed=0)
     values, maps = infer(model, dataset, torch_device, batch_size)
+    maps = None if maps is None else binarise(maps, localization)
     # back to target units from the space the model learned in (a run without the key: none)
     values = inverse(values, run.get("target_transform", "none"))
     table = cases[["case_id", "subject_id", "index"]].reset_index(drop=True)

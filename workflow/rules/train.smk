@@ -63,6 +63,7 @@ rule predict:
         device=config["device"],
         agatston=as_json(config["evaluation"]["agatston"]),
         scheme=config["evaluation"]["risk_scheme"],
+        localization=config["evaluation"]["localization"],
         batch_size=lambda w: training_settings(config, w.problem, model=w.model)[
             "batch_size"
         ],
@@ -70,7 +71,7 @@ rule predict:
         "python -m rlnet predict --model-file {input.model} --prepared results/prepared/{wildcards.problem}"
         " --problem {wildcards.problem} --model {wildcards.model} --device {params.device}"
         " --batch-size {params.batch_size} --agatston {params.agatston:q}"
-        " --risk-scheme {params.scheme}"
+        " --risk-scheme {params.scheme} --localization {params.localization}"
         " --out-dir results/predictions/{wildcards.problem}/{wildcards.model}/{wildcards.run}"
         " 2> {log}"
 
