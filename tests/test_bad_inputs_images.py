@@ -312,8 +312,9 @@ def test_a_folder_with_two_dicom_series_is_refused_listing_them(tmp_path):
 @pytest.mark.parametrize(
     "positions, fragment",
     [
-        ([0.0, 2.5, 5.0, 10.0], r"slices are not evenly spaced \(gaps 2.5 to 5 mm"),  # a missing slice
-        ([0.0, 1.0, 2.0, 4.5, 7.0], r"slices are not evenly spaced \(gaps 1 to 2.5 mm"),  # mixed thickness
+        # a missing slice, then mixed thickness
+        ([0.0, 2.5, 5.0, 10.0], r"slices are not evenly spaced \(gaps 2.5 to 5 mm"),
+        ([0.0, 1.0, 2.0, 4.5, 7.0], r"slices are not evenly spaced \(gaps 1 to 2.5 mm"),
         ([0.0, 2.5, 2.5, 5.0], "two slices of the series share a position"),
     ],
 )
@@ -332,3 +333,16 @@ def test_the_real_dicom_series_reads_with_its_spacing():
     assert geometry.spacing == pytest.approx((2.0, 0.9765625, 0.9765625))
     array, read = io.read_image(folder)
     assert array.shape == shape and read.spacing == pytest.approx(geometry.spacing)
+
+
+def test_a_one_slice_dicom_series_is_a_2d_image(tmp_path):
+    """A series of one slice reads as (y, x) with the slice's in-plane spacing and position,
+    by header and by pixels alike."""
+    folder = write_series(tmp_path / "one", [7.5])
+    shape, geometry = io.read_geometry(folder)
+    assert shape == (30, 30) and geometry.spacing == pytest.approx((0.7, 0.8))
+    assert io.read_header(folder) == ((30, 30), pytest.approx((0.7, 0.8)))
+    array, read = io.read_image(folder)
+    assert (array == SLICE).all()
+    assert read.spacing == pytest.approx(geometry.spacing)
+    assert read.origin == pytest.approx(geometry.origin)

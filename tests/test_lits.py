@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 import yaml
@@ -173,10 +174,32 @@ def test_pairing_refuses_names_that_are_not_lits():
         lits.pair_files([Path("a/scan.nii")], [])
 
 
-def test_the_tiny_study_runs_on_a_lits_folder(tmp_path):
-    """The workflow imports a LiTS folder (two volumes stored flipped) and goes through split,
-    prepare, training, prediction and metrics to Table II."""
-    study = tmp_path / "study"
+def write_scans(study: Path) -> Path:
+    """New scans for ``infer``: three of the imported slices copied out, the first as a
+    one-slice DICOM series folder, listed with their liver masks in a TSV of relative paths."""
+    imported = io.read_table(study / "results/data/liver/import/lits.tsv").iloc[:3]
+    folder = study / "new-scans"
+    rows = []
+    for k, row in enumerate(imported.itertuples()):
+        pixels, geometry = io.read_image(row.image)
+        image = f"scan{k}.nii.gz" if k else "scan0"
+        if k:
+            io.write_image(folder / image, pixels, geometry)
+        else:
+            io.write_image(folder / image / "1.dcm", pixels[None], (1.0, *geometry.spacing))
+        liver, _ = io.read_image(row.candidate_mask, kind="mask")
+        io.write_image(folder / f"scan{k}_liver.nii.gz", liver, io.read_geometry(folder / image)[1])
+        rows.append(
+            {"case_id": f"scan{k}", "image": image, "candidate_mask": f"scan{k}_liver.nii.gz"}
+        )
+    io.write_table(folder / "scans.tsv", pd.DataFrame(rows))
+    return folder / "scans.tsv"
+
+
+@pytest.fixture(scope="module")
+def lits_study(tmp_path_factory) -> Path:
+    """The tiny study on a LiTS folder of 8 volumes (two stored flipped), built to Table II."""
+    study = tmp_path_factory.mktemp("lits-study")
     write_lits_folder(study / "lits", 8, flipped=(1, 4))
     config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
     liver = config["problems"]["liver"] | {"source": {"lits": "lits"}, "models": ["rl-unet"]}
@@ -185,25 +208,64 @@ def test_the_tiny_study_runs_on_a_lits_folder(tmp_path):
     config["evaluation"].pop("repeats")
     config.pop("phantoms")
     (study / "study.yaml").write_text(yaml.safe_dump(config))
+    snakemake(study, "results/tables/table2.tsv")
+    return study
+
+
+def snakemake(study: Path, *targets: str, config: str = "study.yaml") -> None:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     command = [str(bin_dir / "snakemake"), "-s", str(ROOT / "Snakefile"), "--cores", "2"]
-    command += ["--configfile", "study.yaml", "results/tables/table2.tsv"]
+    command += ["--configfile", config, *targets]
     result = subprocess.run(command, cwd=study, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    imported = io.read_table(study / "results/data/liver/import/lits.tsv")
-    manifest = io.read_table(study / "results/data/liver/manifest.tsv")
+
+
+def test_the_tiny_study_runs_on_a_lits_folder(lits_study):
+    """The workflow imports the LiTS folder and goes through split, prepare, training,
+    prediction and metrics to Table II; the audit walks back to LiTS's own files."""
+    imported = io.read_table(lits_study / "results/data/liver/import/lits.tsv")
+    manifest = io.read_table(lits_study / "results/data/liver/manifest.tsv")
     assert manifest["case_id"].tolist() == imported["case_id"].tolist()
     assert imported["subject_id"].nunique() == 8
-    table2 = io.read_table(study / "results/tables/table2.tsv")
+    table2 = io.read_table(lits_study / "results/tables/table2.tsv")
     assert "rl-unet" in set(table2["model"])
     audit = subprocess.run(
         [sys.executable, "-m", "rlnet", "audit", "results/tables/table2.tsv", "--allow-dirty"]
         + ["--list"],
-        cwd=study,
-        env={**env, "PYTHONPATH": str(ROOT / "workflow")},
+        cwd=lits_study,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")},
         capture_output=True,
         text=True,
     )
     assert audit.returncode == 0, audit.stdout[-2000:]
     assert "raw   lits/Training Batch 2/volume-1.nii" in audit.stdout  # down to LiTS's files
+
+
+def test_infer_applies_the_model_to_new_scans_and_maps_overlay_them(lits_study):
+    """rule infer on three new scans (one a DICOM folder): one row each, no reference column;
+    each map has its scan's geometry, lies inside the liver, and (area rule) holds
+    round(prediction / pixel area) pixels."""
+    scans = write_scans(lits_study)
+    config = yaml.safe_load((lits_study / "study.yaml").read_text())
+    config["infer"] = {
+        "liver": {"scans": str(scans.relative_to(lits_study)), "models": ["rl-unet"]}
+    }
+    (lits_study / "infer.yaml").write_text(yaml.safe_dump(config))
+    snakemake(lits_study, "results/infer/liver/rl-unet/predictions.tsv", config="infer.yaml")
+    table = io.read_table(lits_study / "results/infer/liver/rl-unet/predictions.tsv")
+    assert table["case_id"].tolist() == ["scan0", "scan1", "scan2"]
+    assert "reference" not in table and (table["prediction"] >= 0).all()
+    listed = io.read_table(scans)
+    for row, scan in zip(table.itertuples(), listed.itertuples(), strict=True):
+        source = scans.parent / scan.image
+        shape, geometry = io.read_geometry(source)
+        map_shape, map_geometry = io.read_geometry(row.map)
+        assert map_shape == shape
+        assert map_geometry.spacing == pytest.approx(geometry.spacing)
+        assert map_geometry.origin == pytest.approx(geometry.origin, abs=1e-4)
+        mask, _ = io.read_image(row.map, kind="mask")
+        liver, _ = io.read_image(scans.parent / scan.candidate_mask, kind="mask")
+        assert not (mask.astype(bool) & ~liver.astype(bool)).any()
+        pixel = float(np.prod(geometry.spacing[-2:]))
+        assert mask.sum() == round(row.prediction / pixel)

@@ -344,6 +344,48 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 
 @stage(
+    "infer",
+    "apply a trained model to new scans without reference values: values, maps (NIfTI)",
+    inputs=("model_file", "scans", "images"),
+    outputs=("out_dir",),
+)
+def _infer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-file", type=Path, required=True)
+    p.add_argument("--problem", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--settings", type=_json, required=True, help="problems.<name> block (JSON)")
+    p.add_argument("--scans", type=Path, required=True, help="a folder of scans or a scans TSV")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--agatston", type=_json, default={}, help="evaluation.agatston (JSON)")
+    p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
+    p.add_argument("--localization", default="area", help="evaluation.localization")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.set_defaults(images=[])  # filled by run: the scans read (provenance inputs)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet.infer import infer_scans, scan_table
+
+        scans = scan_table(a.scans)
+        a.images = [Path(v) for c in ("image", "candidate_mask") for v in scans[c] if v]
+        infer_scans(
+            a.model_file,
+            a.problem,
+            a.model,
+            a.settings,
+            a.scans,
+            a.out_dir,
+            device=a.device,
+            batch_size=a.batch_size,
+            agatston_kw=a.agatston,
+            risk_scheme=a.risk_scheme,
+            localization=a.localization,
+        )
+
+    p.set_defaults(execute=run)
+
+
+@stage(
     "baseline",
     "a baseline without learning on the test split, written like a model's predictions",
     inputs=("prepared",),

@@ -64,9 +64,24 @@ def check_ranges(config: dict) -> None:
                 _check_range(settings[key], f"phantoms.{phantom}.{key}", strict=False)
 
 
+def check_infer(config: dict) -> None:
+    """Each ``infer`` entry names a problem and models trained on it."""
+    for problem, block in config.get("infer", {}).items():
+        if problem not in config["problems"]:
+            raise ConfigError(f"config key 'infer.{problem}': no such problem")
+        trained = [m for m in config["problems"][problem]["models"] if m != "baseline"]
+        for model in block["models"]:
+            if model not in trained:
+                raise ConfigError(
+                    f"config key 'infer.{problem}.models': {model} is not trained on {problem} "
+                    f"(its models: {', '.join(trained)})"
+                )
+
+
 def check_semantics(config: dict) -> None:
     """Checks the schema cannot express; raise ConfigError naming the key."""
     check_ranges(config)
+    check_infer(config)
     phantoms = config.get("phantoms", {})
     for name, problem in config["problems"].items():
         split = problem["split"]

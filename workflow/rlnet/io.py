@@ -126,10 +126,11 @@ def keeps_locale(function):
 def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, Geometry]:
     """Read and verify an image: (array in (z, y, x)/(y, x) order, geometry in the same order).
 
-    A directory is read as a DICOM series. Every file must hold all the pixels its header
-    announces. ``kind="ct"``: finite, within int16, not constant; values below ``AIR_HU``
-    (padding) become ``AIR_HU``, their count logged. ``kind="mask"``: finite, non-negative
-    integers (nonzero = inside; all zero allowed). Raises ImageReadError naming the file.
+    A directory is read as a DICOM series (one slice: a 2D image). Every file must hold all the
+    pixels its header announces. ``kind="ct"``: finite, within int16, not constant; values
+    below ``AIR_HU`` (padding) become ``AIR_HU``, their count logged. ``kind="mask"``: finite,
+    non-negative integers (nonzero = inside; all zero allowed). Raises ImageReadError naming
+    the file.
     """
     import SimpleITK as sitk
 
@@ -161,6 +162,8 @@ def _read_sitk(path: Path):
             ]
             if len(positions) == len(files) > 1:
                 _check_even_slices(path, positions, image.GetDirection())
+            if len(files) == 1 and image.GetDimension() == 3:
+                image = image[:, :, 0]  # one slice: a 2D image (in-plane geometry)
             return image
         image = sitk.ReadImage(str(path))
     except RuntimeError as err:
@@ -357,7 +360,7 @@ def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
 
     A directory is a DICOM series (one per folder): every file's header is read; the first
     gives the in-plane geometry, the slices' gap along the slice normal the slice spacing (the
-    gaps must be equal).
+    gaps must be equal). A series of one slice is a 2D image (its in-plane geometry).
     """
     path = Path(path)
     if not path.is_dir():
@@ -370,6 +373,12 @@ def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
     first = headers[0]
     geometry = _geometry_of(first)
     columns, rows = first.GetSize()[:2]
+    if len(files) == 1:  # one slice: a 2D image, as read_image gives it
+        direction = np.asarray(geometry.direction, float).reshape(3, 3)[:2, :2]
+        plane = Geometry(
+            geometry.spacing[1:], geometry.origin[1:], tuple(map(float, direction.ravel()))
+        )
+        return (int(rows), int(columns)), plane
     if len(files) > 1:
         step = _check_even_slices(path, [h.GetOrigin() for h in headers], first.GetDirection())
         geometry = Geometry(

@@ -29,6 +29,7 @@ from rlnet.training.targets import inverse
 
 log = logging.getLogger(__name__)
 
+
 class CheckpointError(ValueError):
     """A checkpoint that does not belong to the requested model/problem."""
 
@@ -67,7 +68,11 @@ def infer(model, dataset: CaseDataset, device: torch.device, batch_size: int):
     return np.concatenate(values), (np.concatenate(maps) if maps else None)
 
 
-def _cac_columns(prepared, indices, values, maps, family, agatston_kw, scheme) -> pd.DataFrame:
+def _cac_columns(
+    prepared, indices, values, maps, family, agatston_kw, scheme, reference: bool = True
+) -> pd.DataFrame:
+    """Predicted calcium volume, Agatston score and risk group of each case (and the
+    reference's when ``reference``)."""
     cases = prepared.cases.loc[indices]
     region = prepared.region()
     predicted_agatston, predicted_volume = [], []
@@ -80,16 +85,13 @@ def _cac_columns(prepared, indices, values, maps, family, agatston_kw, scheme) -
         spacing = prepared.spacing(index)
         predicted_agatston.append(biomarkers.agatston(image, maps[k], spacing, **agatston_kw))
         predicted_volume.append(float(values[k]))
-    reference = cases["agatston"].astype(float).to_numpy()
-    table = pd.DataFrame(
-        {
-            "reference_volume": cases["value"].astype(float).to_numpy(),
-            "predicted_volume": predicted_volume,
-            "reference_agatston": reference,
-            "predicted_agatston": predicted_agatston,
-        }
-    )
-    table["reference_group"] = biomarkers.risk_group(reference, scheme)
+    table = pd.DataFrame({"predicted_volume": predicted_volume})
+    if reference:
+        table.insert(0, "reference_volume", cases["value"].astype(float).to_numpy())
+        table["reference_agatston"] = cases["agatston"].astype(float).to_numpy()
+    table["predicted_agatston"] = predicted_agatston
+    if reference:
+        table["reference_group"] = biomarkers.risk_group(table["reference_agatston"], scheme)
     table["predicted_group"] = biomarkers.risk_group(np.asarray(predicted_agatston), scheme)
     return table
 
@@ -121,9 +123,12 @@ def predict(
     agatston_kw: dict | None = None,
     risk_scheme: str = "paper",
     localization: str = "area",
+    reference: bool = True,
 ) -> pd.DataFrame:
     """Predict the test split; write predictions.tsv, localization.npy and maps/ to out_dir.
-    ``localization``: the rule binarising the maps (``rlnet.localization.RULES``)."""
+    ``localization``: the rule binarising the maps (``rlnet.localization.RULES``).
+    ``reference=False`` (new scans, ``rlnet.infer``): no reference columns; the image path
+    instead."""
     if localization not in RULES:
         raise ValueError(
             f"unknown localization rule {localization!r} (choose from {', '.join(RULES)})"
@@ -146,18 +151,29 @@ def predict(
     maps = None if maps is None else binarise(maps, localization)
     # back to target units from the space the model learned in (a run without the key: none)
     values = inverse(values, run.get("target_transform", "none"))
-    table = cases[["case_id", "subject_id", "index"]].reset_index(drop=True)
+    ids = ["case_id", "subject_id", "index"] if reference else ["case_id", "image"]
+    table = cases[ids].reset_index(drop=True)
     if problem == "cac":
         extra = _cac_columns(
-            prepared, indices, values, maps, run["family"], agatston_kw or {}, risk_scheme
+            prepared,
+            indices,
+            values,
+            maps,
+            run["family"],
+            agatston_kw or {},
+            risk_scheme,
+            reference,
         )
-        table["reference"] = extra["reference_agatston"]
+        if reference:
+            table["reference"] = extra["reference_agatston"]
         table["prediction"] = extra["predicted_agatston"]
         table = pd.concat([table, extra], axis=1)
     else:
-        table["reference"] = cases["value"].astype(float).to_numpy()
+        if reference:
+            table["reference"] = cases["value"].astype(float).to_numpy()
         table["prediction"] = values.astype(float)
-    table["has_mask"] = cases["has_mask"].to_numpy()
+    if reference:
+        table["has_mask"] = cases["has_mask"].to_numpy()
     table["map"] = ""
     # Direct regressors localize nothing: an empty array keeps the declared outputs uniform.
     io.save_npy(out_dir / "localization.npy", maps if maps is not None else np.zeros(0, np.uint8))

@@ -219,9 +219,40 @@ def get_table_outputs():
     return outputs
 
 
+def get_infer_outputs():
+    """Predictions on new scans of every model the ``infer`` block names."""
+    return [
+        f"results/infer/{problem}/{model}/predictions.tsv"
+        for problem, block in config.get("infer", {}).items()
+        for model in block["models"]
+    ]
+
+
+def get_infer_inputs(wildcards):
+    """The scans of ``infer.<problem>``: a TSV and the files it lists, or a folder's files
+    (one level of subfolders: DICOM series)."""
+    scans = Path(config["infer"][wildcards.problem]["scans"])
+    if scans.is_file():
+        return [str(scans)] + manifest_files(scans)
+    if not scans.is_dir():
+        raise WorkflowError(
+            f"config key 'infer.{wildcards.problem}.scans': {scans} is no folder or TSV"
+        )
+    return sorted(
+        str(p)
+        for p in scans.glob("**/*")
+        if p.is_file() and len(p.relative_to(scans).parts) <= 2
+    )
+
+
 def get_final_outputs():
     """What `all` builds."""
-    return get_data_outputs() + get_table_outputs() + get_figure_outputs()
+    return (
+        get_data_outputs()
+        + get_table_outputs()
+        + get_figure_outputs()
+        + get_infer_outputs()
+    )
 
 
 # Cluster resources of training jobs: the logic is in workflow/rlnet/resources.py (tested there).

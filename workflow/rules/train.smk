@@ -102,3 +102,33 @@ rule baseline:
         " --agatston {params.agatston:q} --risk-scheme {params.scheme}"
         " --out-dir results/predictions/{wildcards.problem}/{wildcards.baseline}/nall_r0"
         " 2> {log}"
+
+
+rule infer:
+    input:
+        model="results/models/{problem}/{model}/nall_r0/model.pt",
+        scans=get_infer_inputs,
+        code=stage_code("infer"),
+    output:
+        "results/infer/{problem}/{model}/predictions.tsv",
+    log:
+        "results/logs/infer/{problem}/{model}.log",
+    wildcard_constraints:
+        model="|".join(TRAINED_MODELS),
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        **get_default_resources(),
+    params:
+        settings=lambda w: as_json(config["problems"][w.problem]),
+        scans=lambda w: config["infer"][w.problem]["scans"],
+        device=config["device"],
+        agatston=as_json(config["evaluation"]["agatston"]),
+        scheme=config["evaluation"]["risk_scheme"],
+        localization=config["evaluation"]["localization"],
+    shell:
+        "python -m rlnet infer --model-file {input.model} --problem {wildcards.problem}"
+        " --model {wildcards.model} --settings {params.settings:q} --scans {params.scans:q}"
+        " --device {params.device} --agatston {params.agatston:q} --risk-scheme {params.scheme}"
+        " --localization {params.localization}"
+        " --out-dir results/infer/{wildcards.problem}/{wildcards.model} 2> {log}"
