@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from rlnet.phantoms import heart
-from rlnet.roi import crop, locate_heart, paste
+from conftest import REAL_CT
+from rlnet import io
+from rlnet.roi import LOW_CONFIDENCE, crop, find_heart, paste
 
 #: Localisation error bounds (mm) against the phantom's true heart centre.
 MEAN_ERROR_MM, MAX_ERROR_MM = 6.0, 15.0
@@ -16,7 +18,9 @@ def _errors_mm(shape, spacing, n, seed=1):
     errors, inside = [], []
     for i in range(n):
         case = heart.generate(seed, i, shape=shape, spacing=spacing)
-        found = np.array(locate_heart(case.image, case.spacing))
+        search = find_heart(case.image, case.spacing)
+        assert search.confidence >= LOW_CONFIDENCE, (i, search)  # a chest: never doubtful
+        found = np.array(search.centre)
         true = np.array([case.extras[f"heart_center_{axis}"] for axis in "zyx"])
         errors.append(np.linalg.norm((found - true) * np.asarray(spacing)))
         inside.append(case.masks["heart"][tuple(found)] == 1)
@@ -40,7 +44,23 @@ def test_locate_heart_paper_scale():
 
 def test_locate_heart_needs_lungs():
     with pytest.raises(ValueError, match="no lungs"):
-        locate_heart(np.full((20, 30, 30), 40, dtype=np.int16), (3.0, 2.0, 2.0))
+        find_heart(np.full((20, 30, 30), 40, dtype=np.int16), (3.0, 2.0, 2.0))
+
+
+def test_an_abdominal_ct_without_heart_is_doubtful():
+    """Real CT of the upper abdomen (TotalSegmentator's example: lung bases in the top slices,
+    no heart label): the search's confidence stays below the warning level."""
+    image, geometry = io.read_image(REAL_CT / "example_ct_sm.nii.gz")
+    seg, _ = io.read_image(REAL_CT / "example_seg.nii.gz", kind="mask")
+    assert not (seg == 51).any()  # TotalSegmentator v2's heart label: none in this scan
+    search = find_heart(image, geometry.spacing)
+    assert search.confidence < LOW_CONFIDENCE and "lungs fill" in search.note
+
+
+def test_a_scan_without_thoracic_slices_has_no_confidence():
+    image, geometry = io.read_image(REAL_CT / "dicom-abdomen")
+    search = find_heart(image, geometry.spacing)
+    assert search.confidence == 0.0 and "not a chest CT" in search.note
 
 
 def test_crop_inside_matches_slicing():

@@ -344,6 +344,33 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 
 @stage(
+    "roi-qc",
+    "the heart ROIs of a prepared 3D problem: roi.tsv and a montage of the boxes (PNG)",
+    inputs=("prepared",),
+    outputs=("table", "montage"),
+)
+def _roi_qc_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prepared", type=Path, required=True)
+    p.add_argument("--table", type=Path, required=True)
+    p.add_argument("--montage", type=Path, required=True)
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet.roi_qc import roi_qc
+
+        table = roi_qc(a.prepared, a.table, a.montage)
+        doubtful = table.loc[table["flag"] != "", "case_id"].tolist()
+        log.info(
+            "heart ROIs: %d cases, %d doubtful %s -> %s",
+            len(table),
+            len(doubtful),
+            doubtful,
+            a.table,
+        )
+
+    p.set_defaults(execute=run)
+
+
+@stage(
     "infer",
     "apply a trained model to new scans without reference values: values, maps (NIfTI)",
     inputs=("model_file", "scans", "images"),

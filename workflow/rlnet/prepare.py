@@ -8,8 +8,11 @@ Outputs (in one folder, memory-mappable ``.npy``, cases in split order train, va
     meta.json       shapes, padding / ROI settings, HU windows
 
 2D slices are padded with air to a multiple of 16 (the U-Net's four poolings). 3D volumes are
-cropped to a fixed ROI (``roi.size`` + 2 x ``roi.margin`` voxels, no rescaling) around the heart
-found by ``rlnet.roi.locate_heart``; the margin leaves room for displacement augmentation.
+cropped to a fixed ROI (``roi.size`` + 2 x ``roi.margin`` voxels, no rescaling) around the heart:
+the manifest's ``roi_center`` ("z y x" voxels), else the centroid of its ``heart_mask``, else the
+centre ``rlnet.roi.find_heart`` finds (with a confidence; below ``roi.LOW_CONFIDENCE`` a warning
+names the case). cases.tsv records the centre, its source, the confidence and why it is low.
+The margin leaves room for displacement augmentation.
 """
 
 import json
@@ -24,7 +27,7 @@ from numpy.lib.format import open_memmap
 
 from rlnet import io, roi
 from rlnet.candidates import hu_candidates
-from rlnet.datasets.manifest import format_spacing, parse_spacing
+from rlnet.datasets.manifest import format_spacing, parse_roi_center, parse_spacing
 from rlnet.split import SPLITS
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,37 @@ class _Case:
     origin: tuple[int, ...]  # index of the array's first voxel in the source image
     spacing: tuple[float, ...]
     source_shape: tuple[int, ...]  # shape of the source image
+    heart: roi.HeartSearch | None = None  # 3D: the ROI centre and how it was found
+    heart_source: str = ""  # roi_center | heart_mask | search
+
+
+def _heart(row: pd.Series, image: np.ndarray, geometry: io.Geometry) -> tuple[roi.HeartSearch, str]:
+    """The ROI centre of a 3D case and where it came from: the manifest's roi_center, its
+    heart_mask's centroid, or the search (logged as a warning when its confidence is low)."""
+    case = row["case_id"]
+    if row["roi_center"]:
+        return roi.HeartSearch(parse_roi_center(row["roi_center"]), 1.0, ""), "roi_center"
+    if row["heart_mask"]:
+        heart = _read(row["heart_mask"], case, "heart_mask", 3)[0] > 0
+        if not heart.any():
+            raise PrepareError(f"case {case}: heart_mask {row['heart_mask']} is empty")
+        centre = np.rint(np.argwhere(heart).mean(axis=0)).astype(int)
+        return roi.HeartSearch(tuple(int(c) for c in centre), 1.0, ""), "heart_mask"
+    try:
+        found = roi.find_heart(image, geometry.spacing)
+    except ValueError as err:
+        raise PrepareError(
+            f"case {case}: {row['image']}: {err}; give the case a roi_center or heart_mask"
+        ) from None
+    if found.confidence < roi.LOW_CONFIDENCE:
+        log.warning(
+            "case %s: heart ROI doubtful (confidence %.2f: %s); check results/qc, or give a "
+            "roi_center or heart_mask in the manifest",
+            case,
+            found.confidence,
+            found.note,
+        )
+    return found, "search"
 
 
 def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | None) -> _Case:
@@ -113,14 +147,15 @@ def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | No
         candidates = hu_candidates(image, cand_cfg["hu"], cand_cfg.get("opening_radius", 0))
     origin: tuple[int, ...] = (0,) * dims
     source_shape = image.shape
+    heart, heart_source = None, ""
     if dims == 3:
         size = tuple(
             s + 2 * m for s, m in zip(problem["roi"]["size"], problem["roi"]["margin"], strict=True)
         )
-        center = roi.locate_heart(image, geometry.spacing)
-        image, origin = roi.crop(image, center, size, fill=AIR_HU)
-        candidates, _ = roi.crop(candidates, center, size, fill=0)
-        mask, _ = roi.crop(mask, center, size, fill=0)
+        heart, heart_source = _heart(row, image, geometry)
+        image, origin = roi.crop(image, heart.centre, size, fill=AIR_HU)
+        candidates, _ = roi.crop(candidates, heart.centre, size, fill=0)
+        mask, _ = roi.crop(mask, heart.centre, size, fill=0)
     elif out_shape is not None:
         if any(s > t for s, t in zip(image.shape, out_shape, strict=True)):
             raise PrepareError(
@@ -139,6 +174,8 @@ def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | No
         tuple(int(o) for o in origin),
         geometry.spacing,
         source_shape,
+        heart,
+        heart_source,
     )
 
 
@@ -181,7 +218,7 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
         "candidates": open_memmap(folder / "candidates.npy", "w+", np.uint8, (n, *out_shape)),
         "masks": open_memmap(folder / "masks.npy", "w+", np.uint8, (n, *out_shape)),
     }
-    origins, spacings, source_shapes = [], [], []
+    origins, spacings, source_shapes, hearts = [], [], [], []
     for k, row in cases.iterrows():
         case = _prepare_case(row, problem, out_shape if dims == 2 else None)
         arrays["images"][k] = case.image
@@ -190,6 +227,7 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
         origins.append(" ".join(str(o) for o in case.origin))
         spacings.append(format_spacing(case.spacing))
         source_shapes.append(" ".join(str(s) for s in case.source_shape))
+        hearts.append(case)
     for array in arrays.values():
         array.flush()
     table = cases[
@@ -201,6 +239,11 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
     table["origin"] = origins
     table["source_shape"] = source_shapes
     table["has_mask"] = cases["mask"].astype(bool).astype(int)
+    if dims == 3:
+        table["roi_center"] = [" ".join(map(str, c.heart.centre)) for c in hearts]
+        table["roi_source"] = [c.heart_source for c in hearts]
+        table["roi_confidence"] = [c.heart.confidence for c in hearts]
+        table["roi_note"] = [c.heart.note for c in hearts]
     io.write_table(folder / "cases.tsv", table)
     meta = {
         "spatial_dims": dims,

@@ -5,6 +5,7 @@ never rescaled (the paper keeps a fixed ROI size so the Agatston score needs no 
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -21,21 +22,48 @@ SOFT_HU = (-50.0, 200.0)
 MIN_LUNG_FRACTION = 0.1
 #: The heart core: soft tissue deeper than this fraction of the deepest soft-tissue voxel.
 CORE_FRACTION = 0.6
+#: Thoracic slices: the lungs fill at least this share of the body's cross-section.
+LUNG_SHARE = 0.10
+#: Lungs filling this share of the body at the centre's slice give full confidence (at the
+#: heart's level they fill about a third of the chest's cross-section or more).
+CONFIDENT_LUNG_SHARE = 1 / 3
+#: Below this confidence a heart ROI is reported as doubtful (a warning naming the case).
+LOW_CONFIDENCE = 0.5
 
 
-def locate_heart(image_hu: np.ndarray, spacing: Sequence[float]) -> tuple[int, int, int]:
-    """Voxel (z, y, x) of the heart centre found from the image alone.
+@dataclass(frozen=True)
+class HeartSearch:
+    """Where ``find_heart`` put the heart centre, and how much to trust it.
+
+    Attributes:
+        centre: voxel (z, y, x).
+        confidence: 0-1, from anatomy at the centre: the lungs' share of the body's cross-section
+            in its axial slice (``CONFIDENT_LUNG_SHARE`` or more: 1) and lung on both sides of it.
+        note: why the confidence is below 1 ("" when it is not).
+    """
+
+    centre: tuple[int, int, int]
+    confidence: float
+    note: str
+
+
+def find_heart(image_hu: np.ndarray, spacing: Sequence[float]) -> HeartSearch:
+    """The heart centre found from the image alone, with a confidence.
 
     Heuristic: smooth, find the lungs (air-like regions not connected to the air around the
-    body), keep soft tissue (``SOFT_HU``) inside the per-slice bounding box of the lungs, and
-    return the centroid of the thickest part of it: the connected voxels whose distance to the
-    mass's boundary is at least ``CORE_FRACTION`` of the largest. Tubes (aorta), bone (spine,
-    ribs, sternum) and thin chest-wall muscle are thinner than the heart and drop out.
+    body); keep the thoracic slices, where the lungs fill at least ``LUNG_SHARE`` of the body's
+    cross-section (the heart lies above the diaphragm: this drops the liver dome, which the lung
+    bases only rim); there, keep soft tissue (``SOFT_HU``) inside the per-slice bounding box of
+    the lungs, and return the centroid of the thickest part of it: the connected voxels whose
+    distance to the mass's boundary is at least ``CORE_FRACTION`` of the largest. Tubes (aorta),
+    bone (spine, ribs, sternum) and thin chest-wall muscle are thinner than the heart and drop
+    out. Without a thoracic slice (an abdominal scan) every slice is searched and the confidence
+    is 0.
     """
     image_hu = np.asarray(image_hu)
     if image_hu.ndim != 3 or len(spacing) != 3:
         raise ValueError(
-            f"locate_heart needs a (z, y, x) image and 3 spacings, got {image_hu.shape}"
+            f"locating the heart needs a (z, y, x) image and 3 spacings, got {image_hu.shape}"
         )
     step = np.maximum(1, np.round(WORK_MM / np.asarray(spacing, dtype=float))).astype(int)
     sigma = SMOOTH_MM / np.asarray(spacing, dtype=float)
@@ -44,14 +72,44 @@ def locate_heart(image_hu: np.ndarray, spacing: Sequence[float]) -> tuple[int, i
     work_spacing = np.asarray(spacing, dtype=float) * step
     lungs = _lungs(smooth)
     if not lungs.any():
-        raise ValueError("locate_heart found no lungs (air-like regions inside the body)")
+        raise ValueError("no lungs (air-like regions inside the body) to find the heart between")
+    share = _lung_share(smooth, lungs)
+    thoracic = share >= LUNG_SHARE
+    slices = thoracic if thoracic.any() else np.ones_like(thoracic)
     soft = (smooth >= SOFT_HU[0]) & (smooth <= SOFT_HU[1]) & _between(lungs)
+    soft &= slices[:, None, None]
     depth = ndimage.distance_transform_edt(soft, sampling=work_spacing)
     core, _ = ndimage.label(depth >= CORE_FRACTION * depth.max())
     deepest = np.unravel_index(np.argmax(depth), depth.shape)
-    centroid = np.asarray(ndimage.center_of_mass(core == core[deepest])) * step
-    centre = np.clip(np.rint(centroid).astype(int), 0, np.asarray(image_hu.shape) - 1)
-    return int(centre[0]), int(centre[1]), int(centre[2])
+    centroid = np.asarray(ndimage.center_of_mass(core == core[deepest]))
+    work_centre = np.clip(np.rint(centroid).astype(int), 0, np.asarray(smooth.shape) - 1)
+    centre = np.clip(np.rint(centroid * step).astype(int), 0, np.asarray(image_hu.shape) - 1)
+    confidence, note = _confidence(lungs, share, work_centre, thoracic.any())
+    return HeartSearch((int(centre[0]), int(centre[1]), int(centre[2])), confidence, note)
+
+
+def _lung_share(smooth: np.ndarray, lungs: np.ndarray) -> np.ndarray:
+    """Per axial slice, lung voxels / body voxels (the body: not air, holes filled)."""
+    body = np.stack([ndimage.binary_fill_holes(plane) for plane in smooth >= AIR_HU]) | lungs
+    return lungs.sum(axis=(1, 2)) / np.maximum(body.sum(axis=(1, 2)), 1)
+
+
+def _confidence(
+    lungs: np.ndarray, share: np.ndarray, centre: np.ndarray, any_thoracic: bool
+) -> tuple[float, str]:
+    """(confidence, note) of a centre (work-grid voxel) from the lungs around it."""
+    if not any_thoracic:
+        return 0.0, f"no slice where the lungs fill {LUNG_SHARE:.0%} of the body (not a chest CT?)"
+    z, _, x = centre
+    confidence = min(1.0, float(share[z]) / CONFIDENT_LUNG_SHARE)
+    notes = []
+    if confidence < 1.0:
+        notes.append(f"lungs fill {share[z]:.0%} of the body at the centre's slice")
+    sides = int(lungs[z, :, :x].any()) + int(lungs[z, :, x + 1 :].any())
+    if sides < 2:
+        confidence *= 0.5
+        notes.append("lung on one side of the centre only")
+    return round(confidence, 3), "; ".join(notes)
 
 
 def _lungs(smooth: np.ndarray) -> np.ndarray:

@@ -245,10 +245,21 @@ def get_infer_inputs(wildcards):
     )
 
 
+def get_qc_outputs():
+    """The heart-ROI QC of every 3D problem."""
+    return [
+        f"results/qc/{problem}/{name}"
+        for problem in PROBLEMS
+        if config["problems"][problem]["spatial_dims"] == 3
+        for name in ("roi.tsv", "roi.png")
+    ]
+
+
 def get_final_outputs():
     """What `all` builds."""
     return (
         get_data_outputs()
+        + get_qc_outputs()
         + get_table_outputs()
         + get_figure_outputs()
         + get_infer_outputs()

@@ -122,3 +122,21 @@ rule prepare:
         "python -m rlnet prepare --manifest {input.manifest} --split {input.split}"
         " --problem-settings {params.settings:q} --out-dir results/prepared/{wildcards.problem}"
         " 2> {log}"
+
+
+rule roi_qc:
+    input:
+        prepared=lambda w: get_prepared(w.problem),
+        code=stage_code("roi-qc"),
+    output:
+        table="results/qc/{problem}/roi.tsv",
+        montage="results/qc/{problem}/roi.png",
+    log:
+        "results/logs/roi_qc/{problem}.log",
+    conda:
+        "../../envs/figures.yaml"
+    resources:
+        **get_default_resources(),
+    shell:
+        "python -m rlnet roi-qc --prepared results/prepared/{wildcards.problem}"
+        " --table {output.table} --montage {output.montage} 2> {log}"

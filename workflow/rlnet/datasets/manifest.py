@@ -32,6 +32,8 @@ COLUMNS = (
     "mask",
     "candidate_mask",
     "agatston",
+    "heart_mask",
+    "roi_center",
 )
 #: Manifest spacing and image header spacing agree to this relative tolerance.
 SPACING_RTOL = 1e-3
@@ -188,7 +190,10 @@ def _check_row(row: pd.Series, where: str, spatial_dims: int) -> tuple[float, ..
             f"{where}: spacing {format_spacing(spacing)} differs from the header's "
             f"{format_spacing(header_spacing)} of {image}"
         )
-    for column in ("mask", "candidate_mask"):
+    _check_roi_center(row["roi_center"], where, shape)
+    if spatial_dims == 2 and not _blank(row["heart_mask"]):
+        raise ManifestError(f"{where}: heart_mask is for 3D problems (the cac ROI)")
+    for column in ("mask", "candidate_mask", "heart_mask"):
         if not _blank(row[column]):
             mask_shape, _ = _header(row[column], where, column)
             if mask_shape != shape:
@@ -196,6 +201,28 @@ def _check_row(row: pd.Series, where: str, spatial_dims: int) -> tuple[float, ..
                     f"{where}: {column} {row[column]} has shape {mask_shape}, the image {shape}"
                 )
     return tuple(spacing)
+
+
+def parse_roi_center(text: str) -> tuple[int, ...]:
+    """'z y x' -> (z, y, x) voxel indices; ValueError when it is not three integers."""
+    parts = str(text).split()
+    if len(parts) != 3 or not all(p.lstrip("-").isdigit() for p in parts):
+        raise ValueError(f"roi_center {text!r} must be three voxel indices 'z y x'")
+    return tuple(int(p) for p in parts)
+
+
+def _check_roi_center(text: str, where: str, shape: tuple[int, ...]) -> None:
+    """A given roi_center: three voxel indices inside a 3D image."""
+    if _blank(text):
+        return
+    if len(shape) != 3:
+        raise ManifestError(f"{where}: roi_center is for 3D problems (the cac ROI)")
+    try:
+        centre = parse_roi_center(text)
+    except ValueError as err:
+        raise ManifestError(f"{where}: {err}") from None
+    if not all(0 <= c < n for c, n in zip(centre, shape, strict=True)):
+        raise ManifestError(f"{where}: roi_center {text} lies outside the image (shape {shape})")
 
 
 def _dims_hint(shape: tuple[int, ...], spatial_dims: int) -> str:

@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 
 #: Columns of a manifest that hold file paths.
-PATH_COLUMNS = ("image", "mask", "candidate_mask")
+PATH_COLUMNS = ("image", "mask", "candidate_mask", "heart_mask")
 
 
 def resolve(manifest: str | Path, value: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from rlnet import io
-from rlnet.datasets.manifest import COLUMNS, ManifestError, validate
+from rlnet.datasets.manifest import ManifestError, validate
 from rlnet.phantom_registry import n_items, n_shards
 
 
@@ -51,4 +51,4 @@ def manifest_from_shards(shards: list[pd.DataFrame], source: dict, origin: str) 
         table.get(f"mask_{source['candidate_mask']}", "") if "candidate_mask" in source else ""
     )
     out["agatston"] = table["agatston"] if "agatston" in table else ""
-    return validate(out.loc[:, list(COLUMNS)], origin)
+    return validate(out, origin)

@@ -1,0 +1,119 @@
+"""The cac heart ROI: manifest overrides (roi_center, heart_mask), the recorded search, the QC."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rlnet import io
+from rlnet.datasets.manifest import COLUMNS, ManifestError, check_headers
+from rlnet.phantoms import heart
+from rlnet.prepare import Prepared, PrepareError, prepare
+from rlnet.roi_qc import roi_qc, roi_table
+
+SHAPE, SPACING = (32, 64, 64), (3.0, 2.5, 2.5)
+PROBLEM_3D = {
+    "spatial_dims": 3,
+    "candidates": {"hu": [130, 3000]},
+    "input_window": [-1000, 1500],
+    "roi": {"size": [16, 32, 32], "margin": [1, 2, 2]},
+}
+
+
+def manifest(folder: Path, n: int = 3, **columns) -> pd.DataFrame:
+    """``n`` phantom chests written to ``folder``; ``columns``: per-case overrides."""
+    rows = []
+    for i in range(n):
+        case = heart.generate(1, i, shape=SHAPE, spacing=SPACING)
+        image = folder / f"c{i}.nii.gz"
+        io.write_image(image, case.image, case.spacing)
+        row = dict.fromkeys(COLUMNS, "") | {"case_id": f"c{i}", "subject_id": f"c{i}"}
+        rows.append(row | {"image": str(image), "value": float(i + 1), "agatston": 0.0})
+    table = pd.DataFrame(rows)
+    for column, values in columns.items():
+        table[column] = values
+    return table
+
+
+def split_of(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"case_id": table["case_id"], "split": "test", "stratum": 0})
+
+
+def test_a_roi_center_places_the_crop_by_hand(tmp_path):
+    """Centre (10, 20, 30), window + margins (18, 36, 36): the crop starts at (1, 2, 12)."""
+    table = manifest(tmp_path, roi_center=["10 20 30", "", ""])
+    prepare(table, split_of(table), PROBLEM_3D, tmp_path / "out")
+    prepared = Prepared.load(tmp_path / "out")
+    row = prepared.cases.loc[0]
+    assert (row["roi_center"], row["roi_source"], row["origin"]) == (
+        "10 20 30",
+        "roi_center",
+        "1 2 12",
+    )
+    image, _ = io.read_image(table.loc[0, "image"])
+    assert np.array_equal(prepared.images[0], image[1:19, 2:38, 12:48])
+    assert set(prepared.cases.loc[1:, "roi_source"]) == {"search"}
+    assert (prepared.cases.loc[1:, "roi_confidence"] >= 0.5).all()
+
+
+def test_a_heart_mask_centres_the_crop_on_its_centroid(tmp_path):
+    """A box mask z 4-8, y 10-20, x 30-40 (inclusive): centroid (6, 15, 35)."""
+    box = np.zeros(SHAPE, np.uint8)
+    box[4:9, 10:21, 30:41] = 1
+    io.write_image(tmp_path / "heart.nii.gz", box, SPACING)
+    table = manifest(tmp_path, heart_mask=[str(tmp_path / "heart.nii.gz"), "", ""])
+    prepare(table, split_of(table), PROBLEM_3D, tmp_path / "out")
+    row = Prepared.load(tmp_path / "out").cases.loc[0]
+    assert (row["roi_center"], row["roi_source"]) == ("6 15 35", "heart_mask")
+
+
+def test_an_empty_heart_mask_names_the_case(tmp_path):
+    io.write_image(tmp_path / "empty.nii.gz", np.zeros(SHAPE, np.uint8), SPACING)
+    table = manifest(tmp_path, heart_mask=["", str(tmp_path / "empty.nii.gz"), ""])
+    with pytest.raises(PrepareError, match="case c1: heart_mask .*empty.nii.gz is empty"):
+        prepare(table, split_of(table), PROBLEM_3D, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("10 20", r"roi_center '10 20' must be three voxel indices 'z y x'"),
+        ("10 20 x", r"roi_center '10 20 x' must be three voxel indices"),
+        ("10 20 64", r"roi_center 10 20 64 lies outside the image \(shape \(32, 64, 64\)\)"),
+    ],
+)
+def test_bad_roi_centers_are_named_at_the_manifest(tmp_path, value, fragment):
+    table = manifest(tmp_path, n=2, roi_center=["", value])
+    with pytest.raises(ManifestError, match=f"mine.tsv: case c1: {fragment}"):
+        check_headers(table, "mine.tsv", 3)
+
+
+def test_the_qc_lists_every_roi_and_draws_the_montage(tmp_path):
+    """roi.tsv holds each case's centre and source; the montage is a PNG."""
+    table = manifest(tmp_path, roi_center=["10 20 30", "", ""])
+    prepare(table, split_of(table), PROBLEM_3D, tmp_path / "out")
+    qc = roi_qc(tmp_path / "out", tmp_path / "qc" / "roi.tsv", tmp_path / "qc" / "roi.png")
+    assert qc["case_id"].tolist() == ["c0", "c1", "c2"]
+    assert qc["roi_source"].tolist() == ["roi_center", "search", "search"]
+    assert (qc["flag"] == "").all()
+    assert io.read_table(tmp_path / "qc" / "roi.tsv")["roi_center"][0] == "10 20 30"
+    assert (tmp_path / "qc" / "roi.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_qc_flags_a_doubtful_roi(tmp_path):
+    """An abdominal scan with no thoracic slice: flagged doubtful, confidence 0, with why."""
+    cases = pd.DataFrame(
+        {
+            "case_id": ["a", "b"],
+            "split": "test",
+            "image": ["x", "y"],
+            "roi_center": ["1 2 3", "4 5 6"],
+            "roi_source": "search",
+            "roi_confidence": [0.0, 0.9],
+            "roi_note": ["no slice where the lungs fill 10% of the body (not a chest CT?)", ""],
+        }
+    )
+    table = roi_table(cases)
+    assert table["flag"].tolist() == ["doubtful", ""]

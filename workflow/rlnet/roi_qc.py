@@ -1,0 +1,89 @@
+"""Quality control of the 3D heart ROIs: a table of every case's ROI and a montage to eyeball.
+
+``roi.tsv``: case_id, split, image, roi_center ("z y x" voxels), roi_source (roi_center,
+heart_mask or search), roi_confidence (``rlnet.roi.HeartSearch``), flag ("doubtful" below
+``roi.LOW_CONFIDENCE``), roi_note.
+
+``roi.png``: per case an axial and a coronal slice of the source CT through the ROI centre, with
+the network's window (``roi.size``, no margin) drawn as a box; doubtful cases first, at most
+``MAX_MONTAGE_CASES``. A box off the heart is visible at a glance.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rlnet import io, roi
+from rlnet.prepare import Prepared
+
+#: Cases drawn in the montage (doubtful ones first).
+MAX_MONTAGE_CASES = 24
+#: Display window of the slices (HU).
+DISPLAY_HU = (-400, 600)
+
+
+def roi_table(cases: pd.DataFrame) -> pd.DataFrame:
+    """The QC table of a 3D problem's prepared cases (cases.tsv)."""
+    table = cases[["case_id", "split", "image", "roi_center", "roi_source", "roi_confidence"]]
+    table = table.copy()
+    doubtful = table["roi_confidence"].astype(float) < roi.LOW_CONFIDENCE
+    table["flag"] = np.where(doubtful, "doubtful", "")
+    table["roi_note"] = cases["roi_note"].fillna("")
+    return table
+
+
+def _box(ax, centre: tuple[int, int], size: tuple[int, int]) -> None:
+    """Draw the ROI rectangle (rows, columns) centred as ``roi.crop`` centres it."""
+    from matplotlib.patches import Rectangle
+
+    top, left = centre[0] - size[0] // 2, centre[1] - size[1] // 2
+    ax.add_patch(Rectangle((left - 0.5, top - 0.5), size[1], size[0], fill=False, ec="yellow"))
+
+
+def draw_montage(table: pd.DataFrame, size: tuple[int, int, int], path: str | Path) -> None:
+    """Axial and coronal slices through each ROI centre with the ROI box, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = table.sort_values("roi_confidence", kind="stable").head(MAX_MONTAGE_CASES)
+    columns = 4
+    rows = -(-len(order) // columns)
+    fig, axes = plt.subplots(rows, 2 * columns, figsize=(4 * columns, 2.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, case in enumerate(order.itertuples()):
+        image, geometry = io.read_image(case.image)
+        z, y, x = (int(v) for v in str(case.roi_center).split())
+        aspect = geometry.spacing[0] / geometry.spacing[1]
+        axial, coronal = (
+            axes[k // columns, 2 * (k % columns)],
+            axes[k // columns, 2 * (k % columns) + 1],
+        )
+        axial.imshow(image[z], cmap="gray", vmin=DISPLAY_HU[0], vmax=DISPLAY_HU[1])
+        _box(axial, (y, x), (size[1], size[2]))
+        coronal.imshow(
+            image[:, y], cmap="gray", vmin=DISPLAY_HU[0], vmax=DISPLAY_HU[1], aspect=aspect
+        )
+        _box(coronal, (z, x), (size[0], size[2]))
+        flag = " DOUBTFUL" if case.flag else ""
+        axial.set_title(f"{case.case_id} {case.roi_confidence:.2f}{flag}", fontsize=7, loc="left")
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+
+
+def roi_qc(
+    prepared_dir: str | Path, table_path: str | Path, montage_path: str | Path
+) -> pd.DataFrame:
+    """Write roi.tsv and roi.png for a prepared 3D problem; the table."""
+    prepared = Prepared.load(prepared_dir)
+    if prepared.spatial_dims != 3:
+        raise ValueError(f"{prepared_dir}: a 2D problem has no heart ROI")
+    table = roi_table(prepared.cases)
+    draw_montage(table, tuple(prepared.meta["roi"]["size"]), montage_path)
+    io.write_table(table_path, table)
+    return table
