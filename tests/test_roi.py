@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from rlnet.phantoms import heart
 from conftest import REAL_CT
 from rlnet import io
+from rlnet.phantoms import heart
 from rlnet.roi import LOW_CONFIDENCE, crop, find_heart, paste
 
 #: Localisation error bounds (mm) against the phantom's true heart centre.
