@@ -145,6 +145,55 @@ def _import_lits_args(p: argparse.ArgumentParser) -> None:
 
 
 @stage(
+    "import-slices-table",
+    "a table of 2D slices (or 3D scans + slice index) and areas as a manifest (slices as NIfTI)",
+    inputs=("source", "files"),
+    outputs=("table", "table@files"),
+)
+def _import_slices_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", type=Path, required=True, help="the user's table (CSV or TSV)")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--table", type=Path, required=True)
+    p.set_defaults(files=[])  # filled by run: the files the source table names
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io
+        from rlnet.datasets.manifest_files import manifest_files
+        from rlnet.datasets.tables import import_slices_table
+
+        a.files = [Path(f) for f in manifest_files(a.source)]
+        table = import_slices_table(a.source, a.out_dir)
+        io.write_table(a.table, table)
+        log.info("slices table: %d cases -> %s", len(table), a.table)
+
+    p.set_defaults(execute=run)
+
+
+@stage(
+    "import-cac-table",
+    "a table of CT scans with Agatston scores and calcium volumes or masks as a manifest",
+    inputs=("source", "files"),
+    outputs=("table",),
+)
+def _import_cac_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", type=Path, required=True, help="the user's table (CSV or TSV)")
+    p.add_argument("--table", type=Path, required=True)
+    p.set_defaults(files=[])  # filled by run: the files the source table names
+
+    def run(a: argparse.Namespace) -> None:
+        from rlnet import io
+        from rlnet.datasets.manifest_files import manifest_files
+        from rlnet.datasets.tables import import_cac_table
+
+        a.files = [Path(f) for f in manifest_files(a.source)]
+        table = import_cac_table(a.source)
+        io.write_table(a.table, table)
+        log.info("CAC table: %d scans -> %s", len(table), a.table)
+
+    p.set_defaults(execute=run)
+
+
+@stage(
     "manifest",
     "build a problem's manifest from synthetic shards or a user manifest",
     inputs=("shards", "source:manifest", "source:manifest@files"),

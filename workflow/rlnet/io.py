@@ -50,6 +50,15 @@ class Geometry:
             tuple(float(v) for v in np.eye(n).ravel()),
         )
 
+    def plane(self, k: int) -> "Geometry":
+        """2D geometry (y, x) of slice ``k`` along the first axis of a 3D geometry: in-plane
+        spacing, the y and x of its first voxel's position, the in-plane direction block."""
+        if len(self.spacing) != 3:
+            raise ValueError(f"plane() needs a 3D geometry, not {len(self.spacing)}D")
+        origin = self.shifted((k, 0, 0)).origin
+        direction = np.asarray(self.direction, float).reshape(3, 3)[:2, :2]
+        return Geometry(self.spacing[1:], origin[1:], tuple(map(float, direction.ravel())))
+
     def shifted(self, offset_voxels: Sequence[int]) -> "Geometry":
         """Geometry of a crop whose first voxel is at ``offset_voxels`` (array order)."""
         direction = np.asarray(self.direction).reshape(len(self.spacing), -1)
@@ -91,6 +100,19 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def removed_on_error() -> Iterator[list[Path]]:
+    """A list to add the paths of written files to; on any exception they are deleted, so a
+    stage writing many files leaves none of them behind when it fails."""
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            Path(path).unlink(missing_ok=True)
         raise
 
 
@@ -374,11 +396,7 @@ def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
     geometry = _geometry_of(first)
     columns, rows = first.GetSize()[:2]
     if len(files) == 1:  # one slice: a 2D image, as read_image gives it
-        direction = np.asarray(geometry.direction, float).reshape(3, 3)[:2, :2]
-        plane = Geometry(
-            geometry.spacing[1:], geometry.origin[1:], tuple(map(float, direction.ravel()))
-        )
-        return (int(rows), int(columns)), plane
+        return (int(rows), int(columns)), geometry.plane(0)
     if len(files) > 1:
         step = _check_even_slices(path, [h.GetOrigin() for h in headers], first.GetDirection())
         geometry = Geometry(

@@ -57,34 +57,50 @@ def get_shards(phantom):
     return [f"results/data/synthetic/{phantom}/shard{k}.tsv" for k in range(n)]
 
 
+#: Sources an importer turns into a manifest (rules import_<source>).
+IMPORTERS = ("lits", "slices_table", "cac_table")
+
+
+def importer(problem):
+    """The importer of ``problem``'s source, or None (synthetic data, a manifest)."""
+    source = config["problems"][problem]["source"]
+    return next((name for name in IMPORTERS if name in source), None)
+
+
 def get_manifest_inputs(wildcards):
     """Shard tables for a synthetic problem; an importer's table; the user's manifest and every
     image and mask it lists otherwise (an edited image reruns the problem's jobs)."""
     source = config["problems"][wildcards.problem]["source"]
     if "synthetic" in source:
         return get_shards(source["synthetic"])
-    if "lits" in source:
+    if importer(wildcards.problem):
         return [imported_table(wildcards.problem)]
     return [source["manifest"]] + manifest_files(source["manifest"])
 
 
 def imported_table(problem):
     """The manifest an importer writes for ``problem``."""
-    return f"results/data/{problem}/import/lits.tsv"
+    return f"results/data/{problem}/import/{importer(problem)}.tsv"
 
 
 def manifest_source(problem):
     """The manifest stage's --source: the config's, with an importer's table as the manifest."""
-    source = config["problems"][problem]["source"]
-    if "lits" in source:
+    if importer(problem):
         return {"manifest": imported_table(problem)}
-    return source
+    return config["problems"][problem]["source"]
 
 
 def source_name(problem, manifest):
-    """The data's origin that split errors name: the user's manifest or LiTS folder."""
+    """The data's origin that split errors name: the user's manifest, folder or table."""
     source = config["problems"][problem]["source"]
-    return source.get("manifest") or source.get("lits") or manifest
+    name = importer(problem)
+    return source.get("manifest") or (source[name] if name else manifest)
+
+
+def get_table_source(wildcards):
+    """The user's table of a table importer and the files it names."""
+    table = config["problems"][wildcards.problem]["source"][importer(wildcards.problem)]
+    return [table] + manifest_files(table)
 
 
 def lits_files(problem, kind):

@@ -45,6 +45,45 @@ rule import_lits:
         " --out-dir results/data/{wildcards.problem}/import --table {output} 2> {log}"
 
 
+rule import_slices_table:
+    input:
+        sources=get_table_source,
+        code=stage_code("import-slices-table"),
+    output:
+        "results/data/{problem}/import/slices_table.tsv",
+    log:
+        "results/logs/import_slices_table/{problem}.log",
+    priority: DATA_PRIORITY
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **get_default_resources(),
+    params:
+        source=lambda w: config["problems"][w.problem]["source"]["slices_table"],
+    shell:
+        "python -m rlnet import-slices-table --source {params.source:q}"
+        " --out-dir results/data/{wildcards.problem}/import --table {output} 2> {log}"
+
+
+rule import_cac_table:
+    input:
+        sources=get_table_source,
+        code=stage_code("import-cac-table"),
+    output:
+        "results/data/{problem}/import/cac_table.tsv",
+    log:
+        "results/logs/import_cac_table/{problem}.log",
+    priority: DATA_PRIORITY
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **get_default_resources(),
+    params:
+        source=lambda w: config["problems"][w.problem]["source"]["cac_table"],
+    shell:
+        "python -m rlnet import-cac-table --source {params.source:q} --table {output} 2> {log}"
+
+
 rule manifest:
     input:
         sources=get_manifest_inputs,

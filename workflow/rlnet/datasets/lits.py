@@ -98,14 +98,11 @@ def _check_same_grid(volume: Path, segmentation: Path, shapes, geometries) -> No
         )
 
 
-def slice_geometry(geometry: io.Geometry, k: int) -> io.Geometry:
-    """The 2D geometry (y, x) of axial slice ``k`` of a volume in ``ORIENTATION``."""
-    origin = geometry.shifted((k, 0, 0)).origin
-    return io.Geometry(geometry.spacing[1:], origin[1:], (1.0, 0.0, 0.0, 1.0))
-
-
-def import_volume(number: int, volume: Path, segmentation: Path, out_dir: Path) -> pd.DataFrame:
-    """Write the tumour-bearing slices of one volume; their manifest rows."""
+def import_volume(
+    number: int, volume: Path, segmentation: Path, out_dir: Path, written: list
+) -> pd.DataFrame:
+    """Write the tumour-bearing slices of one volume (paths added to ``written``); their
+    manifest rows."""
     ct, geometry, stored = _reoriented(volume, "ct")
     labels, seg_geometry, _ = _reoriented(segmentation, "mask")
     _check_same_grid(volume, segmentation, (ct.shape, labels.shape), (geometry, seg_geometry))
@@ -117,7 +114,7 @@ def import_volume(number: int, volume: Path, segmentation: Path, out_dir: Path) 
     subject = f"volume{number}"
     for k in np.flatnonzero((labels == TUMOUR).any(axis=(1, 2))):
         case = f"{subject}_z{k:04d}"
-        plane = slice_geometry(geometry, int(k))
+        plane = geometry.plane(int(k))
         image_path = out_dir / "images" / f"{case}.nii.gz"
         liver_path = out_dir / "masks" / f"{case}_liver.nii.gz"
         tumour_path = out_dir / "masks" / f"{case}_tumour.nii.gz"
@@ -125,6 +122,7 @@ def import_volume(number: int, volume: Path, segmentation: Path, out_dir: Path) 
         io.write_image(image_path, ct[k].astype(np.int16), plane)
         io.write_image(liver_path, np.isin(labels[k], (LIVER, TUMOUR)).astype(np.uint8), plane)
         io.write_image(tumour_path, tumour, plane)
+        written += [image_path, liver_path, tumour_path]
         rows.append(
             {
                 "case_id": case,
@@ -146,10 +144,11 @@ def import_lits(
     volumes: Sequence[str | Path], segmentations: Sequence[str | Path], out_dir: str | Path
 ) -> pd.DataFrame:
     """The manifest of a LiTS folder's tumour-bearing slices (see the module docstring)."""
-    tables = [
-        import_volume(number, volume, segmentation, Path(out_dir))
-        for number, volume, segmentation in pair_files(volumes, segmentations)
-    ]
+    with io.removed_on_error() as written:
+        tables = [
+            import_volume(number, volume, segmentation, Path(out_dir), written)
+            for number, volume, segmentation in pair_files(volumes, segmentations)
+        ]
     table = pd.concat(tables, ignore_index=True)
     if table.empty:
         raise LitsError(f"no tumour slice in {len(tables)} LiTS volume(s)")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 #: Columns of a manifest that hold file paths.
 PATH_COLUMNS = ("image", "mask", "candidate_mask", "heart_mask")
+#: Path columns of the tables importers read (a manifest's and a CAC table's calcium masks).
+TABLE_PATH_COLUMNS = (*PATH_COLUMNS, "calcium_mask")
 
 
 def resolve(manifest: str | Path, value: str) -> str:
@@ -17,18 +19,19 @@ def resolve(manifest: str | Path, value: str) -> str:
 
 
 def manifest_files(manifest: str | Path) -> list[str]:
-    """Absolute paths of every existing image and mask ``manifest`` (a TSV) lists. A file that
-    does not exist, or a manifest that cannot be read, is left to the manifest stage, which
-    reports it naming the file and row."""
+    """Absolute paths of every existing image and mask ``manifest`` (a TSV, or a CSV by its
+    suffix: an importer's table) lists. A file that does not exist, or a manifest that cannot
+    be read, is left to the manifest or import stage, which reports it naming the file and row."""
+    delimiter = "," if str(manifest).lower().endswith(".csv") else "\t"
     try:
         with open(manifest, newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
+            rows = list(csv.DictReader(handle, delimiter=delimiter))
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
     paths = [
         resolve(manifest, row[column])
         for row in rows
-        for column in PATH_COLUMNS
+        for column in TABLE_PATH_COLUMNS
         if (row.get(column) or "").strip()
     ]
     return [p for p in paths if Path(p).exists()]
