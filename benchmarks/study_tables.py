@@ -1,0 +1,96 @@
+"""Tables II-IV of a built study as markdown, for the figures of record.
+
+Reads `results/tables/table2.tsv`, `table3_<problem>.tsv` and `table4.tsv` of a study folder
+(by default the record study that `bench_study.py` builds) and writes them as markdown tables:
+Table II per problem (value [95% bootstrap CI]; with repeats, mean +- sd over them and repeat
+0's CI), Table III (rho of both models, Williams' p, Dunn's p of Dice and dH) and Table IV
+(Stuart-Maxwell). Numbers are printed, not chosen: this script reads tables the workflow made.
+
+    .venv/bin/python benchmarks/study_tables.py [--workdir benchmarks/study]
+        [--out benchmarks/results/study-tables.md]
+"""
+
+import argparse
+import math
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = ("rho", "icc", "dice", "dice_all", "rho_patient", "dice_patient", "kappa", "accuracy")
+
+
+def _p(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.2g}"
+
+
+def _cell(row: pd.Series) -> str:
+    """value [ci_low, ci_high], or mean +- sd (n runs) [repeat 0's CI]."""
+    if pd.isna(row["value"]):
+        return "-"
+    ci = f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+    if int(row.get("repeats", 1) or 1) > 1 and not math.isnan(row.get("sd", math.nan)):
+        return f"{row['value']:.3f} +- {row['sd']:.3f} ({int(row['repeats'])} runs) {ci}"
+    return f"{row['value']:.3f} {ci}"
+
+
+def table2(tables: Path) -> list[str]:
+    """Table II, one markdown table per problem."""
+    data = pd.read_csv(tables / "table2.tsv", sep="\t")
+    lines = []
+    for problem, block in data.groupby("problem", sort=False):
+        metrics = [m for m in METRICS if m in set(block["metric"])]
+        lines += [f"{problem}:", "", "| model | " + " | ".join(metrics) + " |"]
+        lines.append("|---" * (len(metrics) + 1) + "|")
+        for model, rows in block.groupby("model", sort=False):
+            by_metric = {r["metric"]: _cell(r) for _, r in rows.iterrows()}
+            lines.append(
+                f"| {model} | " + " | ".join(by_metric.get(m, "-") for m in metrics) + " |"
+            )
+        lines.append("")
+    return lines
+
+
+def table3(tables: Path, problem: str) -> list[str]:
+    """Table III of one problem."""
+    data = pd.read_csv(tables / f"table3_{problem}.tsv", sep="\t")
+    lines = [f"Table III {problem}:", "", "| A vs B | rho A / B | p (Williams) | p Dice | p dH |"]
+    lines.append("|---|---|---|---|---|")
+    for _, r in data.iterrows():
+        lines.append(
+            f"| {r['model_a']} vs {r['model_b']} | {r['rho_a']:.3f} / {r['rho_b']:.3f} | "
+            f"{_p(r['p_rho'])} | {_p(r.get('p_dice'))} | {_p(r.get('p_dh'))} |"
+        )
+    return [*lines, ""]
+
+
+def table4(tables: Path) -> list[str]:
+    """Table IV (cac risk groups)."""
+    data = pd.read_csv(tables / "table4.tsv", sep="\t")
+    lines = ["Table IV (cac risk groups, Stuart-Maxwell):", ""]
+    lines += ["| A vs B | chi2 | df | p | significant |", "|---|---|---|---|---|"]
+    for _, r in data.iterrows():
+        lines.append(
+            f"| {r['model_a']} vs {r['model_b']} | {r['chi2']:.2f} | {int(r['df'])} | "
+            f"{_p(r['p'])} | {int(r['significant'])} |"
+        )
+    return [*lines, ""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/study")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/study-tables.md")
+    args = parser.parse_args()
+    tables = args.workdir / "results" / "tables"
+    lines = ["Table II, test split (value [95% bootstrap CI]):", "", *table2(tables)]
+    for path in sorted(tables.glob("table3_*.tsv")):
+        lines += table3(tables, path.stem.removeprefix("table3_"))
+    if (tables / "table4.tsv").exists():
+        lines += table4(tables)
+    args.out.write_text("\n".join(lines))
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
