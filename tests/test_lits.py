@@ -175,20 +175,24 @@ def test_pairing_refuses_names_that_are_not_lits():
 
 
 def write_scans(study: Path) -> Path:
-    """New scans for ``infer``: three of the imported slices copied out, the first as a
-    one-slice DICOM series folder, listed with their liver masks in a TSV of relative paths."""
-    imported = io.read_table(study / "results/data/liver/import/lits.tsv").iloc[:3]
+    """New scans for ``infer``: three axial slices of the real abdominal CT (stored RAS: its
+    in-plane direction is diag(-1, -1)), the first as a one-slice DICOM series folder, listed
+    with TotalSegmentator's liver (label 5) as candidate masks in a TSV of relative paths."""
+    ct, geometry = io.read_image(REAL_CT / "example_ct_sm.nii.gz")
+    seg, _ = io.read_image(REAL_CT / "example_seg.nii.gz", kind="mask")
     folder = study / "new-scans"
     rows = []
-    for k, row in enumerate(imported.itertuples()):
-        pixels, geometry = io.read_image(row.image)
+    for k, z in enumerate((8, 12, 16)):
+        plane = geometry.plane(z)
         image = f"scan{k}.nii.gz" if k else "scan0"
         if k:
-            io.write_image(folder / image, pixels, geometry)
-        else:
-            io.write_image(folder / image / "1.dcm", pixels[None], (1.0, *geometry.spacing))
-        liver, _ = io.read_image(row.candidate_mask, kind="mask")
-        io.write_image(folder / f"scan{k}_liver.nii.gz", liver, io.read_geometry(folder / image)[1])
+            io.write_image(folder / image, ct[z], plane)
+        else:  # DICOM keeps the position and direction of the slice in 3D
+            io.write_image(folder / image / "1.dcm", ct[z : z + 1], geometry.shifted((z, 0, 0)))
+        scan_geometry = io.read_geometry(folder / image)[1]
+        io.write_image(
+            folder / f"scan{k}_liver.nii.gz", (seg[z] == 5).astype(np.uint8), scan_geometry
+        )
         rows.append(
             {"case_id": f"scan{k}", "image": image, "candidate_mask": f"scan{k}_liver.nii.gz"}
         )
@@ -243,9 +247,9 @@ def test_the_tiny_study_runs_on_a_lits_folder(lits_study):
 
 
 def test_infer_applies_the_model_to_new_scans_and_maps_overlay_them(lits_study):
-    """rule infer on three new scans (one a DICOM folder): one row each, no reference column;
-    each map has its scan's geometry, lies inside the liver, and (area rule) holds
-    round(prediction / pixel area) pixels."""
+    """rule infer applies the model trained on the toy LiTS folder to three slices of a real CT
+    (one a DICOM folder): one row each, no reference column; each map has its scan's geometry,
+    lies inside the liver, and (area rule) holds round(prediction / pixel area) pixels."""
     scans = write_scans(lits_study)
     config = yaml.safe_load((lits_study / "study.yaml").read_text())
     config["infer"] = {
@@ -261,9 +265,11 @@ def test_infer_applies_the_model_to_new_scans_and_maps_overlay_them(lits_study):
         source = scans.parent / scan.image
         shape, geometry = io.read_geometry(source)
         map_shape, map_geometry = io.read_geometry(row.map)
-        assert map_shape == shape
+        assert map_shape == shape  # the same affine: spacing, origin and direction
         assert map_geometry.spacing == pytest.approx(geometry.spacing)
         assert map_geometry.origin == pytest.approx(geometry.origin, abs=1e-4)
+        assert map_geometry.direction == pytest.approx(geometry.direction)
+        assert geometry.direction == pytest.approx((-1.0, 0.0, 0.0, -1.0))  # stored RAS
         mask, _ = io.read_image(row.map, kind="mask")
         liver, _ = io.read_image(scans.parent / scan.candidate_mask, kind="mask")
         assert not (mask.astype(bool) & ~liver.astype(bool)).any()
