@@ -346,3 +346,15 @@ def test_a_one_slice_dicom_series_is_a_2d_image(tmp_path):
     assert (array == SLICE).all()
     assert read.spacing == pytest.approx(geometry.spacing)
     assert read.origin == pytest.approx(geometry.origin)
+
+
+def test_itk_diagnostics_never_reach_the_screen(tmp_path, capfd):
+    """GDCM and the ImageIO factories print warnings to stderr (below Python's logging); the io
+    functions keep the screen to their one-line errors."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "x.h5").write_text("not HDF5\n")
+    for path in (tmp_path / "empty", tmp_path / "x.h5"):
+        for read in (io.read_image, io.read_geometry, io.read_header):
+            with pytest.raises(io.ImageReadError, match=path.name):
+                read(path)
+    assert capfd.readouterr().err == ""

@@ -144,6 +144,15 @@ def keeps_locale(function):
     return wrapper
 
 
+def _itk():
+    """SimpleITK, with ITK's warnings off: they go to stderr past Python's logging (e.g. GDCM's
+    "No Series were found"), and every problem they describe is an ImageReadError here."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    return sitk
+
+
 @keeps_locale
 def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, Geometry]:
     """Read and verify an image: (array in (z, y, x)/(y, x) order, geometry in the same order).
@@ -154,7 +163,7 @@ def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, G
     non-negative integers (nonzero = inside; all zero allowed). Raises ImageReadError naming
     the file.
     """
-    import SimpleITK as sitk
+    sitk = _itk()
 
     if kind not in IMAGE_KINDS:
         raise ValueError(f"unknown image kind {kind!r}; known: {', '.join(IMAGE_KINDS)}")
@@ -168,7 +177,7 @@ def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, G
 
 def _read_sitk(path: Path):
     """The SimpleITK image of a file or DICOM series folder, verified complete."""
-    import SimpleITK as sitk
+    sitk = _itk()
 
     try:
         if path.is_dir():
@@ -415,7 +424,7 @@ SLICE_GAP_TOLERANCE_MM = 0.01
 def dicom_series_files(folder: str | os.PathLike) -> list[str]:
     """The files of the one DICOM series in ``folder``, in slice order; ImageReadError naming
     the folder when it holds none or several (listing each series' UID and file count)."""
-    import SimpleITK as sitk
+    sitk = _itk()
 
     folder = str(folder)
     series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder)
@@ -453,7 +462,7 @@ def _check_even_slices(
 
 def _header(path: Path):
     """A SimpleITK ImageFileReader holding the header of ``path`` (pixels not read)."""
-    import SimpleITK as sitk
+    sitk = _itk()
 
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
@@ -491,7 +500,7 @@ def write_image(
 
     The format follows the extension (``.nii.gz``, ``.nrrd``, ``.mha``, ...).
     """
-    import SimpleITK as sitk
+    sitk = _itk()
 
     if not isinstance(geometry, Geometry):
         geometry = Geometry.from_spacing(geometry)
