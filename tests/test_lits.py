@@ -174,6 +174,27 @@ def test_pairing_refuses_names_that_are_not_lits():
         lits.pair_files([Path("a/scan.nii")], [])
 
 
+def write_dicom_slice(path: Path, plane: np.ndarray, geometry: io.Geometry) -> None:
+    """One axial CT slice as a DICOM file whose tags hold ``geometry``'s position and in-plane
+    direction (io.write_image's DICOM output keeps neither)."""
+    image = sitk.GetImageFromArray(plane)
+    image.SetSpacing(geometry.spacing[:0:-1])
+    direction = np.asarray(geometry.direction).reshape(3, 3)
+    tags = {
+        "0020|0032": "\\".join(f"{v:.4f}" for v in geometry.origin[::-1]),
+        "0020|0037": "\\".join(f"{v:g}" for v in [*direction[:, 0], *direction[:, 1]]),
+        "0020|000e": "1.2.826.0.1.3680043.2.1125.7",
+        "0008|0060": "CT",
+    }
+    for tag, value in tags.items():
+        image.SetMetaData(tag, value)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    writer.SetFileName(str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    io.keeps_locale(writer.Execute)(image)
+
+
 def write_scans(study: Path) -> Path:
     """New scans for ``infer``: three axial slices of the real abdominal CT (stored RAS: its
     in-plane direction is diag(-1, -1)), the first as a one-slice DICOM series folder, listed
@@ -187,8 +208,8 @@ def write_scans(study: Path) -> Path:
         image = f"scan{k}.nii.gz" if k else "scan0"
         if k:
             io.write_image(folder / image, ct[z], plane)
-        else:  # DICOM keeps the position and direction of the slice in 3D
-            io.write_image(folder / image / "1.dcm", ct[z : z + 1], geometry.shifted((z, 0, 0)))
+        else:  # a DICOM slice with its position and orientation (RAS-stored: -x, -y)
+            write_dicom_slice(folder / image / "1.dcm", ct[z], geometry.shifted((z, 0, 0)))
         scan_geometry = io.read_geometry(folder / image)[1]
         io.write_image(
             folder / f"scan{k}_liver.nii.gz", (seg[z] == 5).astype(np.uint8), scan_geometry
@@ -202,9 +223,9 @@ def write_scans(study: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def lits_study(tmp_path_factory) -> Path:
-    """The tiny study on a LiTS folder of 8 volumes (two stored flipped), built to Table II."""
+    """The tiny study on a LiTS folder of 12 volumes (two stored flipped), built to Table II."""
     study = tmp_path_factory.mktemp("lits-study")
-    write_lits_folder(study / "lits", 8, flipped=(1, 4))
+    write_lits_folder(study / "lits", 12, flipped=(1, 4))
     config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
     liver = config["problems"]["liver"] | {"source": {"lits": "lits"}, "models": ["rl-unet"]}
     config["problems"] = {"liver": liver}
@@ -220,7 +241,7 @@ def snakemake(study: Path, *targets: str, config: str = "study.yaml") -> None:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     command = [str(bin_dir / "snakemake"), "-s", str(ROOT / "Snakefile"), "--cores", "2"]
-    command += ["--configfile", config, *targets]
+    command += [*targets, "--configfile", config]  # targets first: --configfile takes a list
     result = subprocess.run(command, cwd=study, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -231,7 +252,7 @@ def test_the_tiny_study_runs_on_a_lits_folder(lits_study):
     imported = io.read_table(lits_study / "results/data/liver/import/lits.tsv")
     manifest = io.read_table(lits_study / "results/data/liver/manifest.tsv")
     assert manifest["case_id"].tolist() == imported["case_id"].tolist()
-    assert imported["subject_id"].nunique() == 8
+    assert imported["subject_id"].nunique() == 12
     table2 = io.read_table(lits_study / "results/tables/table2.tsv")
     assert "rl-unet" in set(table2["model"])
     audit = subprocess.run(
@@ -264,13 +285,13 @@ def test_infer_applies_the_model_to_new_scans_and_maps_overlay_them(lits_study):
     for row, scan in zip(table.itertuples(), listed.itertuples(), strict=True):
         source = scans.parent / scan.image
         shape, geometry = io.read_geometry(source)
-        map_shape, map_geometry = io.read_geometry(row.map)
+        map_shape, map_geometry = io.read_geometry(lits_study / row.map)
         assert map_shape == shape  # the same affine: spacing, origin and direction
         assert map_geometry.spacing == pytest.approx(geometry.spacing)
         assert map_geometry.origin == pytest.approx(geometry.origin, abs=1e-4)
         assert map_geometry.direction == pytest.approx(geometry.direction)
         assert geometry.direction == pytest.approx((-1.0, 0.0, 0.0, -1.0))  # stored RAS
-        mask, _ = io.read_image(row.map, kind="mask")
+        mask, _ = io.read_image(lits_study / row.map, kind="mask")
         liver, _ = io.read_image(scans.parent / scan.candidate_mask, kind="mask")
         assert not (mask.astype(bool) & ~liver.astype(bool)).any()
         pixel = float(np.prod(geometry.spacing[-2:]))

@@ -138,7 +138,7 @@ def run_study(study: Path, config: dict, *targets: str) -> None:
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     command = [str(bin_dir / "snakemake"), "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     result = subprocess.run(
-        [*command, "--configfile", "study.yaml", *targets],
+        [*command, *targets, "--configfile", "study.yaml"],  # --configfile takes a list
         cwd=study,
         env=env,
         capture_output=True,
@@ -159,14 +159,14 @@ def tiny_config(problem: str, source: dict, models: list[str]) -> dict:
 
 
 def test_the_tiny_study_runs_on_a_slices_table(tmp_path):
-    slices_folder(tmp_path / "user", n=16)
+    slices_folder(tmp_path / "user", n=20)
     run_study(
         tmp_path,
         tiny_config("pma", {"slices_table": "user/areas.csv"}, ["rl-unet"]),
         "results/tables/table2.tsv",
     )
     manifest = io.read_table(tmp_path / "results/data/pma/manifest.tsv")
-    assert len(manifest) == 16
+    assert len(manifest) == 20
     assert "rl-unet" in set(io.read_table(tmp_path / "results/tables/table2.tsv")["model"])
 
 

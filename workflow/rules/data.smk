@@ -40,8 +40,8 @@ rule import_lits:
     resources:
         **get_default_resources(),
     shell:
-        "python -m rlnet import-lits --volumes {input.volumes}"
-        " --segmentations {input.segmentations}"
+        "python -m rlnet import-lits --volumes {input.volumes:q}"
+        " --segmentations {input.segmentations:q}"
         " --out-dir results/data/{wildcards.problem}/import --table {output} 2> {log}"
 
 

@@ -7,7 +7,8 @@ stored in different orientations, so each volume and its segmentation are first 
 convention (``ORIENTATION``, SimpleITK's DICOMOrient) and the stored orientation is recorded in
 the table (column ``source_orientation``).
 
-Written per slice (2D NIfTI, in-plane spacing and position of the reoriented volume):
+Written per slice (2D NIfTI, in-plane spacing and position of the reoriented volume; the
+table holds their absolute paths, as a checked user manifest does):
 ``<out>/images/<case>.nii.gz`` (CT, HU), ``<out>/masks/<case>_liver.nii.gz`` and
 ``<out>/masks/<case>_tumour.nii.gz``.
 """
@@ -127,10 +128,10 @@ def import_volume(
             {
                 "case_id": case,
                 "subject_id": subject,
-                "image": str(image_path),
+                "image": str(image_path.resolve()),
                 "value": float(tumour.sum()) * pixel_mm2,
-                "mask": str(tumour_path),
-                "candidate_mask": str(liver_path),
+                "mask": str(tumour_path.resolve()),
+                "candidate_mask": str(liver_path.resolve()),
                 "source_volume": str(volume),
                 "source_orientation": stored,
                 "slice_index": int(k),

@@ -4,7 +4,7 @@
 scan with ``slice``: the index along its first array axis, axial for axial scans) and ``value``
 (the area, mm^2); optional ``subject_id`` (default: the case) and ``mask`` (the reference, 2D or
 the scan's grid with the same slice). Each case's slice (and mask) is written as 2D NIfTI under
-the output folder, in the slice's in-plane geometry.
+the output folder, in the slice's in-plane geometry (the table holds absolute paths).
 
 ``cac_table`` (cac): one row per scan with ``case_id``, ``image`` (a 3D scan: NIfTI or a DICOM
 series folder), ``agatston`` (the reference score) and the calcium volume (mm^3) as ``volume``
@@ -133,7 +133,7 @@ def _import_slice(path: Path, line: int, row: pd.Series, out_dir: Path, written:
     image_path = out_dir / "images" / f"{case}.nii.gz"
     io.write_image(image_path, image, geometry)
     written.append(image_path)
-    mask_path = ""
+    mask_path = None
     if mask is not None:
         mask_path = out_dir / "masks" / f"{case}.nii.gz"
         io.write_image(mask_path, (mask > 0).astype(np.uint8), geometry)
@@ -141,9 +141,9 @@ def _import_slice(path: Path, line: int, row: pd.Series, out_dir: Path, written:
     return {
         "case_id": case,
         "subject_id": row.get("subject_id", "") or case,
-        "image": str(image_path),
+        "image": str(image_path.resolve()),
         "value": value,
-        "mask": str(mask_path),
+        "mask": str(mask_path.resolve()) if mask_path else "",
         "source_image": row["image"],
         "slice_index": "" if index is None else index,
     }
