@@ -234,34 +234,6 @@ def test_a_cut_or_nifti2_header_is_refused(tmp_path):
         io.read_header(tmp_path / "n2.nii.gz")
 
 
-def test_a_dicom_series_header_gives_shape_and_slice_spacing(tmp_path):
-    """Header reads of a DICOM folder (first and last file) agree with reading the series."""
-    volume = np.stack([SLICE + 10 * k for k in range(4)])
-    folder = tmp_path / "series"
-    folder.mkdir()
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    write = io.keeps_locale(writer.Execute)  # GDCM sets the C locale
-    for k, plane in enumerate(volume):
-        image = sitk.GetImageFromArray(plane)
-        image.SetSpacing((0.8, 0.7))
-        for tag, value in {
-            "0020|0032": f"0\\0\\{2.5 * k}",  # position: slices 2.5 mm apart
-            "0020|0037": "1\\0\\0\\0\\1\\0",
-            "0020|0013": str(k),
-            "0020|000e": "1.2.3.4",
-            "0008|0060": "CT",
-        }.items():
-            image.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"{k}.dcm"))
-        write(image)
-    shape, geometry = io.read_geometry(folder)
-    assert shape == (4, 30, 30)
-    assert geometry.spacing == pytest.approx((2.5, 0.7, 0.8))
-    array, read = io.read_image(folder)
-    assert array.shape == shape and read.spacing == pytest.approx(geometry.spacing)
-
-
 def test_dicom_input_and_output_keep_the_text_encoding(tmp_path):
     """ITK's DICOM writer (GDCM) sets the C locale, after which Python would read text as ASCII;
     the io functions restore the locale."""
@@ -325,14 +297,26 @@ def test_unevenly_spaced_dicom_slices_are_refused(tmp_path, positions, fragment)
             read(folder)
 
 
-def test_the_real_dicom_series_reads_with_its_spacing():
-    """The real abdominal CT series (20 slices, 0.977 x 0.977 x 2.0 mm, tests/data/real-ct)."""
-    folder = REAL_CT / "dicom-abdomen"
-    shape, geometry = io.read_geometry(folder)
-    assert shape == (20, 512, 512)
-    assert geometry.spacing == pytest.approx((2.0, 0.9765625, 0.9765625))
+@pytest.mark.parametrize(
+    "make, shape, spacing",
+    [
+        # slices 2.5 mm apart, 0.7 x 0.8 mm pixels
+        (
+            lambda tmp: write_series(tmp / "series", [0.0, 2.5, 5.0, 7.5]),
+            (4, 30, 30),
+            (2.5, 0.7, 0.8),
+        ),
+        # the real abdominal CT series (tests/data/real-ct)
+        (lambda tmp: REAL_CT / "dicom-abdomen", (20, 512, 512), (2.0, 0.9765625, 0.9765625)),
+    ],
+)
+def test_a_dicom_series_header_gives_shape_and_slice_spacing(tmp_path, make, shape, spacing):
+    """Header reads of a DICOM folder (every file's header) agree with reading the series."""
+    folder = make(tmp_path)
+    assert io.read_geometry(folder)[0] == shape
+    assert io.read_geometry(folder)[1].spacing == pytest.approx(spacing)
     array, read = io.read_image(folder)
-    assert array.shape == shape and read.spacing == pytest.approx(geometry.spacing)
+    assert array.shape == shape and read.spacing == pytest.approx(spacing)
 
 
 def test_a_one_slice_dicom_series_is_a_2d_image(tmp_path):

@@ -350,15 +350,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(execute=run)
 
 
-@stage(
-    "predict",
-    "predict the test split: values, localization masks (NIfTI)",
-    inputs=("model_file", "prepared"),
-    outputs=("out_dir",),
-)
-def _predict_args(p: argparse.ArgumentParser) -> None:
+def _model_use_args(p: argparse.ArgumentParser) -> None:
+    """The arguments of applying a trained model: which, where, and how its output is read."""
     p.add_argument("--model-file", type=Path, required=True)
-    p.add_argument("--prepared", type=Path, required=True)
     p.add_argument("--problem", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--device", default="auto")
@@ -371,6 +365,17 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
         help="evaluation.localization: how maps become masks (area | threshold)",
     )
     p.add_argument("--out-dir", type=Path, required=True)
+
+
+@stage(
+    "predict",
+    "predict the test split: values, localization masks (NIfTI)",
+    inputs=("model_file", "prepared"),
+    outputs=("out_dir",),
+)
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    _model_use_args(p)
+    p.add_argument("--prepared", type=Path, required=True)
 
     def run(a: argparse.Namespace) -> None:
         from rlnet.predict import predict
@@ -426,17 +431,9 @@ def _roi_qc_args(p: argparse.ArgumentParser) -> None:
     outputs=("out_dir",),
 )
 def _infer_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model-file", type=Path, required=True)
-    p.add_argument("--problem", required=True)
-    p.add_argument("--model", required=True)
+    _model_use_args(p)
     p.add_argument("--settings", type=_json, required=True, help="problems.<name> block (JSON)")
     p.add_argument("--scans", type=Path, required=True, help="a folder of scans or a scans TSV")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--agatston", type=_json, default={}, help="evaluation.agatston (JSON)")
-    p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
-    p.add_argument("--localization", default="area", help="evaluation.localization")
-    p.add_argument("--out-dir", type=Path, required=True)
     p.set_defaults(images=[])  # filled by run: the scans read (provenance inputs)
 
     def run(a: argparse.Namespace) -> None:
