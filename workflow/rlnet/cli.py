@@ -157,14 +157,9 @@ def _import_slices_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(files=[])  # filled by run: the files the source table names
 
     def run(a: argparse.Namespace) -> None:
-        from rlnet import io
-        from rlnet.datasets.manifest_files import manifest_files
         from rlnet.datasets.tables import import_slices_table
 
-        a.files = [Path(f) for f in manifest_files(a.source)]
-        table = import_slices_table(a.source, a.out_dir)
-        io.write_table(a.table, table)
-        log.info("slices table: %d cases -> %s", len(table), a.table)
+        _import_table(a, lambda: import_slices_table(a.source, a.out_dir))
 
     p.set_defaults(execute=run)
 
@@ -181,16 +176,23 @@ def _import_cac_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(files=[])  # filled by run: the files the source table names
 
     def run(a: argparse.Namespace) -> None:
-        from rlnet import io
-        from rlnet.datasets.manifest_files import manifest_files
         from rlnet.datasets.tables import import_cac_table
 
-        a.files = [Path(f) for f in manifest_files(a.source)]
-        table = import_cac_table(a.source)
-        io.write_table(a.table, table)
-        log.info("CAC table: %d scans -> %s", len(table), a.table)
+        _import_table(a, lambda: import_cac_table(a.source))
 
     p.set_defaults(execute=run)
+
+
+def _import_table(a: argparse.Namespace, run_importer) -> None:
+    """Run a table importer: record the files the user's table names (provenance inputs),
+    write the manifest it returns to --table."""
+    from rlnet import io
+    from rlnet.datasets.manifest_files import manifest_files
+
+    a.files = [Path(f) for f in manifest_files(a.source)]
+    table = run_importer()
+    io.write_table(a.table, table)
+    log.info("%s: %d cases -> %s", a.stage, len(table), a.table)
 
 
 @stage(
@@ -446,7 +448,7 @@ def _infer_args(p: argparse.ArgumentParser) -> None:
             a.problem,
             a.model,
             a.settings,
-            a.scans,
+            scans,
             a.out_dir,
             device=a.device,
             batch_size=a.batch_size,

@@ -82,22 +82,22 @@ def infer_scans(
     problem: str,
     model_name: str,
     settings: dict,
-    scans: str | Path,
+    table: pd.DataFrame,
     out_dir: str | Path,
     **predict_kw,
 ) -> pd.DataFrame:
-    """Prepare and predict every scan (``settings``: the problem's config block); the table
-    written to ``out_dir/predictions.tsv``. ``predict_kw``: ``rlnet.predict.predict``'s
-    keywords (device, batch_size, agatston_kw, risk_scheme, localization)."""
-    table = scan_table(scans)
+    """Prepare and predict every scan of ``table`` (``scan_table``; ``settings``: the problem's
+    config block); the table written to ``out_dir/predictions.tsv``. ``predict_kw``:
+    ``rlnet.predict.predict``'s keywords (device, batch_size, agatston_kw, risk_scheme,
+    localization)."""
     manifest = table.assign(subject_id=table["case_id"], value="", mask="", agatston="")
     split = pd.DataFrame({"case_id": table["case_id"], "split": "test", "stratum": 0})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".infer.", dir=out_dir.parent))
     try:
-        prepare(manifest, split, settings, work / "prepared")
         prepared = work / "prepared"
+        prepare(manifest, split, settings, prepared)
         result = predict(
             model_file, prepared, problem, model_name, out_dir, reference=False, **predict_kw
         )

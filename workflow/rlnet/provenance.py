@@ -158,38 +158,54 @@ def _read_json(record_path: Path) -> dict:
     return record
 
 
-def shared_records(folder: Path) -> dict[str, Path]:
-    """{file name: its shared record} for the shared records in ``folder``."""
-    names: dict[str, Path] = {}
+#: A folder's shared records by file name: (the record file, its parsed JSON).
+Shared = dict[str, tuple[Path, dict]]
+
+
+def shared_records(folder: Path) -> Shared:
+    """{file name: (its shared record, that record's JSON)} for the shared records in
+    ``folder``, each record read once."""
+    names: Shared = {}
     for record_path in sorted(folder.glob(f".*{SUFFIX}")):
-        files = _read_json(record_path).get(FILES_KEY)
+        record = _read_json(record_path)
+        files = record.get(FILES_KEY)
         if not isinstance(files, dict):
             raise AuditError(f"{record_path}: damaged provenance record (no key {FILES_KEY})")
-        names.update(dict.fromkeys(files, record_path))
+        names.update(dict.fromkeys(files, (record_path, record)))
     return names
 
 
-def record_path(path: str | Path, shared: dict[str, Path] | None = None) -> Path | None:
-    """The file holding ``path``'s record: its sidecar, else the shared record of its folder
-    that lists it (``shared``: that folder's ``shared_records``, when already read)."""
-    path = Path(path)
-    if sidecar(path).exists():
-        return sidecar(path)
+def _shared_of(path: Path, shared: Shared | None) -> tuple[Path, dict] | None:
+    """The shared record listing ``path`` (``shared``: its folder's ``shared_records``, when
+    already read)."""
     if shared is None:
         shared = shared_records(path.parent) if path.parent.is_dir() else {}
     return shared.get(path.name)
 
 
-def load_record(path: str | Path, shared: dict[str, Path] | None = None) -> dict:
+def record_path(path: str | Path, shared: Shared | None = None) -> Path | None:
+    """The file holding ``path``'s record: its sidecar, else the shared record of its folder
+    that lists it."""
+    path = Path(path)
+    if sidecar(path).exists():
+        return sidecar(path)
+    entry = _shared_of(path, shared)
+    return entry[0] if entry else None
+
+
+def load_record(path: str | Path, shared: Shared | None = None) -> dict:
     """The provenance record of ``path``; AuditError naming the record file when it is missing
     or damaged (not JSON, not an object, a key missing)."""
-    found = record_path(path, shared)
-    if found is None:
-        raise AuditError(f"{path}: no provenance record ({sidecar(path)} is missing)")
-    record = _read_json(found)
-    if found != sidecar(path):
-        files = record.pop(FILES_KEY)
-        record = {"file": str(path), "sha256": files[Path(path).name], **record}
+    path = Path(path)
+    if sidecar(path).exists():
+        found, record = sidecar(path), _read_json(sidecar(path))
+    else:
+        entry = _shared_of(path, shared)
+        if entry is None:
+            raise AuditError(f"{path}: no provenance record ({sidecar(path)} is missing)")
+        found, bundle = entry
+        common = {k: v for k, v in bundle.items() if k != FILES_KEY}
+        record = {"file": str(path), "sha256": bundle[FILES_KEY][path.name], **common}
     missing = [k for k in RECORD_KEYS if k not in record]
     if not missing and not isinstance(record["code"], dict):
         missing = ["code"]
@@ -257,7 +273,7 @@ class Auditor:
         self.hashes = hashes
         self.report = AuditReport()
         self._current: dict[str, str | None] = {}
-        self._shared: dict[Path, dict[str, Path]] = {}
+        self._shared: dict[Path, Shared] = {}
 
     def _module_now(self, module: str) -> str | None:
         if module not in self._current:
@@ -287,7 +303,7 @@ class Auditor:
             else:
                 self.report.problems.append(message + "; pass --allow-dirty to accept it")
 
-    def _shared_in(self, folder: Path) -> dict[str, Path]:
+    def _shared_in(self, folder: Path) -> Shared:
         if folder not in self._shared:
             self._shared[folder] = shared_records(folder) if folder.is_dir() else {}
         return self._shared[folder]
