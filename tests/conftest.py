@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from rlnet import io
+from rlnet.biomarker import Biomarker, of_problem
+from rlnet.config import load
 from rlnet.split import make_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +36,13 @@ TRAINING = {
     "augment": {"rotation_deg": 10.0, "translation_mm": 4.0, "displacement_mm": 2.0},
     "amp": "none",
     "num_workers": 0,
+    "score": "measure",
 }
+
+
+def biomarker(problem: str) -> Biomarker:
+    """The biomarker of one of the default config's problems."""
+    return of_problem(load(ROOT / "config" / "config.yaml"), problem)
 
 
 def toy_case(rng: np.random.Generator, shape=(30, 30)) -> tuple[np.ndarray, np.ndarray]:

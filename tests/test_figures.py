@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import biomarker
 from rlnet import io
 from rlnet.figures import agreement, confusion, data, errors, overlays, sample_size, style
 from rlnet.prepare import Prepared
@@ -74,16 +75,6 @@ def test_examples_prefer_cases_with_a_mask():
     assert len(rows) == 6 and all(table["has_mask"].iloc[rows] == 1)
 
 
-def test_every_problem_has_its_unit():
-    """The paper's units: areas in mm², the calcium score in Agatston units; a problem the
-    style does not know gets the neutral fallback, never another problem's unit."""
-    units = {"pma": "(mm²)", "sfa": "(mm²)", "liver": "(mm²)", "cac": "(Agatston units)"}
-    for problem, unit in units.items():
-        assert style.axis_label(problem).endswith(unit)
-    assert style.axis_label("pma", "Predicted") == "Predicted pectoralis muscle area (mm²)"
-    assert style.axis_label("epicardial_fat") == "Biomarker (a.u.)"
-
-
 # --- agreement ----------------------------------------------------------------------------------
 
 
@@ -93,7 +84,7 @@ def test_bland_altman_numbers_by_hand(tmp_path):
     table = predictions(n=4)
     table["reference"] = [10.0, 20.0, 30.0, 40.0]
     table["prediction"] = [11.0, 23.0, 35.0, 47.0]
-    numbers = agreement.bland_altman(table, "pma", "rl-unet", tmp_path / "ba.pdf")
+    numbers = agreement.bland_altman(table, biomarker("pma"), "rl-unet", tmp_path / "ba.pdf")
     assert assert_figure(tmp_path / "ba.pdf") == numbers
     sd = (20 / 3) ** 0.5
     assert numbers["n"] == 4 and numbers["sd_ddof"] == 1
@@ -105,7 +96,7 @@ def test_bland_altman_numbers_by_hand(tmp_path):
 
 def test_correlation_numbers_and_example_colours(tmp_path):
     table = predictions()
-    numbers = agreement.correlation(table, "sfa", "rl-unet", tmp_path / "corr.pdf")
+    numbers = agreement.correlation(table, biomarker("sfa"), "rl-unet", tmp_path / "corr.pdf")
     assert assert_figure(tmp_path / "corr.pdf") == numbers
     assert numbers["rho"] == pytest.approx(
         np.corrcoef(table["reference"], table["prediction"])[0, 1]
@@ -120,7 +111,7 @@ def test_correlation_numbers_and_example_colours(tmp_path):
 def test_constant_prediction_draws_with_undefined_rho(tmp_path):
     table = predictions()
     table["prediction"] = 5.0
-    numbers = agreement.correlation(table, "pma", "enc-unet", tmp_path / "c.pdf")
+    numbers = agreement.correlation(table, biomarker("pma"), "enc-unet", tmp_path / "c.pdf")
     assert numbers["rho"] is None  # NaN in JSON-friendly form
     assert_figure(tmp_path / "c.pdf")
 
@@ -132,7 +123,7 @@ def test_confusion_counts(tmp_path):
     ref = [0, 0, 1, 1, 2, 3, 4, 4, 0, 2]
     pred = [0, 1, 1, 1, 3, 3, 4, 3, 0, 2]
     table = pd.DataFrame({"reference_group": ref, "predicted_group": pred})
-    numbers = confusion.confusion(table, "rl-unet", tmp_path / "conf.pdf")
+    numbers = confusion.confusion(table, biomarker("cac"), "rl-unet", tmp_path / "conf.pdf")
     assert assert_figure(tmp_path / "conf.pdf") == numbers
     counts = np.array(numbers["counts"])
     assert counts.sum() == numbers["n"] == len(table)
@@ -186,7 +177,9 @@ def test_overlays_show_six_cases_with_correct_counts(toy_prepared, tmp_path):
     table, local = _test_predictions(prepared)
     table = pd.concat([table, table.assign(case_id=table["case_id"] + "b")], ignore_index=True)
     local = np.concatenate([local, local])
-    numbers = overlays.overlays(table, local, prepared, "pma", "rl-unet", tmp_path / "ov.pdf")
+    numbers = overlays.overlays(
+        table, local, prepared, biomarker("pma"), "rl-unet", tmp_path / "ov.pdf"
+    )
     assert assert_figure(tmp_path / "ov.pdf") == numbers
     expected = list(table["case_id"].iloc[style.example_rows(table)])
     assert numbers["case_ids"] == expected and len(expected) == min(6, len(table))
@@ -198,7 +191,7 @@ def test_overlays_show_six_cases_with_correct_counts(toy_prepared, tmp_path):
         assert entry["fp"] == np.count_nonzero(pred & ~ref)
         assert entry["fn"] == np.count_nonzero(~pred & ref)
     # the correlation plot colours the same cases in the same order
-    corr = agreement.correlation(table, "pma", "rl-unet", tmp_path / "corr.pdf")
+    corr = agreement.correlation(table, biomarker("pma"), "rl-unet", tmp_path / "corr.pdf")
     assert corr["examples"] == numbers["case_ids"]
 
 
@@ -209,7 +202,7 @@ def test_liver_comparison_rows_per_model(toy_prepared, tmp_path):
         "rl-unet": (table, local),
         "seg-unet": (table, np.asarray(prepared.masks[table["index"].to_numpy()])),
     }
-    numbers = overlays.comparison(models, prepared, tmp_path / "liver.pdf")
+    numbers = overlays.comparison(models, prepared, biomarker("liver"), tmp_path / "liver.pdf")
     assert assert_figure(tmp_path / "liver.pdf") == numbers
     assert list(numbers["models"]) == ["rl-unet", "seg-unet"]
     assert all(e["fp"] == e["fn"] == 0 for e in numbers["models"]["seg-unet"])
@@ -258,7 +251,9 @@ def test_cac_overlay_picks_the_slice_with_most_detected_calcium(tmp_path):
     table = pd.DataFrame(
         {"case_id": ["h0"], "index": [0], "reference": [9.0], "prediction": [8.0], "has_mask": [1]}
     )
-    numbers = overlays.overlays(table, local, prepared, "cac", "rl-unet", tmp_path / "cac.pdf")
+    numbers = overlays.overlays(
+        table, local, prepared, biomarker("cac"), "rl-unet", tmp_path / "cac.pdf"
+    )
     assert numbers["models"]["rl-unet"][0] == {
         "case_id": "h0",
         "index": 0,
@@ -276,7 +271,7 @@ def test_cac_overlay_picks_the_slice_with_most_detected_calcium(tmp_path):
 
 def test_abs_error_boxes(tmp_path):
     tables = {"rl-unet": predictions(seed=1), "baseline": predictions(seed=2)}
-    numbers = errors.abs_error(tables, "cac", tmp_path / "err.pdf")
+    numbers = errors.abs_error(tables, biomarker("cac"), tmp_path / "err.pdf")
     assert assert_figure(tmp_path / "err.pdf") == numbers
     assert numbers["models"] == ["baseline", "rl-unet"]  # the paper's order
     err = np.abs(tables["rl-unet"]["prediction"] - tables["rl-unet"]["reference"])
@@ -297,17 +292,17 @@ def test_sample_size_numbers_match_the_table(tmp_path):
             "repeats": [2, 2, 2, 2, 1],
         }
     )
-    numbers = sample_size.sample_size(table, "pma", tmp_path / "ss.pdf")
+    numbers = sample_size.sample_size(table, biomarker("pma"), tmp_path / "ss.pdf")
     assert assert_figure(tmp_path / "ss.pdf") == numbers
     assert list(numbers["metrics"]) == ["rho", "dice"]
     assert numbers["metrics"]["rho"] == [
         {"n": 8, "mean": 0.6, "min": 0.5, "max": 0.7, "sd": 0.1, "repeats": 2},
         {"n": 16, "mean": 0.8, "min": 0.7, "max": 0.9, "sd": 0.05, "repeats": 2},
     ]
-    single = sample_size.sample_size(table, "sfa", tmp_path / "sfa.pdf")
+    single = sample_size.sample_size(table, biomarker("sfa"), tmp_path / "sfa.pdf")
     assert single["metrics"]["rho"][0]["sd"] is None
     with pytest.raises(ValueError, match="liver"):
-        sample_size.sample_size(table, "liver", tmp_path / "none.pdf")
+        sample_size.sample_size(table, biomarker("liver"), tmp_path / "none.pdf")
 
 
 def _split_tables():
@@ -326,19 +321,24 @@ def _split_tables():
 
 def test_distribution_proportions(tmp_path):
     split, manifest = _split_tables()
-    table = data.cases(split, manifest, "cac")
+    table = data.cases(split, manifest, biomarker("cac"))
     assert list(table["plotted"]) == list(manifest["agatston"].astype(float))
-    numbers = data.distribution(table, "cac", tmp_path / "dist.pdf")
+    numbers = data.distribution(table, biomarker("cac"), tmp_path / "dist.pdf")
     assert assert_figure(tmp_path / "dist.pdf") == numbers
     assert {k: v["n"] for k, v in numbers["splits"].items()} == {"train": 6, "val": 2, "test": 2}
     for entry in numbers["splits"].values():
         assert sum(entry["proportions"]) == pytest.approx(1.0)
-    assert data.cases(split, manifest, "pma")["plotted"].tolist() == manifest["value"].tolist()
+    assert (
+        data.cases(split, manifest, biomarker("pma"))["plotted"].tolist()
+        == manifest["value"].tolist()
+    )
 
 
 def test_risk_group_proportions(tmp_path):
     split, manifest = _split_tables()
-    numbers = data.risk_groups(data.cases(split, manifest, "cac"), tmp_path / "risk.pdf")
+    numbers = data.risk_groups(
+        data.cases(split, manifest, biomarker("cac")), biomarker("cac"), tmp_path / "risk.pdf"
+    )
     assert assert_figure(tmp_path / "risk.pdf") == numbers
     # paper scheme: [0,10) [10,100) [100,400) [400,1000) >=1000
     assert numbers["splits"]["train"]["counts"] == [3, 1, 1, 0, 1]

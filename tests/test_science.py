@@ -41,6 +41,7 @@ SETTINGS = {
     "augment": {"rotation_deg": 10.0, "translation_mm": 8.0, "displacement_mm": 0.0},
     "amp": "none",
     "num_workers": 0,
+    "score": "measure",
 }
 
 

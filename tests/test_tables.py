@@ -15,9 +15,11 @@ def record(problem, model, rho, dice=None, n_train=100):
 
 
 def test_table2_long_format_in_paper_order_and_renderings():
+    """Problems in the order of the records (the config's), models and metrics in the
+    paper's order."""
     records = [
-        record("sfa", "rl-unet", 0.99, 0.9),
         record("pma", "rl-unet", 0.977, 0.853),
+        record("sfa", "rl-unet", 0.99, 0.9),
         record("pma", "baseline", 0.951),
     ]
     table = tables.table2(records)
@@ -188,7 +190,7 @@ def test_liver_per_case_dice_pools_slices():
         "rl-unet": frame([4, 1, 2], [5, 2, 4], [5, 4, 2], [11.0, 19.0, 6.0]),
         "seg-unet": frame([3, 2, 2], [4, 2, 2], [5, 4, 2], [9.0, 22.0, 4.0]),
     }
-    table = tables.liver_comparison(cases).set_index(["level", "model"])
+    table = tables.comparison(cases).set_index(["level", "model"])
     # rl-unet, subject a: 2 * (4 + 1) / ((5 + 2) + (5 + 4)) = 10/16; subject b: 4/6
     assert table.loc[("case", "rl-unet"), "dice"] == pytest.approx((10 / 16 + 4 / 6) / 2)
     assert table.loc[("slice", "rl-unet"), "n"] == 3 and table.loc[("case", "rl-unet"), "n"] == 2

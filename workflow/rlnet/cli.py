@@ -88,6 +88,18 @@ def _json(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
 
 
+BIOMARKER_HELP = "the problem's biomarker (rlnet.biomarker.Biomarker as JSON)"
+
+
+def _biomarker(text: str):
+    from rlnet.biomarker import Biomarker
+
+    try:
+        return Biomarker.from_json(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
 @stage(
     "synthesize",
     "generate one shard of synthetic CT cases (NIfTI + shard table)",
@@ -243,7 +255,7 @@ def _manifest_args(p: argparse.ArgumentParser) -> None:
 )
 def _split_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", type=Path, required=True)
-    p.add_argument("--problem", required=True)
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument("--split", type=_json, required=True, help="problems.<name>.split (JSON)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
@@ -267,12 +279,12 @@ def _split_args(p: argparse.ArgumentParser) -> None:
                 table,
                 fractions,
                 a.seed,
-                n_strata=a.split.get("strata", 5 if a.problem == "cac" else 4),
-                by_risk=a.problem == "cac",
+                n_strata=a.split.get("strata", split.default_strata(a.biomarker.risk_groups)),
+                by_risk=a.biomarker.risk_groups,
                 scheme=a.risk_scheme,
             )
         except split.SplitError as err:
-            raise split.SplitError(f"{source} (problem {a.problem}): {err}") from err
+            raise split.SplitError(f"{source} (problem {a.biomarker.problem}): {err}") from err
         io.write_table(a.out, result)
         io.write_table(a.report, split.report(result))
         log.info("split: %s", result.split.value_counts().to_dict())
@@ -576,7 +588,7 @@ def _table3_args(p: argparse.ArgumentParser) -> None:
 
 @stage(
     "table4",
-    "the paper's Table IV: Stuart-Maxwell tests on cac risk groups",
+    "the paper's Table IV for an Agatston problem: Stuart-Maxwell tests on its risk groups",
     inputs=("cases",),
     outputs=("out",),
 )
@@ -594,12 +606,12 @@ def _table4_args(p: argparse.ArgumentParser) -> None:
 
 
 @stage(
-    "liver-comparison",
-    "liver per-slice and per-case rho and Dice, rl-unet vs seg-unet",
+    "comparison",
+    "per-slice and per-subject rho and Dice of an RL and a segmentation model (liver)",
     inputs=("cases",),
     outputs=("out",),
 )
-def _liver_args(p: argparse.ArgumentParser) -> None:
+def _comparison_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", type=Path, nargs="+", required=True, help="per-case TSVs")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--out", type=Path, required=True)
@@ -607,7 +619,7 @@ def _liver_args(p: argparse.ArgumentParser) -> None:
     def run(a: argparse.Namespace) -> None:
         from rlnet import io, tables
 
-        io.write_table(a.out, tables.liver_comparison(_read_cases(a.cases), a.alpha))
+        io.write_table(a.out, tables.comparison(_read_cases(a.cases), a.alpha))
 
     p.set_defaults(execute=run)
 
@@ -648,14 +660,14 @@ def _predictions(path: Path):
 )
 def _figure_bland_altman_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", type=Path, required=True)
-    p.add_argument("--problem", required=True)
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument("--model", required=True)
     p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
 
     def run(a: argparse.Namespace) -> None:
         from rlnet.figures import agreement
 
-        numbers = agreement.bland_altman(_predictions(a.predictions), a.problem, a.model, a.out)
+        numbers = agreement.bland_altman(_predictions(a.predictions), a.biomarker, a.model, a.out)
         log.info("Bland-Altman: bias %s, n %d -> %s", numbers["bias"], numbers["n"], a.out)
 
     p.set_defaults(execute=run)
@@ -669,14 +681,14 @@ def _figure_bland_altman_args(p: argparse.ArgumentParser) -> None:
 )
 def _figure_correlation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", type=Path, required=True)
-    p.add_argument("--problem", required=True)
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument("--model", required=True)
     p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
 
     def run(a: argparse.Namespace) -> None:
         from rlnet.figures import agreement
 
-        numbers = agreement.correlation(_predictions(a.predictions), a.problem, a.model, a.out)
+        numbers = agreement.correlation(_predictions(a.predictions), a.biomarker, a.model, a.out)
         log.info("correlation: rho %s, n %d -> %s", numbers["rho"], numbers["n"], a.out)
 
     p.set_defaults(execute=run)
@@ -690,6 +702,7 @@ def _figure_correlation_args(p: argparse.ArgumentParser) -> None:
 )
 def _figure_confusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", type=Path, required=True)
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument("--model", required=True)
     p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
     p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
@@ -699,7 +712,7 @@ def _figure_confusion_args(p: argparse.ArgumentParser) -> None:
         from rlnet.figures import confusion
 
         table = io.read_table(a.predictions, required=("reference_group", "predicted_group"))
-        numbers = confusion.confusion(table, a.model, a.out, a.risk_scheme)
+        numbers = confusion.confusion(table, a.biomarker, a.model, a.out, a.risk_scheme)
         log.info("confusion: n %d, accuracy %s -> %s", numbers["n"], numbers["accuracy"], a.out)
 
     p.set_defaults(execute=run)
@@ -715,7 +728,7 @@ def _figure_overlays_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", type=Path, required=True)
     p.add_argument("--localization", type=Path, required=True)
     p.add_argument("--prepared", type=Path, required=True)
-    p.add_argument("--problem", required=True)
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument("--model", required=True)
     p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
 
@@ -729,7 +742,7 @@ def _figure_overlays_args(p: argparse.ArgumentParser) -> None:
             _predictions(a.predictions),
             np.load(a.localization, mmap_mode="r"),
             Prepared.load(a.prepared),
-            a.problem,
+            a.biomarker,
             a.model,
             a.out,
         )
@@ -739,12 +752,13 @@ def _figure_overlays_args(p: argparse.ArgumentParser) -> None:
 
 
 @stage(
-    "figure-liver-comparison",
-    "liver localization, models side by side (Fig. 12)",
+    "figure-comparison",
+    "localization of RL and segmentation models side by side (Fig. 12: liver)",
     inputs=("predictions", "localization", "prepared"),
     outputs=FIGURE_OUT,
 )
-def _figure_liver_comparison_args(p: argparse.ArgumentParser) -> None:
+def _figure_comparison_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--predictions", type=Path, nargs="+", required=True, help="one per model")
     p.add_argument("--localization", type=Path, nargs="+", required=True, help="one per model")
@@ -763,8 +777,8 @@ def _figure_liver_comparison_args(p: argparse.ArgumentParser) -> None:
             m: (_predictions(p), np.load(loc, mmap_mode="r"))
             for m, p, loc in zip(a.models, a.predictions, a.localization, strict=True)
         }
-        numbers = overlays.comparison(models, Prepared.load(a.prepared), a.out)
-        log.info("liver comparison: cases %s -> %s", numbers["case_ids"], a.out)
+        numbers = overlays.comparison(models, Prepared.load(a.prepared), a.biomarker, a.out)
+        log.info("comparison: cases %s -> %s", numbers["case_ids"], a.out)
 
     p.set_defaults(execute=run)
 
@@ -776,7 +790,7 @@ def _figure_liver_comparison_args(p: argparse.ArgumentParser) -> None:
     outputs=FIGURE_OUT,
 )
 def _figure_abs_error_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--problem", required=True)
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument(
         "--predictions",
         type=Path,
@@ -790,7 +804,7 @@ def _figure_abs_error_args(p: argparse.ArgumentParser) -> None:
         from rlnet.figures import errors
 
         tables = {path.parent.parent.name: _predictions(path) for path in a.predictions}
-        errors.abs_error(tables, a.problem, a.out)
+        errors.abs_error(tables, a.biomarker, a.out)
         log.info("absolute error: %s -> %s", sorted(tables), a.out)
 
     p.set_defaults(execute=run)
@@ -804,7 +818,7 @@ def _figure_abs_error_args(p: argparse.ArgumentParser) -> None:
 )
 def _figure_sample_size_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", type=Path, required=True, help="results/tables/sample_size.tsv")
-    p.add_argument("--problem", required=True)
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
 
     def run(a: argparse.Namespace) -> None:
@@ -812,8 +826,8 @@ def _figure_sample_size_args(p: argparse.ArgumentParser) -> None:
         from rlnet.figures import sample_size
 
         table = io.read_table(a.table, required=("problem", "metric", "n", "mean", "sd"))
-        sample_size.sample_size(table, a.problem, a.out)
-        log.info("sample size: %s -> %s", a.problem, a.out)
+        sample_size.sample_size(table, a.biomarker, a.out)
+        log.info("sample size: %s -> %s", a.biomarker, a.out)
 
     p.set_defaults(execute=run)
 
@@ -827,15 +841,15 @@ def _figure_sample_size_args(p: argparse.ArgumentParser) -> None:
 def _figure_distribution_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", type=Path, required=True)
     p.add_argument("--manifest", type=Path, required=True)
-    p.add_argument("--problem", required=True)
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument("--out", type=Path, required=True, help="PDF; .png and .json beside it")
 
     def run(a: argparse.Namespace) -> None:
         from rlnet import io
         from rlnet.figures import data
 
-        table = data.cases(io.read_table(a.split), io.read_table(a.manifest), a.problem)
-        data.distribution(table, a.problem, a.out)
+        table = data.cases(io.read_table(a.split), io.read_table(a.manifest), a.biomarker)
+        data.distribution(table, a.biomarker, a.out)
         log.info("distribution: %d cases -> %s", len(table), a.out)
 
     p.set_defaults(execute=run)
@@ -843,11 +857,12 @@ def _figure_distribution_args(p: argparse.ArgumentParser) -> None:
 
 @stage(
     "figure-risk-groups",
-    "cac risk-group proportions per split (Fig. 3)",
+    "risk-group proportions per split of an Agatston biomarker (Fig. 3)",
     inputs=("split", "manifest"),
     outputs=FIGURE_OUT,
 )
 def _figure_risk_groups_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--biomarker", type=_biomarker, required=True, help=BIOMARKER_HELP)
     p.add_argument("--split", type=Path, required=True)
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--risk-scheme", default="paper", choices=["paper", "clinical"])
@@ -857,8 +872,8 @@ def _figure_risk_groups_args(p: argparse.ArgumentParser) -> None:
         from rlnet import io
         from rlnet.figures import data
 
-        table = data.cases(io.read_table(a.split), io.read_table(a.manifest), "cac")
-        data.risk_groups(table, a.out, a.risk_scheme)
+        table = data.cases(io.read_table(a.split), io.read_table(a.manifest), a.biomarker)
+        data.risk_groups(table, a.biomarker, a.out, a.risk_scheme)
         log.info("risk groups: %d cases -> %s", len(table), a.out)
 
     p.set_defaults(execute=run)

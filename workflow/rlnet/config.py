@@ -11,10 +11,6 @@ from rlnet.phantom_registry import PHANTOMS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
-#: Units of each problem's training target.
-UNITS: dict[str, str] = {"pma": "mm2", "sfa": "mm2", "cac": "mm3", "liver": "mm2"}
-
-
 #: 3D ROIs feed the networks uncropped: every axis must survive four 2x poolings.
 ROI_MULTIPLE = 16
 
@@ -105,6 +101,12 @@ def check_semantics(config: dict) -> None:
                         f"config key 'problems.{name}.source.{key}': '{source[key]}' is not a "
                         f"mask of phantom '{phantom}' (known: {', '.join(masks)})"
                     )
+            calcium = PHANTOMS[phantom].calcium
+            if problem["biomarker"]["score"] == "agatston" and source["target"] not in calcium:
+                raise ConfigError(
+                    f"config key 'problems.{name}.source.target': an agatston biomarker needs a "
+                    f"calcium mask of phantom '{phantom}' (it has: {', '.join(calcium) or 'none'})"
+                )
             dims = PHANTOMS[phantom].spatial_dims
             if dims != problem["spatial_dims"]:
                 raise ConfigError(
@@ -116,6 +118,11 @@ def check_semantics(config: dict) -> None:
             raise ConfigError(
                 f"config key 'problems.{name}.model_training.{unused[0]}': not one of the "
                 f"problem's models ({', '.join(problem['models'])})"
+            )
+        if problem["biomarker"]["score"] == "agatston" and problem["spatial_dims"] != 3:
+            raise ConfigError(
+                f"config key 'problems.{name}.biomarker.score': agatston scores 3D volumes; "
+                "the problem is 2D"
             )
         if problem["spatial_dims"] == 3 and "roi" not in problem:
             raise ConfigError(f"config key 'problems.{name}.roi': required for 3D problems")
@@ -224,7 +231,8 @@ def needs_masks(config: dict, problem: str) -> bool:
 
 def training_settings(config: dict, problem: str, n: str = "all", model: str | None = None) -> dict:
     """The global training block with the problem's overrides merged on top, then the
-    problem's ``model_training.<model>`` overrides (e.g. one model's epoch budget).
+    problem's ``model_training.<model>`` overrides (e.g. one model's epoch budget), and the
+    biomarker's ``score`` (which target a direct regressor learns: rlnet.training.targets).
 
     ``n`` is the run's training-set size (the ``n{n}`` of its path); a sample-size subset run
     (not ``all``) also gets ``equal_steps: true`` when the sweep asks for it. Off, the key is
@@ -240,6 +248,7 @@ def training_settings(config: dict, problem: str, n: str = "all", model: str | N
                 merged[key] = value
     if n != "all" and config.get("sample_size", {}).get("equal_steps", False):
         merged["equal_steps"] = True
+    merged["score"] = block["biomarker"]["score"]
     return merged
 
 

@@ -19,6 +19,8 @@ class Phantom:
         settings: keys of ``phantoms.<name>`` passed to its drawing function.
         per_subject: True when one index draws a subject's several cases
             (``generate_subject``), False for one case (``generate``).
+        calcium: the masks holding calcium: the shard records each one's Agatston score
+            (``agatston_<mask>``), the reference of a problem whose biomarker is ``agatston``.
     """
 
     module: str
@@ -26,6 +28,7 @@ class Phantom:
     spatial_dims: int
     settings: tuple[str, ...]
     per_subject: bool = False
+    calcium: tuple[str, ...] = ()
 
 
 PHANTOMS: dict[str, Phantom] = {
@@ -33,7 +36,11 @@ PHANTOMS: dict[str, Phantom] = {
         "chest", ("pectoralis", "subcutaneous_fat"), 2, ("shape", "spacing", "noise_hu", "blur_px")
     ),
     "heart": Phantom(
-        "heart", ("cac", "heart"), 3, ("shape", "spacing", "noise_hu", "risk_group_probs")
+        "heart",
+        ("cac", "heart"),
+        3,
+        ("shape", "spacing", "noise_hu", "risk_group_probs"),
+        calcium=("cac",),
     ),
     "abdomen": Phantom(
         "liver",

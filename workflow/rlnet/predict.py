@@ -68,7 +68,7 @@ def infer(model, dataset: CaseDataset, device: torch.device, batch_size: int):
     return np.concatenate(values), (np.concatenate(maps) if maps else None)
 
 
-def _cac_columns(
+def _agatston_columns(
     prepared, indices, values, maps, family, agatston_kw, scheme, reference: bool = True
 ) -> pd.DataFrame:
     """Predicted calcium volume, Agatston score and risk group of each case (and the
@@ -128,7 +128,8 @@ def predict(
     """Predict the test split; write predictions.tsv, localization.npy and maps/ to out_dir.
     ``localization``: the rule binarising the maps (``rlnet.localization.RULES``).
     ``reference=False`` (new scans, ``rlnet.infer``): no reference columns; the image path
-    instead."""
+    instead. A model of an Agatston biomarker (its training settings' ``score``) is reported
+    in Agatston units, with risk groups."""
     if localization not in RULES:
         raise ValueError(
             f"unknown localization rule {localization!r} (choose from {', '.join(RULES)})"
@@ -153,8 +154,8 @@ def predict(
     values = inverse(values, run.get("target_transform", "none"))
     ids = ["case_id", "subject_id", "index"] if reference else ["case_id", "image"]
     table = cases[ids].reset_index(drop=True)
-    if problem == "cac":
-        extra = _cac_columns(
+    if run["settings"]["score"] == "agatston":
+        extra = _agatston_columns(
             prepared,
             indices,
             values,

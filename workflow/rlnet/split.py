@@ -1,13 +1,13 @@
 """Train/validation/test split, stratified and grouped by subject.
 
-Strata: CAC risk groups of the reference Agatston score for cac; quantile bins of the
-biomarker value otherwise. Every subject's cases land in one split.
+Strata: the risk groups of the reference Agatston score for an Agatston biomarker; quantile
+bins of the biomarker value otherwise. Every subject's cases land in one split.
 """
 
 import numpy as np
 import pandas as pd
 
-from rlnet.biomarkers import risk_group
+from rlnet.biomarkers import PAPER_RISK_EDGES, risk_group
 
 SPLITS = ("train", "val", "test")
 #: Subjects every split needs (a validation loss, a test set with a spread, training pairs).
@@ -16,8 +16,19 @@ MIN_SUBJECTS = 2
 MIN_TEST_CASES = 3
 
 
+#: Strata of a split whose config gives no ``strata``: quantile bins of the value.
+VALUE_STRATA = 4
+#: Agatston risk groups (every group its own stratum).
+RISK_STRATA = len(PAPER_RISK_EDGES) + 1
+
+
 class SplitError(ValueError):
     """A split that cannot be made as configured; the message names the stratum."""
+
+
+def default_strata(by_risk: bool) -> int:
+    """Strata when the config gives none: every risk group, or ``VALUE_STRATA`` bins."""
+    return RISK_STRATA if by_risk else VALUE_STRATA
 
 
 def subject_strata(manifest: pd.DataFrame, n_strata: int, by_risk: bool, scheme: str) -> pd.Series:

@@ -8,8 +8,10 @@ estimate, where ``sd`` is the spread between training runs).
 Table III (per problem): every pair of models: Williams's test on rho; Kruskal-Wallis then
 Dunn on Dice (cases with a non-empty reference mask) and on the average Hausdorff distance (px)
 among models with localization.
-Table IV: Stuart-Maxwell on the cac risk groups of every pair of models.
-Supplementary: liver per-slice / per-case comparison; the sample-size summary (Fig. 13).
+Problems appear in the order of the records given (the config's order).
+Table IV (per Agatston problem): Stuart-Maxwell on the risk groups of every pair of models.
+Supplementary: an RL and a segmentation model per slice and per subject (the paper's liver
+comparison); the sample-size summary (Fig. 13).
 """
 
 import itertools
@@ -24,7 +26,6 @@ import pandas as pd
 from rlnet import io, metrics, stats
 from rlnet.labels import MODEL_LABELS
 
-PROBLEM_ORDER = ("pma", "sfa", "cac", "liver")
 #: Table II rows: metric key in the metrics JSON -> label (rlnet.evaluate defines them).
 METRIC_LABELS: dict[str, str] = {
     "rho": "ρ",
@@ -102,7 +103,8 @@ def table2(records: Sequence[dict]) -> pd.DataFrame:
     """Long table: problem, model, metric, value, sd, repeats, ci_low, ci_high, n (one row per
     number; see the module docstring for repeats)."""
     table = aggregate_repeats(_long(records))
-    table["_p"] = table["problem"].map(PROBLEM_ORDER.index)
+    problems = list(dict.fromkeys(record["problem"] for record in records))
+    table["_p"] = table["problem"].map(problems.index)
     table["_m"] = table["model"].map(list(MODEL_LABELS).index)
     table["_k"] = table["metric"].map(list(METRIC_LABELS).index)
     return (
@@ -240,7 +242,8 @@ def table3(
 
 
 def table4(cases: dict[str, pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
-    """Stuart-Maxwell chi2, df, p on the risk groups of every pair of cac models."""
+    """Stuart-Maxwell chi2, df, p on the risk groups of every pair of models (one Agatston
+    problem)."""
     models = _model_order(list(cases))
     groups = _aligned({m: cases[m] for m in models}, "predicted_group")
     rows = []
@@ -274,8 +277,9 @@ def _per_subject(table: pd.DataFrame) -> pd.DataFrame:
     return table.groupby("subject_id")[["reference", "prediction"]].sum()
 
 
-def liver_comparison(cases: dict[str, pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
-    """Liver, per slice and per case (subject): rho and mean Dice of each model, with tests.
+def comparison(cases: dict[str, pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
+    """Per slice and per case (subject): rho and mean Dice of each model, with tests (the
+    paper's liver comparison of RL and segmentation).
 
     The per-case Dice pools a subject's slices, from the per-slice intersection and sizes
     (``inter``, ``n_pred``, ``n_ref``): 2 sum(inter) / (sum(n_pred) + sum(n_ref)).

@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from rlnet import codebase
+from rlnet.biomarker import of_problem
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
 from rlnet.config import validate as validate_config
 from rlnet import phantom_registry
@@ -34,6 +35,11 @@ BASELINES = list(config["evaluation"].get("baselines", []))
 #: The {model} wildcard: trained models and baselines.
 MODELS = TRAINED_MODELS + BASELINES
 PHANTOMS = list(config.get("phantoms", {}).keys() - {"shard_size"})
+#: What each problem measures (rlnet.biomarker): name, units, score, risk groups.
+BIOMARKERS = {p: of_problem(config, p) for p in PROBLEMS}
+#: An RL and a segmentation model, compared on a problem that trains both (the paper's liver
+#: comparison: a supplementary table and Fig. 12).
+COMPARISON = ["rl-unet", "seg-unet"]
 
 
 def as_json(value):
@@ -48,6 +54,26 @@ def stage_code(stage, phantom=None):
     """
     phantom_module = phantom_registry.PHANTOMS[phantom].module if phantom else None
     return [str(path) for path in codebase.stage_files(stage, phantom_module)]
+
+
+def biomarker_json(problem):
+    """The biomarker of ``problem`` as a CLI argument (rlnet.biomarker.Biomarker.to_json)."""
+    return BIOMARKERS[problem].to_json()
+
+
+def risk_problems():
+    """The problems whose biomarker has Agatston risk groups."""
+    return [p for p in PROBLEMS if BIOMARKERS[p].risk_groups]
+
+
+def compared_problems():
+    """The problems that train both models of COMPARISON."""
+    return [p for p in PROBLEMS if set(COMPARISON) <= set(config["problems"][p]["models"])]
+
+
+def comparison_files(problem, name):
+    """``name`` (predictions.tsv, localization.npy) of each COMPARISON model on ``problem``."""
+    return [f"results/predictions/{problem}/{m}/nall_r0/{name}" for m in COMPARISON]
 
 
 def get_shards(phantom):
@@ -226,10 +252,10 @@ def get_table_outputs():
     outputs += [
         f"results/tables/table3_{p}.tsv" for p in PROBLEMS if len(models[p]) > 1
     ]
-    if len(models.get("cac", ())) > 1:
-        outputs.append("results/tables/table4.tsv")
-    if {"rl-unet", "seg-unet"} <= models.get("liver", set()):
-        outputs.append("results/tables/supplementary_liver.tsv")
+    outputs += [
+        f"results/tables/table4_{p}.tsv" for p in risk_problems() if len(models[p]) > 1
+    ]
+    outputs += [f"results/tables/supplementary_{p}.tsv" for p in compared_problems()]
     if get_sample_size_metrics():
         outputs.append("results/tables/sample_size.tsv")
     return outputs
@@ -380,8 +406,6 @@ def figure_log(path):
 # One target per figure: {name}.pdf, .png and .json. Which figures exist follows the config.
 
 FIGURE_SUFFIXES = ("pdf", "png", "json")
-#: Fig. 12 compares these liver models side by side.
-LIVER_COMPARISON = ["rl-unet", "seg-unet"]
 
 
 def localizes(model):
@@ -409,15 +433,11 @@ def get_figure_names():
             names.append(f"results/figures/correlation/{problem}_{model}")
             if localizes(model):
                 names.append(f"results/figures/overlays/{problem}_{model}")
-            if problem == "cac":
-                names.append(f"results/figures/confusion/cac_{model}")
+            if BIOMARKERS[problem].risk_groups:
+                names.append(f"results/figures/confusion/{problem}_{model}")
         names.append(f"results/figures/abs_error/{problem}")
-    if "cac" in PROBLEMS:
-        names.append("results/figures/risk_groups")
-    if "liver" in PROBLEMS and set(LIVER_COMPARISON) <= set(
-        config["problems"]["liver"]["models"]
-    ):
-        names.append("results/figures/liver_comparison")
+    names += [f"results/figures/risk_groups/{p}" for p in risk_problems()]
+    names += [f"results/figures/comparison/{p}" for p in compared_problems()]
     if get_sample_size_metrics():
         for problem in config["sample_size"]["problems"]:
             names.append(f"results/figures/sample_size/{problem}")

@@ -127,11 +127,12 @@ rule split:
         **get_default_resources(),
     params:
         split=lambda w: as_json(config["problems"][w.problem]["split"]),
+        biomarker=lambda w: biomarker_json(w.problem),
         seed=config["seed"],
         scheme=config["evaluation"]["risk_scheme"],
         source_name=lambda w, input: source_name(w.problem, input.manifest),
     shell:
-        "python -m rlnet split --manifest {input.manifest} --problem {wildcards.problem}"
+        "python -m rlnet split --manifest {input.manifest} --biomarker {params.biomarker:q}"
         " --split {params.split:q} --seed {params.seed} --risk-scheme {params.scheme}"
         " --source-name {params.source_name:q} --out {output.split} --report {output.report}"
         " 2> {log}"

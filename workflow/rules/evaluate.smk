@@ -78,17 +78,17 @@ rule table3:
 
 rule table4:
     input:
-        cases=get_main_cases("cac"),
+        cases=lambda w: get_main_cases(w.problem),
         code=stage_code("table4"),
     output:
         report(
-            "results/tables/table4.tsv",
+            "results/tables/table4_{problem}.tsv",
             caption="../report/table4.rst",
-            category="cac",
+            category="{problem}",
             subcategory="Tables",
         ),
     log:
-        "results/logs/tables/table4.log",
+        "results/logs/tables/table4_{problem}.log",
     conda:
         "../../envs/stats.yaml"
     resources:
@@ -99,19 +99,19 @@ rule table4:
         "python -m rlnet table4 --cases {input.cases} --alpha {params.alpha} --out {output} 2> {log}"
 
 
-rule liver_comparison:
+rule comparison:
     input:
-        cases=get_main_cases("liver"),
-        code=stage_code("liver-comparison"),
+        cases=lambda w: get_main_cases(w.problem),
+        code=stage_code("comparison"),
     output:
         report(
-            "results/tables/supplementary_liver.tsv",
-            caption="../report/supplementary_liver.rst",
-            category="liver",
+            "results/tables/supplementary_{problem}.tsv",
+            caption="../report/supplementary_comparison.rst",
+            category="{problem}",
             subcategory="Tables",
         ),
     log:
-        "results/logs/tables/supplementary_liver.log",
+        "results/logs/tables/supplementary_{problem}.log",
     conda:
         "../../envs/stats.yaml"
     resources:
@@ -119,7 +119,7 @@ rule liver_comparison:
     params:
         alpha=config["evaluation"]["alpha"],
     shell:
-        "python -m rlnet liver-comparison --cases {input.cases} --alpha {params.alpha} --out {output} 2> {log}"
+        "python -m rlnet comparison --cases {input.cases} --alpha {params.alpha} --out {output} 2> {log}"
 
 
 rule sample_size_summary:

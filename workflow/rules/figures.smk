@@ -18,9 +18,11 @@ rule figure_bland_altman:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
+    params:
+        biomarker=lambda w: biomarker_json(w.problem),
     shell:
         "python -m rlnet figure-bland-altman --predictions {input.predictions}"
-        " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
+        " --biomarker {params.biomarker:q} --model {wildcards.model} --out {output.pdf} 2> {log}"
 
 
 rule figure_correlation:
@@ -35,32 +37,33 @@ rule figure_correlation:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
+    params:
+        biomarker=lambda w: biomarker_json(w.problem),
     shell:
         "python -m rlnet figure-correlation --predictions {input.predictions}"
-        " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
+        " --biomarker {params.biomarker:q} --model {wildcards.model} --out {output.pdf} 2> {log}"
 
 
 rule figure_confusion:
     input:
-        predictions="results/predictions/cac/{model}/nall_r0/predictions.tsv",
+        predictions="results/predictions/{problem}/{model}/nall_r0/predictions.tsv",
         code=stage_code("figure-confusion"),
     output:
         **figure_outputs(
-            "confusion/cac_{model}",
-            "confusion",
-            "Risk-group confusion",
-            category="cac",
+            "confusion/{problem}_{model}", "confusion", "Risk-group confusion"
         ),
     log:
-        figure_log("confusion/cac_{model}"),
+        figure_log("confusion/{problem}_{model}"),
     conda:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
     params:
+        biomarker=lambda w: biomarker_json(w.problem),
         scheme=config["evaluation"]["risk_scheme"],
     shell:
-        "python -m rlnet figure-confusion --predictions {input.predictions} --model {wildcards.model}"
+        "python -m rlnet figure-confusion --predictions {input.predictions}"
+        " --biomarker {params.biomarker:q} --model {wildcards.model}"
         " --risk-scheme {params.scheme} --out {output.pdf} 2> {log}"
 
 
@@ -78,44 +81,41 @@ rule figure_overlays:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
+    params:
+        biomarker=lambda w: biomarker_json(w.problem),
     shell:
         "python -m rlnet figure-overlays --predictions {input.predictions}"
         " --localization {input.localization} --prepared results/prepared/{wildcards.problem}"
-        " --problem {wildcards.problem} --model {wildcards.model} --out {output.pdf} 2> {log}"
+        " --biomarker {params.biomarker:q} --model {wildcards.model} --out {output.pdf} 2> {log}"
 
 
-rule figure_liver_comparison:
+rule figure_comparison:
     input:
-        predictions=expand(
-            "results/predictions/liver/{model}/nall_r0/predictions.tsv",
-            model=LIVER_COMPARISON,
-        ),
-        localization=expand(
-            "results/predictions/liver/{model}/nall_r0/localization.npy",
-            model=LIVER_COMPARISON,
-        ),
-        prepared=get_prepared("liver"),
-        code=stage_code("figure-liver-comparison"),
+        predictions=lambda w: comparison_files(w.problem, "predictions.tsv"),
+        localization=lambda w: comparison_files(w.problem, "localization.npy"),
+        prepared=lambda w: get_prepared(w.problem),
+        code=stage_code("figure-comparison"),
     output:
         **figure_outputs(
-            "liver_comparison",
-            "liver_comparison",
+            "comparison/{problem}",
+            "comparison",
             "Localization",
-            category="liver",
-            model="rl-unet vs seg-unet",
+            model=" vs ".join(COMPARISON),
         ),
     log:
-        figure_log("liver_comparison"),
+        figure_log("comparison/{problem}"),
     conda:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
     params:
-        models=" ".join(LIVER_COMPARISON),
+        biomarker=lambda w: biomarker_json(w.problem),
+        models=" ".join(COMPARISON),
     shell:
-        "python -m rlnet figure-liver-comparison --models {params.models}"
-        " --predictions {input.predictions} --localization {input.localization}"
-        " --prepared results/prepared/liver --out {output.pdf} 2> {log}"
+        "python -m rlnet figure-comparison --biomarker {params.biomarker:q}"
+        " --models {params.models} --predictions {input.predictions}"
+        " --localization {input.localization} --prepared results/prepared/{wildcards.problem}"
+        " --out {output.pdf} 2> {log}"
 
 
 rule figure_abs_error:
@@ -132,8 +132,10 @@ rule figure_abs_error:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
+    params:
+        biomarker=lambda w: biomarker_json(w.problem),
     shell:
-        "python -m rlnet figure-abs-error --problem {wildcards.problem}"
+        "python -m rlnet figure-abs-error --biomarker {params.biomarker:q}"
         " --predictions {input.predictions} --out {output.pdf} 2> {log}"
 
 
@@ -154,8 +156,10 @@ rule figure_sample_size:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
+    params:
+        biomarker=lambda w: biomarker_json(w.problem),
     shell:
-        "python -m rlnet figure-sample-size --table {input.table} --problem {wildcards.problem}"
+        "python -m rlnet figure-sample-size --table {input.table} --biomarker {params.biomarker:q}"
         " --out {output.pdf} 2> {log}"
 
 
@@ -172,30 +176,32 @@ rule figure_distribution:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
+    params:
+        biomarker=lambda w: biomarker_json(w.problem),
     shell:
         "python -m rlnet figure-distribution --split {input.split} --manifest {input.manifest}"
-        " --problem {wildcards.problem} --out {output.pdf} 2> {log}"
+        " --biomarker {params.biomarker:q} --out {output.pdf} 2> {log}"
 
 
 rule figure_risk_groups:
     input:
-        split="results/data/cac/split.tsv",
-        manifest="results/data/cac/manifest.tsv",
+        split="results/data/{problem}/split.tsv",
+        manifest="results/data/{problem}/manifest.tsv",
         code=stage_code("figure-risk-groups"),
     output:
-        **figure_outputs(
-            "risk_groups", "risk_groups", "Data", category="cac", model="data"
-        ),
+        **figure_outputs("risk_groups/{problem}", "risk_groups", "Data", model="data"),
     log:
-        figure_log("risk_groups"),
+        figure_log("risk_groups/{problem}"),
     conda:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
     params:
+        biomarker=lambda w: biomarker_json(w.problem),
         scheme=config["evaluation"]["risk_scheme"],
     shell:
-        "python -m rlnet figure-risk-groups --split {input.split} --manifest {input.manifest}"
+        "python -m rlnet figure-risk-groups --biomarker {params.biomarker:q}"
+        " --split {input.split} --manifest {input.manifest}"
         " --risk-scheme {params.scheme} --out {output.pdf} 2> {log}"
 
 

@@ -54,20 +54,23 @@ def write_shard(
 
     Images go to ``out_dir/images/{case}.nii.gz`` (int16 HU), masks to
     ``out_dir/masks/{case}_{mask}.nii.gz`` (uint8). Columns: case_id, subject_id, image,
-    spacing, then per mask ``mask_{name}`` (path) and ``value_{name}`` (mm^2 or mm^3); for the
-    heart also ``agatston`` (reference score from the cac mask and the image).
+    spacing, then per mask ``mask_{name}`` (path) and ``value_{name}`` (mm^2 or mm^3), and per
+    calcium mask of the phantom (registry) ``agatston_{name}`` (its score in the image).
     """
     out_dir = Path(out_dir)
     make = generator(phantom, settings, seed)
+    calcium = registry.phantom(phantom).calcium
     rows = []
     for index in indices:
         cases = make(index)
         for case_id, case in zip(_case_ids(cases), cases, strict=True):
-            rows.append(_write_case(case_id, case, out_dir, agatston_kw or {}))
+            rows.append(_write_case(case_id, case, out_dir, calcium, agatston_kw or {}))
     return pd.DataFrame(rows)
 
 
-def _write_case(case_id: str, case: PhantomCase, out_dir: Path, agatston_kw: dict) -> dict:
+def _write_case(
+    case_id: str, case: PhantomCase, out_dir: Path, calcium: tuple[str, ...], agatston_kw: dict
+) -> dict:
     image_path = out_dir / "images" / f"{case_id}.nii.gz"
     io.write_image(image_path, case.image, case.spacing)
     row: dict = {
@@ -81,9 +84,9 @@ def _write_case(case_id: str, case: PhantomCase, out_dir: Path, agatston_kw: dic
         io.write_image(mask_path, mask.astype("uint8"), case.spacing)
         row[f"mask_{name}"] = str(mask_path)
         row[f"value_{name}"] = biomarkers.measure(mask, case.spacing)
-    if "cac" in case.masks:
-        row["agatston"] = biomarkers.agatston(
-            case.image, case.masks["cac"], case.spacing, **agatston_kw
+    for name in calcium:
+        row[f"agatston_{name}"] = biomarkers.agatston(
+            case.image, case.masks[name], case.spacing, **agatston_kw
         )
     for key, value in case.extras.items():
         row[f"extra_{key}"] = value

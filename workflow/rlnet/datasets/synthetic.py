@@ -50,5 +50,5 @@ def manifest_from_shards(shards: list[pd.DataFrame], source: dict, origin: str) 
     out["candidate_mask"] = (
         table.get(f"mask_{source['candidate_mask']}", "") if "candidate_mask" in source else ""
     )
-    out["agatston"] = table["agatston"] if "agatston" in table else ""
+    out["agatston"] = table.get(f"agatston_{target}", "")
     return validate(out, origin)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rlnet.biomarker import Biomarker
 from rlnet.figures import style
 
 LIMIT_Z = 1.96
@@ -43,7 +44,7 @@ def _examples(table: pd.DataFrame) -> list[int]:
     return style.example_rows(table)
 
 
-def bland_altman(table: pd.DataFrame, problem: str, model: str, out: str | Path) -> dict:
+def bland_altman(table: pd.DataFrame, biomarker: Biomarker, model: str, out: str | Path) -> dict:
     """Draw the Bland-Altman plot of one model's test predictions; return the JSON numbers."""
     ref = table["reference"].to_numpy(float)
     pred = table["prediction"].to_numpy(float)
@@ -66,17 +67,16 @@ def bland_altman(table: pd.DataFrame, problem: str, model: str, out: str | Path)
             label=f"bias ± {LIMIT_Z} SD [{numbers['lower_limit']:.3g}, "
             f"{numbers['upper_limit']:.3g}]",
         )
-    ax.set_xlabel(style.axis_label(problem, "mean of reference and predicted"))
-    ax.set_ylabel(f"Predicted - reference ({style.BIOMARKERS.get(problem, ('', 'a.u.'))[1]})")
+    ax.set_xlabel(biomarker.axis_label("mean of reference and predicted"))
+    ax.set_ylabel(f"Predicted - reference ({biomarker.units})")
     ax.set_title(
-        f"{style.PROBLEM_NAMES.get(problem, problem)}, {style.model_label(model)}: "
-        f"Bland-Altman (n = {numbers['n']})"
+        f"{biomarker.short}, {style.model_label(model)}: Bland-Altman (n = {numbers['n']})"
     )
     ax.legend(loc="best", frameon=False)
     fig.tight_layout()
     numbers = {
         "figure": "bland_altman",
-        "problem": problem,
+        "problem": biomarker.problem,
         "model": model,
         **{k: style.finite(v) if isinstance(v, float) else v for k, v in numbers.items()},
     }
@@ -96,7 +96,7 @@ def correlation_numbers(reference, prediction) -> dict:
     return {"n": n, "rho": rho, "slope": float(slope), "intercept": float(intercept)}
 
 
-def correlation(table: pd.DataFrame, problem: str, model: str, out: str | Path) -> dict:
+def correlation(table: pd.DataFrame, biomarker: Biomarker, model: str, out: str | Path) -> dict:
     """Draw the correlation plot of one model's test predictions; return the JSON numbers."""
     ref = table["reference"].to_numpy(float)
     pred = table["prediction"].to_numpy(float)
@@ -120,17 +120,14 @@ def correlation(table: pd.DataFrame, problem: str, model: str, out: str | Path) 
             lw=1.2,
             label=f"fit, ρ = {rho_text}",
         )
-    ax.set_xlabel(style.axis_label(problem, "reference"))
-    ax.set_ylabel(style.axis_label(problem, "predicted"))
-    ax.set_title(
-        f"{style.PROBLEM_NAMES.get(problem, problem)}, {style.model_label(model)} "
-        f"(n = {numbers['n']})"
-    )
+    ax.set_xlabel(biomarker.axis_label("reference"))
+    ax.set_ylabel(biomarker.axis_label("predicted"))
+    ax.set_title(f"{biomarker.short}, {style.model_label(model)} (n = {numbers['n']})")
     ax.legend(loc="upper left", frameon=False)
     fig.tight_layout()
     numbers = {
         "figure": "correlation",
-        "problem": problem,
+        "problem": biomarker.problem,
         "model": model,
         **{k: style.finite(v) if isinstance(v, float) else v for k, v in numbers.items()},
         "examples": [str(table["case_id"].iloc[p]) for p in examples],

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rlnet.biomarker import Biomarker
 from rlnet.figures import style
 
 N_GROUPS = 5
@@ -50,8 +51,11 @@ def _draw(ax, matrix: np.ndarray, text: list[list[str]], labels, title: str, vma
             ax.text(j, i, cell, ha="center", va="center", color="w" if dark else "k", fontsize=7)
 
 
-def confusion(table: pd.DataFrame, model: str, out: str | Path, scheme: str = "paper") -> dict:
-    """Draw both confusion matrices of one cac model; return the JSON numbers."""
+def confusion(
+    table: pd.DataFrame, biomarker: Biomarker, model: str, out: str | Path, scheme: str = "paper"
+) -> dict:
+    """Draw both risk-group confusion matrices of one model of an Agatston biomarker; return
+    the JSON numbers."""
     numbers = confusion_numbers(table["reference_group"], table["predicted_group"])
     counts = np.asarray(numbers["counts"])
     normalised = np.asarray(numbers["row_normalised"])
@@ -74,8 +78,14 @@ def confusion(table: pd.DataFrame, model: str, out: str | Path, scheme: str = "p
         1.0,
     )
     axes[1].set_ylabel("")
-    fig.suptitle(f"CAC risk groups, {style.model_label(model)} ({scheme} scheme)")
+    fig.suptitle(f"{biomarker.short} risk groups, {style.model_label(model)} ({scheme} scheme)")
     fig.tight_layout()
-    numbers = {"figure": "confusion", "problem": "cac", "model": model, "scheme": scheme, **numbers}
+    numbers = {
+        "figure": "confusion",
+        "problem": biomarker.problem,
+        "model": model,
+        "scheme": scheme,
+        **numbers,
+    }
     style.save(fig, out, numbers)
     return numbers

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rlnet.biomarker import Biomarker
 from rlnet.figures import style
 
 
@@ -25,7 +26,7 @@ def error_numbers(table: pd.DataFrame) -> dict:
     }
 
 
-def abs_error(tables: dict[str, pd.DataFrame], problem: str, out: str | Path) -> dict:
+def abs_error(tables: dict[str, pd.DataFrame], biomarker: Biomarker, out: str | Path) -> dict:
     """Box plots of |prediction - reference| of each model's test predictions."""
     models = style.model_order(list(tables))
     errors = [
@@ -40,14 +41,14 @@ def abs_error(tables: dict[str, pd.DataFrame], problem: str, out: str | Path) ->
         medianprops={"color": "C3"},
         flierprops={"markersize": 3},
     )
-    ax.set_ylabel(style.axis_label(problem, "absolute error of the predicted"))
+    ax.set_ylabel(biomarker.axis_label("absolute error of the predicted"))
     ax.set_xlabel("Model")
-    ax.set_title(f"{style.PROBLEM_NAMES.get(problem, problem)}: absolute error on the test set")
+    ax.set_title(f"{biomarker.short}: absolute error on the test set")
     ax.tick_params(axis="x", labelrotation=20)
     fig.tight_layout()
     numbers = {
         "figure": "abs_error",
-        "problem": problem,
+        "problem": biomarker.problem,
         "models": models,
         "errors": {m: error_numbers(tables[m]) for m in models},
     }

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import to_rgba
 
+from rlnet.biomarker import Biomarker
 from rlnet.figures import style
 from rlnet.prepare import Prepared
 
@@ -114,7 +115,7 @@ def _fmt(value: float) -> str:
 def draw(
     rows: list[tuple[str, pd.DataFrame, np.ndarray]],
     prepared: Prepared,
-    problem: str,
+    biomarker: Biomarker,
     out: str | Path,
     figure: str = "overlays",
     extra: dict | None = None,
@@ -131,7 +132,7 @@ def draw(
     )
     numbers = {
         "figure": figure,
-        "problem": problem,
+        "problem": biomarker.problem,
         "case_ids": case_ids,
         "reference": [float(first["reference"].iloc[p]) for p in positions],
         "example_colours": list(style.CASE_COLOURS[: len(case_ids)]),
@@ -175,10 +176,10 @@ def draw(
     for c in range(len(case_ids), n_cols):
         for r in range(len(rows)):
             axes[r, c].axis("off")
-    name = style.PROBLEM_NAMES.get(problem, problem)
     models = " vs ".join(style.model_label(m) for m, _, _ in rows)
-    unit = style.BIOMARKERS.get(problem, ("", "a.u."))[1]
-    fig.suptitle(f"{name} localization, {models} (values in {unit})", fontsize=9)
+    fig.suptitle(
+        f"{biomarker.short} localization, {models} (values in {biomarker.units})", fontsize=9
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     _legend(fig)
     style.save(fig, out, numbers)
@@ -189,20 +190,20 @@ def overlays(
     table: pd.DataFrame,
     localization: np.ndarray,
     prepared: Prepared,
-    problem: str,
+    biomarker: Biomarker,
     model: str,
     out: str | Path,
 ) -> dict:
     """The six example cases of one model (Figs. 8, 11)."""
-    return draw([(model, table, localization)], prepared, problem, out, extra={"model": model})
+    return draw([(model, table, localization)], prepared, biomarker, out, extra={"model": model})
 
 
 def comparison(
     models: dict[str, tuple[pd.DataFrame, np.ndarray]],
     prepared: Prepared,
+    biomarker: Biomarker,
     out: str | Path,
-    problem: str = "liver",
 ) -> dict:
     """Several models' localizations of the same cases, one row per model (Fig. 12)."""
     rows = [(m, table, local) for m, (table, local) in models.items()]
-    return draw(rows, prepared, problem, out, figure="liver_comparison")
+    return draw(rows, prepared, biomarker, out, figure="comparison")

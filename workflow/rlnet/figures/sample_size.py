@@ -8,20 +8,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rlnet.biomarker import Biomarker
 from rlnet.figures import style
 
 METRIC_LABELS = {"rho": "Pearson's ρ (unitless)", "dice": "Dice coefficient (unitless)"}
 
 
-def sample_size(table: pd.DataFrame, problem: str, out: str | Path) -> dict:
+def sample_size(table: pd.DataFrame, biomarker: Biomarker, out: str | Path) -> dict:
     """Draw one problem's sample-size curves; return the JSON numbers (the table's rows)."""
-    rows = table[table["problem"] == problem]
+    rows = table[table["problem"] == biomarker.problem]
     if rows.empty:
-        raise ValueError(f"sample-size table has no rows for problem {problem!r}")
+        raise ValueError(f"sample-size table has no rows for problem {biomarker.problem!r}")
     metrics = [m for m in ("rho", "dice") if m in set(rows["metric"])]
     metrics += sorted(set(rows["metric"]) - set(metrics))
     fig, axes = style.new_figure(3.2 * len(metrics), 3.0, ncols=len(metrics), squeeze=False)
-    numbers = {"figure": "sample_size", "problem": problem, "metrics": {}}
+    numbers = {"figure": "sample_size", "problem": biomarker.problem, "metrics": {}}
     for ax, metric in zip(axes[0], metrics, strict=True):
         part = rows[rows["metric"] == metric].sort_values("n")
         n = part["n"].to_numpy(float)
@@ -46,7 +47,7 @@ def sample_size(table: pd.DataFrame, problem: str, out: str | Path) -> dict:
         )
         ax.set_xlabel("Training-set size (cases)")
         ax.set_ylabel(METRIC_LABELS.get(metric, f"{metric} (unitless)"))
-        ax.set_title(f"{style.PROBLEM_NAMES.get(problem, problem)}: {metric}")
+        ax.set_title(f"{biomarker.short}: {metric}")
         ax.legend(loc="lower right", frameon=False)
         numbers["metrics"][metric] = [
             {

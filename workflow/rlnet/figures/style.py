@@ -43,19 +43,6 @@ RC = {
 }
 PNG_DPI = 110
 
-#: Biomarker of each problem: (name on an axis, unit). cac plots use the Agatston score.
-BIOMARKERS: dict[str, tuple[str, str]] = {
-    "pma": ("Pectoralis muscle area", "mm²"),
-    "sfa": ("Subcutaneous fat area", "mm²"),
-    "cac": ("Agatston score", "Agatston units"),
-    "liver": ("Liver tumour area", "mm²"),
-}
-PROBLEM_NAMES = {
-    "pma": "PMA",
-    "sfa": "SFA",
-    "cac": "CAC",
-    "liver": "Liver tumour",
-}
 #: Colours of the six example cases (dot in the correlation plot = frame of the overlay);
 #: none of them green, yellow or red, which the overlays use for TP, FP and FN.
 CASE_COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -66,13 +53,6 @@ SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
 def apply() -> None:
     """Set the shared matplotlib style (idempotent)."""
     plt.rcParams.update(RC)
-
-
-def axis_label(problem: str, prefix: str = "") -> str:
-    """'Prefix pectoralis muscle area (mm²)': an axis label with its unit."""
-    name, unit = BIOMARKERS.get(problem, ("Biomarker", "a.u."))
-    text = f"{prefix} {name[0].lower()}{name[1:]}" if prefix else name
-    return f"{text} ({unit})"
 
 
 def model_label(model: str) -> str:

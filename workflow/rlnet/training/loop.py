@@ -122,7 +122,7 @@ class Trainer:
         self.device = resolve_device(device)
         family = model_family(spec.model)
         cases = self.prepared.cases  # row k is array index k
-        self.column = target_rules.target_column(spec.problem, family)
+        self.column = target_rules.target_column(spec.settings["score"], family)
         self.train_idx = subset_indices(self.prepared, spec.n, spec.seed, spec.rep)
         self.val_idx = self.prepared.indices("val")
         raw = cases[self.column].astype(float).to_numpy()

@@ -27,13 +27,14 @@ class TargetError(ValueError):
     """Targets or candidates a model cannot learn from; the message names the case or split."""
 
 
-def target_column(problem: str, family: str) -> str:
-    """Column of cases.tsv a model family regresses.
+def target_column(score: str, family: str) -> str:
+    """Column of cases.tsv a model family regresses for a biomarker ``score``
+    (rlnet.biomarker: measure | agatston).
 
-    The RL head sums its localization, so for cac it learns the calcium volume (the Agatston
-    score is computed afterwards from its mask); direct regressors learn the Agatston score.
+    The RL head sums its localization, so on an Agatston problem it learns the calcium volume
+    (the score is computed afterwards from its mask); direct regressors learn the score.
     """
-    return "agatston" if problem == "cac" and family == "enc" else "value"
+    return "agatston" if score == "agatston" and family == "enc" else "value"
 
 
 def effective_transform(settings: dict, family: str) -> str:
