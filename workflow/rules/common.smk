@@ -68,7 +68,9 @@ def risk_problems():
 
 def compared_problems():
     """The problems that train both models of COMPARISON."""
-    return [p for p in PROBLEMS if set(COMPARISON) <= set(config["problems"][p]["models"])]
+    return [
+        p for p in PROBLEMS if set(COMPARISON) <= set(config["problems"][p]["models"])
+    ]
 
 
 def comparison_files(problem, name):
