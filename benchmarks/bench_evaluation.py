@@ -28,7 +28,7 @@ EVALUATION_RULES = (
     "table2",
     "table3",
     "table4",
-    "liver_comparison",
+    "comparison",
     "sample_size_summary",
 )
 

@@ -28,7 +28,7 @@ FIGURE_RULES = (
     "figure_correlation",
     "figure_confusion",
     "figure_overlays",
-    "figure_liver_comparison",
+    "figure_comparison",
     "figure_abs_error",
     "figure_sample_size",
     "figure_distribution",

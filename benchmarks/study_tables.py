@@ -1,6 +1,6 @@
 """Tables II-IV of a built study as markdown, for the figures of record.
 
-Reads `results/tables/table2.tsv`, `table3_<problem>.tsv` and `table4.tsv` of a study folder
+Reads `results/tables/table2.tsv`, `table3_<problem>.tsv` and `table4_<problem>.tsv` of a study folder
 (by default the record study that `bench_study.py` builds) and writes them as markdown tables:
 Table II per problem (value [95% bootstrap CI]; with repeats, mean +- sd over them and repeat
 0's CI), Table III (rho of both models, Williams' p, Dunn's p of Dice and dH) and Table IV
@@ -64,10 +64,11 @@ def table3(tables: Path, problem: str) -> list[str]:
     return [*lines, ""]
 
 
-def table4(tables: Path) -> list[str]:
-    """Table IV (cac risk groups)."""
-    data = pd.read_csv(tables / "table4.tsv", sep="\t")
-    lines = ["Table IV (cac risk groups, Stuart-Maxwell):", ""]
+def table4(path: Path) -> list[str]:
+    """Table IV (risk groups of one Agatston problem) from its table4_<problem>.tsv."""
+    data = pd.read_csv(path, sep="\t")
+    problem = path.stem.removeprefix("table4_")
+    lines = [f"Table IV ({problem} risk groups, Stuart-Maxwell):", ""]
     lines += ["| A vs B | chi2 | df | p | significant |", "|---|---|---|---|---|"]
     for _, r in data.iterrows():
         lines.append(
@@ -86,8 +87,8 @@ def main() -> None:
     lines = ["Table II, test split (value [95% bootstrap CI]):", "", *table2(tables)]
     for path in sorted(tables.glob("table3_*.tsv")):
         lines += table3(tables, path.stem.removeprefix("table3_"))
-    if (tables / "table4.tsv").exists():
-        lines += table4(tables)
+    for path in sorted(tables.glob("table4_*.tsv")):
+        lines += table4(path)
     args.out.write_text("\n".join(lines))
     print(args.out.read_text())
 

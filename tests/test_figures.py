@@ -539,5 +539,5 @@ def test_report_contains_every_figure_and_table(test_study, tmp_path):
     names = {Path(n).name for n in zipfile.ZipFile(report).namelist()}
     pngs = {p.name for p in (test_study / "results" / "figures").rglob("*.png")}
     assert pngs <= names
-    assert {"table2.tsv", "table4.tsv", "sample_size.tsv", "supplementary_liver.tsv"} <= names
+    assert {"table2.tsv", "table4_cac.tsv", "sample_size.tsv", "supplementary_liver.tsv"} <= names
     assert "report.html" in names

@@ -177,7 +177,7 @@ def test_edited_module_reruns_its_jobs_and_fails_the_audit(test_study):
         "table2": 1,
         "table3": sum(len(p["models"] + BASELINES) > 1 for p in CONFIG["problems"].values()),
         "table4": 1,
-        "liver_comparison": 1,
+        "comparison": 1,
         "sample_size_summary": 1,
         "figure_sample_size": len(sweep["problems"]),
         "all": 1,

@@ -88,7 +88,7 @@ def test_tables_target_plans_every_table_and_no_figure(tmp_path):
         for line in result.stdout.splitlines()
         if line.startswith("rule ")
     }
-    assert {"table2", "table3", "table4", "liver_comparison", "sample_size_summary"} <= jobs
+    assert {"table2", "table3", "table4", "comparison", "sample_size_summary"} <= jobs
     assert not any(job.startswith("figure") for job in jobs)
 
 
