@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, write_toy_dataset
+from conftest import ROOT, biomarker, write_toy_dataset
 from rlnet import cli, io, provenance
 
 SPLIT = json.dumps({"train": 0.5, "val": 0.25, "test": 0.25, "strata": 1})
@@ -36,8 +36,8 @@ def split_argv(manifest: Path, out: Path) -> list[str]:
         "split",
         "--manifest",
         str(manifest),
-        "--problem",
-        "pma",
+        "--biomarker",
+        biomarker("pma").to_json(),
         "--split",
         SPLIT,
         "--seed",

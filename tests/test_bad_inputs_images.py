@@ -15,10 +15,18 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import PROBLEM_2D, REAL_CT, assert_nothing_half_written, files_under, user_study
+from conftest import (
+    PROBLEM_2D,
+    REAL_CT,
+    assert_nothing_half_written,
+    biomarker,
+    files_under,
+    user_study,
+)
 from rlnet import cli, io
 
 SPLIT = json.dumps({"train": 0.5, "val": 0.25, "test": 0.25, "strata": 1})
+PMA = biomarker("pma").to_json()
 #: The toy slice: air, a body of fat and a muscle block (HU), as conftest.toy_case draws it.
 SLICE = np.full((30, 30), -1000, np.int16)
 SLICE[3:-3, 3:-3] = -100
@@ -49,7 +57,7 @@ def run_stages(study: Path) -> tuple[str, int]:
     source = json.dumps({"manifest": str(study / "raw" / "manifest.tsv")})
     stages = {
         "manifest": ["manifest", "--source", source, "--spatial-dims", "2", "--out", manifest],
-        "split": ["split", "--manifest", manifest, "--problem", "pma", "--split", SPLIT]
+        "split": ["split", "--manifest", manifest, "--biomarker", PMA, "--split", SPLIT]
         + ["--seed", "1", "--out", split, "--report", "results/data/pma/split_counts.tsv"],
         "prepare": ["prepare", "--manifest", manifest, "--split", split]
         + ["--problem-settings", json.dumps(PROBLEM_2D), "--out-dir", "results/prepared/pma"],

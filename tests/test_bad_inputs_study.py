@@ -23,11 +23,19 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
-from conftest import ROOT, assert_nothing_half_written, files_under, user_study, write_toy_dataset
+from conftest import (
+    ROOT,
+    assert_nothing_half_written,
+    biomarker,
+    files_under,
+    user_study,
+    write_toy_dataset,
+)
 from rlnet import cli, io
 from rlnet import config as cfg
 
 MANIFEST = "results/data/pma/manifest.tsv"
+PMA = biomarker("pma").to_json()
 
 
 @pytest.fixture
@@ -66,7 +74,7 @@ def manifest_argv(study: Path, dims: int = 2, *flags: str) -> list[str]:
 def split_argv(study: Path, fractions=(0.5, 0.25, 0.25)) -> list[str]:
     """The split stage as the workflow runs it for a user's manifest (one stratum)."""
     split = dict(zip(("train", "val", "test"), fractions, strict=True)) | {"strata": 1}
-    argv = ["split", "--manifest", MANIFEST, "--problem", "pma", "--split", json.dumps(split)]
+    argv = ["split", "--manifest", MANIFEST, "--biomarker", PMA, "--split", json.dumps(split)]
     argv += ["--seed", "1", "--source-name", str(user_manifest(study))]
     return argv + ["--out", "results/data/pma/split.tsv", "--report", "results/data/pma/c.tsv"]
 

@@ -3,7 +3,7 @@
 Data-driven, so it keeps working as rules and stages are added:
 
   rule --(its `conda:`)--> env file
-  rule --(its shell command `python -m rlnet <stage>`)--> stage of rlnet.cli
+  rule --(its shell command, `stage_shell("<stage>")` or a variant)--> stage of rlnet.cli
   stage --(the rlnet imports inside the stage's function, followed transitively)--> modules
   modules --(their third-party imports, mapped by IMPORT_TO_CONDA)--> conda packages
 
@@ -45,7 +45,7 @@ IMPORT_TO_CONDA = {
 }
 #: pyproject dependency name (lower case) -> conda-forge package, where they differ.
 PYPI_TO_CONDA = {"torch": "pytorch"}
-#: Rules whose command is not `python -m rlnet <stage>`: rule -> rlnet modules it needs.
+#: Rules whose command is not a stage's: rule -> rlnet modules it needs.
 RULE_MODULES: dict[str, list[str]] = {}
 
 
@@ -125,7 +125,7 @@ def parse_rules() -> dict[str, dict]:
         for (start, name), end in zip(starts, ends[: len(starts)], strict=True):
             body = text[start:end]
             conda = re.search(r"^    conda:\s*\n\s+\"([^\"]+)\"", body, re.M)
-            stage = re.search(r"python -m rlnet\s+([\w-]+)", body)
+            stage = re.search(r"(?:stage_shell|figure_shell|stage_command)\(\s*\"([\w-]+)\"", body)
             action = re.search(r"^    (shell|script|run|notebook|wrapper):", body, re.M)
             rules[name] = {
                 "file": path,
@@ -155,7 +155,7 @@ def test_rule_has_an_existing_env(name):
 
 
 def stage_modules() -> dict[str, set[str]]:
-    """stage name of rlnet.cli -> names its function (and cli helpers it calls) import."""
+    """stage name of rlnet.cli -> names its function (and the helpers it calls) import."""
     return {name: set(names) for name, names in stage_imports().items()}
 
 
@@ -167,7 +167,7 @@ def rule_requirements(name: str) -> set[str]:
     else:
         stages = stage_modules()
         assert rule["stage"], (
-            f"rule {name}: cannot tell what it runs (no `python -m rlnet <stage>`); "
+            f"rule {name}: cannot tell what it runs (no stage_shell(<stage>)); "
             "declare its modules in RULE_MODULES"
         )
         assert rule["stage"] in stages, f"rule {name}: unknown rlnet stage {rule['stage']!r}"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, write_toy_dataset
+from conftest import ROOT, biomarker, write_toy_dataset
 from rlnet import cli, io, provenance
 
 #: The real function, before the fixture below replaces it.
@@ -29,8 +29,8 @@ def chain(tmp_path):
         "split",
         "--manifest",
         str(tmp_path / "manifest.tsv"),
-        "--problem",
-        "pma",
+        "--biomarker",
+        biomarker("pma").to_json(),
         "--split",
         json.dumps({"train": 0.5, "val": 0.25, "test": 0.25, "strata": 1}),
         "--seed",

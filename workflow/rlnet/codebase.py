@@ -3,8 +3,9 @@
 Read statically (``ast``, standard library only), so the Snakefile can list a stage's modules as
 rule inputs at parse time and the provenance record of a stage's outputs can carry the same
 modules' SHA-256: Snakemake reruns a job whose code changed, and the audit fails on the same
-edit. A stage's modules are ``rlnet.cli`` (with its module-level imports), the imports inside
-the stage's own function and the cli helpers it calls, followed transitively through rlnet.
+edit. A stage's modules are ``rlnet.cli``, the cli module declaring it (with its module-level
+imports), the imports inside the stage's own function and the helpers of that module it calls,
+followed transitively through rlnet.
 """
 
 import ast
@@ -19,6 +20,10 @@ SOURCE_ROOT = Path(__file__).resolve().parents[1]
 PHANTOM_PACKAGE = "rlnet.phantoms"
 #: The module that draws phantoms, importing each by name from the registry.
 SYNTHESIS = "rlnet.datasets.synthesis"
+#: The command-line package: one module per concern declares its stages (``@stage``).
+CLI_PACKAGE = "rlnet.cli"
+#: Modules of CLI_PACKAGE that declare no stage but every stage runs.
+CLI_SHARED = ("rlnet.cli.declare", "rlnet.cli.records")
 
 
 @cache
@@ -102,9 +107,9 @@ def closure(modules: set[str], exclude: frozenset[str] = frozenset()) -> set[str
                 third_party.add(module.split(".")[0])
             continue
         seen.add(module)
-        if module == "rlnet.cli":
-            # Its stages import their modules inside the stage (see stage_modules); following
-            # them all here would make every stage depend on every module.
+        if module.split(".")[:2] == CLI_PACKAGE.split(".") and module != CLI_SHARED[0]:
+            # Stages import their modules inside the stage (see stage_imports); following
+            # a cli module's imports would make every stage depend on every module.
             continue
         parts = module.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
@@ -130,32 +135,39 @@ def _stage_name(func: ast.FunctionDef) -> str | None:
     return None
 
 
+def cli_modules() -> list[str]:
+    """The modules of CLI_PACKAGE that declare stages."""
+    folder = module_file(CLI_PACKAGE).parent
+    names = (f"{CLI_PACKAGE}.{p.stem}" for p in sorted(folder.glob("*.py")))
+    return [n for n in names if n != f"{CLI_PACKAGE}.__init__" and n not in CLI_SHARED]
+
+
 @cache
 def stage_imports() -> dict[str, frozenset[str]]:
-    """Stage name -> names its cli function (and the cli helpers it calls) import, with
-    ``rlnet.cli`` and cli's module-level imports."""
-    tree = parsed("rlnet.cli")
-    helpers = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    common = imports_in(
-        [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)], "rlnet.cli"
-    )
+    """Stage name -> names its function (and the helpers of its module it calls) import, with
+    ``rlnet.cli``, its module and that module's module-level imports."""
     stages = {}
-    for func in helpers.values():
-        name = _stage_name(func)
-        if name is None:
-            continue
-        bodies, todo = [], [func]
-        while todo:
-            fn = todo.pop()
-            if fn in bodies:
+    for module in cli_modules():
+        tree = parsed(module)
+        helpers = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+        common = imports_in(top, module) | {CLI_PACKAGE, module, *CLI_SHARED}
+        for func in helpers.values():
+            name = _stage_name(func)
+            if name is None:
                 continue
-            bodies.append(fn)
-            called = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
-            todo += [helpers[c] for c in called if c in helpers and c != fn.name]
-        names = imports_in(bodies, "rlnet.cli") | common
-        stages[name] = frozenset(
-            {"rlnet.cli"} | {n for n in names if n.split(".")[0] != "rlnet" or module_file(n)}
-        )
+            bodies, todo = [], [func]
+            while todo:
+                fn = todo.pop()
+                if fn in bodies:
+                    continue
+                bodies.append(fn)
+                called = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+                todo += [helpers[c] for c in called if c in helpers and c != fn.name]
+            names = imports_in(bodies, module) | common
+            stages[name] = frozenset(
+                n for n in names if n.split(".")[0] != "rlnet" or module_file(n)
+            )
     return stages
 
 

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from rlnet import codebase
 from rlnet.biomarker import of_problem
+from rlnet.cli import STAGES
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
 from rlnet.config import validate as validate_config
 from rlnet import phantom_registry
@@ -40,6 +41,27 @@ BIOMARKERS = {p: of_problem(config, p) for p in PROBLEMS}
 #: An RL and a segmentation model, compared on a problem that trains both (the paper's liver
 #: comparison: a supplementary table and Fig. 12).
 COMPARISON = ["rl-unet", "seg-unet"]
+
+
+#: The prepared folder of a job's problem, for a stage's --prepared or --out-dir.
+PREPARED = "results/prepared/{wildcards.problem}"
+
+
+def stage_command(name, **values):
+    """The command line of stage ``name`` from its declaration (rlnet.cli.declare): every
+    argument from the rule's input, output, params or wildcards of the same name, or from
+    ``values`` (e.g. a folder built from wildcards)."""
+    return STAGES[name].command(**values)
+
+
+def stage_shell(name, **values):
+    """stage_command with the stage's log (stderr) to the job's log: a rule's shell."""
+    return stage_command(name, **values) + " 2> {log}"
+
+
+def figure_shell(name, **values):
+    """stage_shell of a figure stage: its --out is the job's PDF (PNG and JSON beside it)."""
+    return stage_shell(name, out="{output.pdf}", **values)
 
 
 def as_json(value):
@@ -95,12 +117,18 @@ def importer(problem):
     return next((name for name in IMPORTERS if name in source), None)
 
 
-def get_manifest_inputs(wildcards):
-    """Shard tables for a synthetic problem; an importer's table; the user's manifest and every
-    image and mask it lists otherwise (an edited image reruns the problem's jobs)."""
+def get_manifest_shards(wildcards):
+    """The shard tables of a synthetic problem (the manifest stage's --shards), else none."""
+    source = config["problems"][wildcards.problem]["source"]
+    return get_shards(source["synthetic"]) if "synthetic" in source else []
+
+
+def get_manifest_user_files(wildcards):
+    """An importer's table; the user's manifest and every image and mask it lists (an edited
+    image reruns the problem's jobs); nothing for a synthetic problem."""
     source = config["problems"][wildcards.problem]["source"]
     if "synthetic" in source:
-        return get_shards(source["synthetic"])
+        return []
     if importer(wildcards.problem):
         return [imported_table(wildcards.problem)]
     return [source["manifest"]] + manifest_files(source["manifest"])
@@ -125,10 +153,14 @@ def source_name(problem, manifest):
     return source.get("manifest") or (source[name] if name else manifest)
 
 
-def get_table_source(wildcards):
-    """The user's table of a table importer and the files it names."""
-    table = config["problems"][wildcards.problem]["source"][importer(wildcards.problem)]
-    return [table] + manifest_files(table)
+def get_table(wildcards):
+    """The user's table of a table importer."""
+    return config["problems"][wildcards.problem]["source"][importer(wildcards.problem)]
+
+
+def get_table_files(wildcards):
+    """The files the user's table of a table importer names."""
+    return manifest_files(get_table(wildcards))
 
 
 def lits_files(problem, kind):
@@ -190,11 +222,11 @@ def get_run_json(wildcards):
 
 
 def get_baseline_rule(wildcards):
-    """`--rule <problems.{problem}.baselines.rule>` for the rule baseline, else nothing (so a
-    changed rule reruns only the rule baseline)."""
+    """``problems.{problem}.baselines.rule`` for the rule baseline, else "none" (so a changed
+    rule reruns only the rule baseline)."""
     if wildcards.baseline != "rule":
-        return ""
-    return f"--rule {config['problems'][wildcards.problem]['baselines']['rule']}"
+        return "none"
+    return config["problems"][wildcards.problem]["baselines"]["rule"]
 
 
 def get_runs():

@@ -5,7 +5,7 @@ rule synthesize:
     input:
         code=lambda w: stage_code("synthesize", w.phantom),
     output:
-        "results/data/synthetic/{phantom}/shard{shard}.tsv",
+        table="results/data/synthetic/{phantom}/shard{shard}.tsv",
     log:
         "results/logs/synthesize/{phantom}_shard{shard}.log",
     priority: DATA_PRIORITY
@@ -18,11 +18,9 @@ rule synthesize:
         agatston=as_json(config["evaluation"]["agatston"]),
         shard_size=config.get("phantoms", {}).get("shard_size", 1),
         seed=config["seed"],
+        out_dir="results/data/synthetic/{phantom}",
     shell:
-        "python -m rlnet synthesize --phantom {wildcards.phantom} --settings {params.settings:q}"
-        " --agatston {params.agatston:q} --seed {params.seed} --shard {wildcards.shard}"
-        " --shard-size {params.shard_size} --out-dir results/data/synthetic/{wildcards.phantom}"
-        " --table {output} 2> {log}"
+        stage_shell("synthesize")
 
 
 rule import_lits:
@@ -31,7 +29,7 @@ rule import_lits:
         segmentations=lambda w: lits_files(w.problem, "segmentation"),
         code=stage_code("import-lits"),
     output:
-        "results/data/{problem}/import/lits.tsv",
+        table="results/data/{problem}/import/lits.tsv",
     log:
         "results/logs/import_lits/{problem}.log",
     priority: DATA_PRIORITY
@@ -39,18 +37,19 @@ rule import_lits:
         "../../envs/data.yaml"
     resources:
         **get_default_resources(),
+    params:
+        out_dir="results/data/{problem}/import",
     shell:
-        "python -m rlnet import-lits --volumes {input.volumes:q}"
-        " --segmentations {input.segmentations:q}"
-        " --out-dir results/data/{wildcards.problem}/import --table {output} 2> {log}"
+        stage_shell("import-lits")
 
 
 rule import_slices_table:
     input:
-        sources=get_table_source,
+        source=get_table,
+        files=get_table_files,
         code=stage_code("import-slices-table"),
     output:
-        "results/data/{problem}/import/slices_table.tsv",
+        table="results/data/{problem}/import/slices_table.tsv",
     log:
         "results/logs/import_slices_table/{problem}.log",
     priority: DATA_PRIORITY
@@ -59,18 +58,18 @@ rule import_slices_table:
     resources:
         **get_default_resources(),
     params:
-        source=lambda w: config["problems"][w.problem]["source"]["slices_table"],
+        out_dir="results/data/{problem}/import",
     shell:
-        "python -m rlnet import-slices-table --source {params.source:q}"
-        " --out-dir results/data/{wildcards.problem}/import --table {output} 2> {log}"
+        stage_shell("import-slices-table")
 
 
 rule import_cac_table:
     input:
-        sources=get_table_source,
+        source=get_table,
+        files=get_table_files,
         code=stage_code("import-cac-table"),
     output:
-        "results/data/{problem}/import/cac_table.tsv",
+        table="results/data/{problem}/import/cac_table.tsv",
     log:
         "results/logs/import_cac_table/{problem}.log",
     priority: DATA_PRIORITY
@@ -78,18 +77,17 @@ rule import_cac_table:
         "../../envs/data.yaml"
     resources:
         **get_default_resources(),
-    params:
-        source=lambda w: config["problems"][w.problem]["source"]["cac_table"],
     shell:
-        "python -m rlnet import-cac-table --source {params.source:q} --table {output} 2> {log}"
+        stage_shell("import-cac-table")
 
 
 rule manifest:
     input:
-        sources=get_manifest_inputs,
+        shards=get_manifest_shards,
+        user=get_manifest_user_files,
         code=stage_code("manifest"),
     output:
-        "results/data/{problem}/manifest.tsv",
+        out="results/data/{problem}/manifest.tsv",
     log:
         "results/logs/manifest/{problem}.log",
     priority: DATA_PRIORITY
@@ -99,16 +97,10 @@ rule manifest:
         **get_default_resources(),
     params:
         source=lambda w: as_json(manifest_source(w.problem)),
-        shards=lambda w, input: (
-            input.sources
-            if "synthetic" in config["problems"][w.problem]["source"]
-            else []
-        ),
-        dims=lambda w: config["problems"][w.problem]["spatial_dims"],
-        masks=lambda w: "--needs-masks" if needs_masks(config, w.problem) else "",
+        spatial_dims=lambda w: config["problems"][w.problem]["spatial_dims"],
+        needs_masks=lambda w: str(needs_masks(config, w.problem)).lower(),
     shell:
-        "python -m rlnet manifest --source {params.source:q} --shards {params.shards}"
-        " --spatial-dims {params.dims} {params.masks} --out {output} 2> {log}"
+        stage_shell("manifest")
 
 
 rule split:
@@ -116,7 +108,7 @@ rule split:
         manifest="results/data/{problem}/manifest.tsv",
         code=stage_code("split"),
     output:
-        split="results/data/{problem}/split.tsv",
+        out="results/data/{problem}/split.tsv",
         report="results/data/{problem}/split_counts.tsv",
     log:
         "results/logs/split/{problem}.log",
@@ -129,13 +121,10 @@ rule split:
         split=lambda w: as_json(config["problems"][w.problem]["split"]),
         biomarker=lambda w: biomarker_json(w.problem),
         seed=config["seed"],
-        scheme=config["evaluation"]["risk_scheme"],
+        risk_scheme=config["evaluation"]["risk_scheme"],
         source_name=lambda w, input: source_name(w.problem, input.manifest),
     shell:
-        "python -m rlnet split --manifest {input.manifest} --biomarker {params.biomarker:q}"
-        " --split {params.split:q} --seed {params.seed} --risk-scheme {params.scheme}"
-        " --source-name {params.source_name:q} --out {output.split} --report {output.report}"
-        " 2> {log}"
+        stage_shell("split")
 
 
 rule prepare:
@@ -157,11 +146,9 @@ rule prepare:
     resources:
         **get_default_resources(),
     params:
-        settings=lambda w: as_json(prepare_settings(config, w.problem)),
+        problem_settings=lambda w: as_json(prepare_settings(config, w.problem)),
     shell:
-        "python -m rlnet prepare --manifest {input.manifest} --split {input.split}"
-        " --problem-settings {params.settings:q} --out-dir results/prepared/{wildcards.problem}"
-        " 2> {log}"
+        stage_shell("prepare", out_dir=PREPARED)
 
 
 rule roi_qc:
@@ -178,5 +165,4 @@ rule roi_qc:
     resources:
         **get_default_resources(),
     shell:
-        "python -m rlnet roi-qc --prepared results/prepared/{wildcards.problem}"
-        " --table {output.table} --montage {output.montage} 2> {log}"
+        stage_shell("roi-qc", prepared=PREPARED)

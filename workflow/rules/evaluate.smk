@@ -9,7 +9,7 @@ rule metrics:
         prepared=lambda w: get_prepared(w.problem),
         code=stage_code("metrics"),
     output:
-        json="results/metrics/{problem}/{model}/{run}.json",
+        out="results/metrics/{problem}/{model}/{run}.json",
         cases="results/metrics/{problem}/{model}/{run}_cases.tsv",
     log:
         "results/logs/metrics/{problem}/{model}/{run}.log",
@@ -21,10 +21,7 @@ rule metrics:
         bootstrap=config["evaluation"]["bootstrap"],
         seed=config["seed"],
     shell:
-        "python -m rlnet metrics --predictions {input.predictions} --localization {input.localization}"
-        " --prepared results/prepared/{wildcards.problem} --run {input.run}"
-        " --bootstrap {params.bootstrap} --seed {params.seed}"
-        " --out {output.json} --cases {output.cases} 2> {log}"
+        stage_shell("metrics", prepared=PREPARED)
 
 
 rule table2:
@@ -47,8 +44,7 @@ rule table2:
     resources:
         **get_default_resources(),
     shell:
-        "python -m rlnet table2 --metrics {input.metrics} --tsv {output.tsv} --markdown {output.markdown}"
-        " --latex {output.latex} 2> {log}"
+        stage_shell("table2")
 
 
 rule table3:
@@ -56,7 +52,7 @@ rule table3:
         cases=lambda w: get_main_cases(w.problem),
         code=stage_code("table3"),
     output:
-        report(
+        out=report(
             "results/tables/table3_{problem}.tsv",
             caption="../report/table3.rst",
             category="{problem}",
@@ -69,11 +65,11 @@ rule table3:
     resources:
         **get_default_resources(),
     params:
+        models=lambda w: get_main_models(w.problem),
         p_adjust=config["evaluation"]["p_adjust"],
         alpha=config["evaluation"]["alpha"],
     shell:
-        "python -m rlnet table3 --cases {input.cases} --p-adjust {params.p_adjust} --alpha {params.alpha}"
-        " --out {output} 2> {log}"
+        stage_shell("table3")
 
 
 rule table4:
@@ -81,7 +77,7 @@ rule table4:
         cases=lambda w: get_main_cases(w.problem),
         code=stage_code("table4"),
     output:
-        report(
+        out=report(
             "results/tables/table4_{problem}.tsv",
             caption="../report/table4.rst",
             category="{problem}",
@@ -94,9 +90,10 @@ rule table4:
     resources:
         **get_default_resources(),
     params:
+        models=lambda w: get_main_models(w.problem),
         alpha=config["evaluation"]["alpha"],
     shell:
-        "python -m rlnet table4 --cases {input.cases} --alpha {params.alpha} --out {output} 2> {log}"
+        stage_shell("table4")
 
 
 rule comparison:
@@ -104,7 +101,7 @@ rule comparison:
         cases=lambda w: get_main_cases(w.problem),
         code=stage_code("comparison"),
     output:
-        report(
+        out=report(
             "results/tables/supplementary_{problem}.tsv",
             caption="../report/supplementary_comparison.rst",
             category="{problem}",
@@ -117,9 +114,10 @@ rule comparison:
     resources:
         **get_default_resources(),
     params:
+        models=lambda w: get_main_models(w.problem),
         alpha=config["evaluation"]["alpha"],
     shell:
-        "python -m rlnet comparison --cases {input.cases} --alpha {params.alpha} --out {output} 2> {log}"
+        stage_shell("comparison")
 
 
 rule sample_size_summary:
@@ -127,7 +125,7 @@ rule sample_size_summary:
         metrics=get_sample_size_metrics,
         code=stage_code("sample-size"),
     output:
-        report(
+        out=report(
             "results/tables/sample_size.tsv",
             caption="../report/sample_size_table.rst",
             category="All problems",
@@ -140,7 +138,7 @@ rule sample_size_summary:
     resources:
         **get_default_resources(),
     shell:
-        "python -m rlnet sample-size --metrics {input.metrics} --out {output} 2> {log}"
+        stage_shell("sample-size")
 
 
 rule tables:

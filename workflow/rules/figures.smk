@@ -21,8 +21,7 @@ rule figure_bland_altman:
     params:
         biomarker=lambda w: biomarker_json(w.problem),
     shell:
-        "python -m rlnet figure-bland-altman --predictions {input.predictions}"
-        " --biomarker {params.biomarker:q} --model {wildcards.model} --out {output.pdf} 2> {log}"
+        figure_shell("figure-bland-altman")
 
 
 rule figure_correlation:
@@ -40,8 +39,7 @@ rule figure_correlation:
     params:
         biomarker=lambda w: biomarker_json(w.problem),
     shell:
-        "python -m rlnet figure-correlation --predictions {input.predictions}"
-        " --biomarker {params.biomarker:q} --model {wildcards.model} --out {output.pdf} 2> {log}"
+        figure_shell("figure-correlation")
 
 
 rule figure_confusion:
@@ -60,11 +58,9 @@ rule figure_confusion:
         **get_default_resources(),
     params:
         biomarker=lambda w: biomarker_json(w.problem),
-        scheme=config["evaluation"]["risk_scheme"],
+        risk_scheme=config["evaluation"]["risk_scheme"],
     shell:
-        "python -m rlnet figure-confusion --predictions {input.predictions}"
-        " --biomarker {params.biomarker:q} --model {wildcards.model}"
-        " --risk-scheme {params.scheme} --out {output.pdf} 2> {log}"
+        figure_shell("figure-confusion")
 
 
 rule figure_overlays:
@@ -84,9 +80,7 @@ rule figure_overlays:
     params:
         biomarker=lambda w: biomarker_json(w.problem),
     shell:
-        "python -m rlnet figure-overlays --predictions {input.predictions}"
-        " --localization {input.localization} --prepared results/prepared/{wildcards.problem}"
-        " --biomarker {params.biomarker:q} --model {wildcards.model} --out {output.pdf} 2> {log}"
+        figure_shell("figure-overlays", prepared=PREPARED)
 
 
 rule figure_comparison:
@@ -110,12 +104,9 @@ rule figure_comparison:
         **get_default_resources(),
     params:
         biomarker=lambda w: biomarker_json(w.problem),
-        models=" ".join(COMPARISON),
+        models=COMPARISON,
     shell:
-        "python -m rlnet figure-comparison --biomarker {params.biomarker:q}"
-        " --models {params.models} --predictions {input.predictions}"
-        " --localization {input.localization} --prepared results/prepared/{wildcards.problem}"
-        " --out {output.pdf} 2> {log}"
+        figure_shell("figure-comparison", prepared=PREPARED)
 
 
 rule figure_abs_error:
@@ -134,9 +125,9 @@ rule figure_abs_error:
         **get_default_resources(),
     params:
         biomarker=lambda w: biomarker_json(w.problem),
+        models=lambda w: get_main_models(w.problem),
     shell:
-        "python -m rlnet figure-abs-error --biomarker {params.biomarker:q}"
-        " --predictions {input.predictions} --out {output.pdf} 2> {log}"
+        figure_shell("figure-abs-error")
 
 
 rule figure_sample_size:
@@ -159,8 +150,7 @@ rule figure_sample_size:
     params:
         biomarker=lambda w: biomarker_json(w.problem),
     shell:
-        "python -m rlnet figure-sample-size --table {input.table} --biomarker {params.biomarker:q}"
-        " --out {output.pdf} 2> {log}"
+        figure_shell("figure-sample-size")
 
 
 rule figure_distribution:
@@ -179,8 +169,7 @@ rule figure_distribution:
     params:
         biomarker=lambda w: biomarker_json(w.problem),
     shell:
-        "python -m rlnet figure-distribution --split {input.split} --manifest {input.manifest}"
-        " --biomarker {params.biomarker:q} --out {output.pdf} 2> {log}"
+        figure_shell("figure-distribution")
 
 
 rule figure_risk_groups:
@@ -198,11 +187,9 @@ rule figure_risk_groups:
         **get_default_resources(),
     params:
         biomarker=lambda w: biomarker_json(w.problem),
-        scheme=config["evaluation"]["risk_scheme"],
+        risk_scheme=config["evaluation"]["risk_scheme"],
     shell:
-        "python -m rlnet figure-risk-groups --biomarker {params.biomarker:q}"
-        " --split {input.split} --manifest {input.manifest}"
-        " --risk-scheme {params.scheme} --out {output.pdf} 2> {log}"
+        figure_shell("figure-risk-groups")
 
 
 rule figures:

@@ -24,26 +24,26 @@ rule train:
         settings=lambda w: as_json(training_settings(config, w.problem, w.n, w.model)),
         seed=config["seed"],
         device=config["device"],
-        checkpoints="results/checkpoints/{problem}/{model}/n{n}_r{rep}",
+        checkpoint_dir="results/checkpoints/{problem}/{model}/n{n}_r{rep}",
     shell:
         # Snakemake deletes {log} before every job, so each run appends to a history beside
         # its checkpoint (kept across failed and resumed jobs) and {log} is that history;
         # the same lines go to the console (stderr) as they happen.
-        "mkdir -p {params.checkpoints} && touch {params.checkpoints}/train.log"
-        " && cp {params.checkpoints}/train.log {log} && "
-        "python -m rlnet train --prepared results/prepared/{wildcards.problem}"
-        " --problem {wildcards.problem} --model {wildcards.model} --n {wildcards.n}"
-        " --rep {wildcards.rep} --seed {params.seed} --settings {params.settings:q}"
-        " --device {params.device} --threads {threads}"
-        " --out-dir results/models/{wildcards.problem}/{wildcards.model}/n{wildcards.n}_r{wildcards.rep}"
-        " --checkpoint-dir {params.checkpoints}"
-        " 2>&1 | tee -a {params.checkpoints}/train.log | tee -a {log} >&2"
+        "mkdir -p {params.checkpoint_dir:q} && touch {params.checkpoint_dir}/train.log"
+        " && cp {params.checkpoint_dir}/train.log {log} && "
+        + stage_command(
+            "train",
+            prepared=PREPARED,
+            threads="{threads}",
+            out_dir="results/models/{wildcards.problem}/{wildcards.model}/n{wildcards.n}_r{wildcards.rep}",
+        )
+        + " 2>&1 | tee -a {params.checkpoint_dir}/train.log | tee -a {log} >&2"
 
 
 rule predict:
     input:
         prepared=lambda w: get_prepared(w.problem),
-        model="results/models/{problem}/{model}/{run}/model.pt",
+        model_file="results/models/{problem}/{model}/{run}/model.pt",
         code=stage_code("predict"),
     output:
         table="results/predictions/{problem}/{model}/{run}/predictions.tsv",
@@ -62,18 +62,17 @@ rule predict:
     params:
         device=config["device"],
         agatston=as_json(config["evaluation"]["agatston"]),
-        scheme=config["evaluation"]["risk_scheme"],
+        risk_scheme=config["evaluation"]["risk_scheme"],
         localization=config["evaluation"]["localization"],
         batch_size=lambda w: training_settings(config, w.problem, model=w.model)[
             "batch_size"
         ],
     shell:
-        "python -m rlnet predict --model-file {input.model} --prepared results/prepared/{wildcards.problem}"
-        " --problem {wildcards.problem} --model {wildcards.model} --device {params.device}"
-        " --batch-size {params.batch_size} --agatston {params.agatston:q}"
-        " --risk-scheme {params.scheme} --localization {params.localization}"
-        " --out-dir results/predictions/{wildcards.problem}/{wildcards.model}/{wildcards.run}"
-        " 2> {log}"
+        stage_shell(
+            "predict",
+            prepared=PREPARED,
+            out_dir="results/predictions/{wildcards.problem}/{wildcards.model}/{wildcards.run}",
+        )
 
 
 rule baseline:
@@ -95,19 +94,20 @@ rule baseline:
     params:
         rule=get_baseline_rule,
         agatston=as_json(config["evaluation"]["agatston"]),
-        scheme=config["evaluation"]["risk_scheme"],
+        risk_scheme=config["evaluation"]["risk_scheme"],
     shell:
-        "python -m rlnet baseline --prepared results/prepared/{wildcards.problem}"
-        " --problem {wildcards.problem} --baseline {wildcards.baseline} {params.rule}"
-        " --agatston {params.agatston:q} --risk-scheme {params.scheme}"
-        " --out-dir results/predictions/{wildcards.problem}/{wildcards.baseline}/nall_r0"
-        " 2> {log}"
+        stage_shell(
+            "baseline",
+            prepared=PREPARED,
+            out_dir="results/predictions/{wildcards.problem}/{wildcards.baseline}/nall_r0",
+        )
 
 
 rule infer:
     input:
-        model="results/models/{problem}/{model}/nall_r0/model.pt",
-        scans=get_infer_inputs,
+        model_file="results/models/{problem}/{model}/nall_r0/model.pt",
+        scans=lambda w: config["infer"][w.problem]["scans"],
+        files=get_infer_inputs,
         code=stage_code("infer"),
     output:
         "results/infer/{problem}/{model}/predictions.tsv",
@@ -121,14 +121,14 @@ rule infer:
         **get_default_resources(),
     params:
         settings=lambda w: as_json(config["problems"][w.problem]),
-        scans=lambda w: config["infer"][w.problem]["scans"],
+        batch_size=lambda w: training_settings(config, w.problem, model=w.model)[
+            "batch_size"
+        ],
         device=config["device"],
         agatston=as_json(config["evaluation"]["agatston"]),
-        scheme=config["evaluation"]["risk_scheme"],
+        risk_scheme=config["evaluation"]["risk_scheme"],
         localization=config["evaluation"]["localization"],
     shell:
-        "python -m rlnet infer --model-file {input.model} --problem {wildcards.problem}"
-        " --model {wildcards.model} --settings {params.settings:q} --scans {params.scans:q}"
-        " --device {params.device} --agatston {params.agatston:q} --risk-scheme {params.scheme}"
-        " --localization {params.localization}"
-        " --out-dir results/infer/{wildcards.problem}/{wildcards.model} 2> {log}"
+        stage_shell(
+            "infer", out_dir="results/infer/{wildcards.problem}/{wildcards.model}"
+        )

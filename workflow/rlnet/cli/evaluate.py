@@ -1,0 +1,120 @@
+"""The evaluation stages: one model's metrics, and the paper's tables from many."""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from rlnet.cli.declare import inp, out, param, stage
+
+log = logging.getLogger("rlnet")
+
+#: ``--models``: the model of each ``--cases`` file, in the same order.
+MODELS_HELP = "the model of each --cases file, in order"
+
+
+@stage(
+    "metrics",
+    "metrics of one model on its test set, with bootstrap CIs",
+    inp("--predictions"),
+    inp("--localization"),
+    inp("--prepared"),
+    inp("--run", help="the model's run.json (its identity)"),
+    param("--bootstrap", type=int, default=1000),
+    param("--seed", type=int, default=0),
+    out("--out"),
+    out("--cases"),
+)
+def metrics(a: argparse.Namespace) -> None:
+    from rlnet import evaluate
+
+    run_info = json.loads(a.run.read_text())
+    keys = ("problem", "model", "n", "rep", "n_train", "fingerprint", "family", "target")
+    identity = {k: run_info[k] for k in keys}
+    record, per_case = evaluate.evaluate(
+        a.predictions, a.localization, a.prepared, identity, n_boot=a.bootstrap, seed=a.seed
+    )
+    evaluate.write(record, per_case, a.out, a.cases)
+    log.info("metrics: %s", {k: round(v["value"], 4) for k, v in record["metrics"].items()})
+
+
+def _read_cases(models: list[str], paths: list[Path]) -> dict:
+    """{model: its per-case table}; ValueError when the lists differ in length."""
+    from rlnet import io
+
+    if len(models) != len(paths):
+        raise ValueError(f"{len(models)} --models for {len(paths)} --cases files")
+    return {model: io.read_table(path) for model, path in zip(models, paths, strict=True)}
+
+
+@stage(
+    "table2",
+    "the paper's Table II: every metric of every model (TSV, Markdown, LaTeX)",
+    inp("--metrics", nargs="+"),
+    out("--tsv"),
+    out("--markdown"),
+    out("--latex"),
+)
+def table2(a: argparse.Namespace) -> None:
+    from rlnet import io, tables
+
+    table = tables.table2(tables.read_records(a.metrics))
+    io.write_table(a.tsv, table)
+    tables.write_text(a.markdown, tables.to_markdown(table))
+    tables.write_text(a.latex, tables.to_latex(table))
+
+
+@stage(
+    "table3",
+    "the paper's Table III for one problem: pairwise tests between models",
+    inp("--cases", nargs="+", help="per-case TSVs"),
+    param("--models", nargs="+", help=MODELS_HELP),
+    param("--p-adjust", default="holm"),
+    param("--alpha", type=float, default=0.05),
+    out("--out"),
+)
+def table3(a: argparse.Namespace) -> None:
+    from rlnet import io, tables
+
+    cases = _read_cases(a.models, a.cases)
+    io.write_table(a.out, tables.table3(cases, a.p_adjust, a.alpha))
+
+
+@stage(
+    "table4",
+    "the paper's Table IV for an Agatston problem: Stuart-Maxwell tests on its risk groups",
+    inp("--cases", nargs="+", help="per-case TSVs"),
+    param("--models", nargs="+", help=MODELS_HELP),
+    param("--alpha", type=float, default=0.05),
+    out("--out"),
+)
+def table4(a: argparse.Namespace) -> None:
+    from rlnet import io, tables
+
+    io.write_table(a.out, tables.table4(_read_cases(a.models, a.cases), a.alpha))
+
+
+@stage(
+    "comparison",
+    "per-slice and per-subject rho and Dice of an RL and a segmentation model (liver)",
+    inp("--cases", nargs="+", help="per-case TSVs"),
+    param("--models", nargs="+", help=MODELS_HELP),
+    param("--alpha", type=float, default=0.05),
+    out("--out"),
+)
+def comparison(a: argparse.Namespace) -> None:
+    from rlnet import io, tables
+
+    io.write_table(a.out, tables.comparison(_read_cases(a.models, a.cases), a.alpha))
+
+
+@stage(
+    "sample-size",
+    "sample-size summary: mean, min, max, sd of rho and Dice per size",
+    inp("--metrics", nargs="+"),
+    out("--out"),
+)
+def sample_size(a: argparse.Namespace) -> None:
+    from rlnet import io, tables
+
+    io.write_table(a.out, tables.sample_size_summary(tables.read_records(a.metrics)))

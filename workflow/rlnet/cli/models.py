@@ -1,0 +1,132 @@
+"""The model stages: training, prediction on the test split and on new scans, baselines."""
+
+import argparse
+import logging
+from pathlib import Path
+
+from rlnet.cli.declare import RISK_SCHEMES, inp, json_block, out, param, size, stage, wildcard
+
+log = logging.getLogger("rlnet")
+
+
+@stage(
+    "train",
+    "train one model on one problem (resumes from its last checkpoint)",
+    inp("--prepared"),
+    wildcard("--problem"),
+    wildcard("--model"),
+    wildcard("--n", type=size, default=None, help="training-set size or 'all'"),
+    wildcard("--rep", type=int, default=0),
+    param("--seed", type=int),
+    param("--settings", type=json_block, help="merged training block (JSON)"),
+    param("--device", default="auto"),
+    param("--threads", type=int, default=None, help="torch CPU threads"),
+    out("--out-dir"),
+    param("--checkpoint-dir", type=Path),
+)
+def train(a: argparse.Namespace) -> None:
+    import torch
+
+    from rlnet.training.loop import RunSpec, Trainer
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    spec = RunSpec(a.problem, a.model, a.n, a.rep, a.seed, a.settings)
+    result = Trainer(spec, a.prepared, a.device).fit(a.out_dir, a.checkpoint_dir)
+    log.info(
+        "trained %s on %s: %d epochs, best %d, %.1f s",
+        a.model,
+        a.problem,
+        result["epochs"],
+        result["best_epoch"],
+        result["train_seconds"],
+    )
+
+
+#: The arguments of applying a trained model: which, where, and how its output is read.
+MODEL_USE = (
+    inp("--model-file"),
+    wildcard("--problem"),
+    wildcard("--model"),
+    param("--device", default="auto"),
+    param("--batch-size", type=int, default=8),
+    param("--agatston", type=json_block, default={}, help="evaluation.agatston (JSON)"),
+    param("--risk-scheme", default="paper", choices=RISK_SCHEMES),
+    param(
+        "--localization",
+        default="area",
+        help="evaluation.localization: how maps become masks (area | threshold)",
+    ),
+    out("--out-dir"),
+)
+
+
+def _model_use(a: argparse.Namespace) -> dict:
+    """The keyword arguments of rlnet.predict.predict that MODEL_USE's settings give."""
+    return {
+        "device": a.device,
+        "batch_size": a.batch_size,
+        "agatston_kw": a.agatston,
+        "risk_scheme": a.risk_scheme,
+        "localization": a.localization,
+    }
+
+
+@stage(
+    "predict",
+    "predict the test split: values, localization masks (NIfTI)",
+    *MODEL_USE,
+    inp("--prepared"),
+)
+def predict(a: argparse.Namespace) -> None:
+    from rlnet.predict import predict as run_predict
+
+    table = run_predict(a.model_file, a.prepared, a.problem, a.model, a.out_dir, **_model_use(a))
+    log.info("predicted %d test cases -> %s", len(table), a.out_dir)
+
+
+@stage(
+    "infer",
+    "apply a trained model to new scans without reference values: values, maps (NIfTI)",
+    *MODEL_USE,
+    param("--settings", type=json_block, help="problems.<name> block (JSON)"),
+    inp("--scans", help="a folder of scans or a scans TSV"),
+    filled=("images",),
+)
+def infer(a: argparse.Namespace) -> None:
+    from rlnet.infer import infer_scans, scan_table
+
+    scans = scan_table(a.scans)
+    a.images = [Path(v) for c in ("image", "candidate_mask") for v in scans[c] if v]
+    infer_scans(a.model_file, a.problem, a.model, a.settings, scans, a.out_dir, **_model_use(a))
+
+
+@stage(
+    "baseline",
+    "a baseline without learning on the test split, written like a model's predictions",
+    inp("--prepared"),
+    wildcard("--problem"),
+    wildcard("--baseline", help="candidates | rule"),
+    param(
+        "--rule",
+        default="none",
+        help="problems.<name>.baselines.rule: region | agatston | threshold; none for the "
+        "candidates baseline",
+    ),
+    param("--agatston", type=json_block, default={}, help="evaluation.agatston (JSON)"),
+    param("--risk-scheme", default="paper", choices=RISK_SCHEMES),
+    out("--out-dir"),
+)
+def baseline(a: argparse.Namespace) -> None:
+    from rlnet.baselines import run_baseline
+
+    table = run_baseline(
+        a.prepared,
+        a.problem,
+        a.baseline,
+        a.out_dir,
+        rule=None if a.rule == "none" else a.rule,
+        agatston_kw=a.agatston,
+        risk_scheme=a.risk_scheme,
+    )
+    log.info("baseline %s: %d test cases -> %s", a.baseline, len(table), a.out_dir)
