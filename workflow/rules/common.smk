@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from rlnet import codebase
 from rlnet.biomarker import of_problem
@@ -14,12 +13,12 @@ from rlnet.config import validate as validate_config
 from rlnet import phantom_registry
 from rlnet.datasets.manifest_files import manifest_files
 
-# Our validator first: its messages name the offending key ("config key 'training.lr.rl': ...").
+# The config, validated once: the JSON schema (workflow/schemas) and the semantic checks, with
+# messages that name the offending key ("config key 'training.lr.rl': ...").
 try:
     validate_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-validate(config, schema="../schemas/config.schema.yaml")
 
 
 # Rules run `python -m rlnet <stage>` from this checkout, in any environment (venv, conda env,

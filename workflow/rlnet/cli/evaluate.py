@@ -9,8 +9,12 @@ from rlnet.cli.declare import inp, out, param, stage
 
 log = logging.getLogger("rlnet")
 
-#: ``--models``: the model of each ``--cases`` file, in the same order.
-MODELS_HELP = "the model of each --cases file, in order"
+#: The per-case tables of several models, each named by its model (in the same order).
+CASES = (
+    inp("--cases", nargs="+", help="per-case TSVs"),
+    param("--models", nargs="+", help="the model of each --cases file, in order"),
+)
+ALPHA = param("--alpha", type=float, default=0.05)
 
 
 @stage(
@@ -67,10 +71,9 @@ def table2(a: argparse.Namespace) -> None:
 @stage(
     "table3",
     "the paper's Table III for one problem: pairwise tests between models",
-    inp("--cases", nargs="+", help="per-case TSVs"),
-    param("--models", nargs="+", help=MODELS_HELP),
+    *CASES,
     param("--p-adjust", default="holm"),
-    param("--alpha", type=float, default=0.05),
+    ALPHA,
     out("--out"),
 )
 def table3(a: argparse.Namespace) -> None:
@@ -83,9 +86,8 @@ def table3(a: argparse.Namespace) -> None:
 @stage(
     "table4",
     "the paper's Table IV for an Agatston problem: Stuart-Maxwell tests on its risk groups",
-    inp("--cases", nargs="+", help="per-case TSVs"),
-    param("--models", nargs="+", help=MODELS_HELP),
-    param("--alpha", type=float, default=0.05),
+    *CASES,
+    ALPHA,
     out("--out"),
 )
 def table4(a: argparse.Namespace) -> None:
@@ -97,9 +99,8 @@ def table4(a: argparse.Namespace) -> None:
 @stage(
     "comparison",
     "per-slice and per-subject rho and Dice of an RL and a segmentation model (liver)",
-    inp("--cases", nargs="+", help="per-case TSVs"),
-    param("--models", nargs="+", help=MODELS_HELP),
-    param("--alpha", type=float, default=0.05),
+    *CASES,
+    ALPHA,
     out("--out"),
 )
 def comparison(a: argparse.Namespace) -> None:

@@ -13,6 +13,8 @@ log = logging.getLogger("rlnet")
 FIGURE = out("--out", beside=(".png", ".json"), help="PDF; .png and .json beside it")
 BIOMARKER = param("--biomarker", type=biomarker, help=BIOMARKER_HELP)
 MODEL = wildcard_arg("--model")
+#: One model's test predictions drawn against the reference.
+AGREEMENT = (inp("--predictions"), BIOMARKER, MODEL, FIGURE)
 
 
 def _predictions(path: Path):
@@ -24,10 +26,7 @@ def _predictions(path: Path):
 @stage(
     "figure-bland-altman",
     "Bland-Altman plot of one model's test predictions (Figs. 8, 9)",
-    inp("--predictions"),
-    BIOMARKER,
-    MODEL,
-    FIGURE,
+    *AGREEMENT,
 )
 def bland_altman(a: argparse.Namespace) -> None:
     from rlnet.figures import agreement
@@ -39,10 +38,7 @@ def bland_altman(a: argparse.Namespace) -> None:
 @stage(
     "figure-correlation",
     "correlation plot of one model's test predictions (Figs. 8, 9)",
-    inp("--predictions"),
-    BIOMARKER,
-    MODEL,
-    FIGURE,
+    *AGREEMENT,
 )
 def correlation(a: argparse.Namespace) -> None:
     from rlnet.figures import agreement
