@@ -141,7 +141,7 @@ MANIFEST_CASES = {
                         "are 0 (all zero: empty reference masks?)"),
     "all values equal": (column("value", "250"), 2, (), "all 16 reference values (column 'value') "
                          "are 250; a constant target leaves nothing to learn"),
-    "seg model, masks missing": (cell("mask", ""), 2, ("--needs-masks",),
+    "seg model, masks missing": (cell("mask", ""), 2, ("--needs-masks", "true"),
                                  "case(s) ['c03'] (line(s) [5]) have no mask, but the problem "
                                  "trains a mask-trained model (seg-*)"),
     "3D single slice for a 2D problem": (
@@ -213,7 +213,7 @@ def test_blank_lines_keep_the_line_numbers_true(study, caplog):
 
 
 def test_a_good_manifest_passes_and_masks_satisfy_a_seg_model(study):
-    assert run_stage(study, manifest_argv(study, 2, "--needs-masks")) == 0
+    assert run_stage(study, manifest_argv(study, 2, "--needs-masks", "true")) == 0
     table = io.read_table(study / MANIFEST)
     assert len(table) == 16 and set(table["spacing"]) == {"2 2"}
 
@@ -380,7 +380,7 @@ def test_workflow_passes_dims_masks_and_the_users_file_to_the_data_stages(workfl
     commands = [line for line in result.stdout.splitlines() if "python -m rlnet" in line]
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     manifest = {c.split("--out ")[1].split()[0]: c for c in commands if "rlnet manifest" in c}
-    assert "--spatial-dims 2 --needs-masks" in manifest["results/data/liver/manifest.tsv"]
-    assert "--needs-masks" not in manifest["results/data/pma/manifest.tsv"]
+    assert "--spatial-dims 2 --needs-masks true" in manifest["results/data/liver/manifest.tsv"]
+    assert "--needs-masks false" in manifest["results/data/pma/manifest.tsv"]
     (split,) = [c for c in commands if "rlnet split" in c]
     assert "--source-name raw/manifest.tsv" in split

@@ -13,15 +13,20 @@ import logging
 import os
 import re
 import tempfile
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from rlnet import image_checks as checks
+from rlnet.image_checks import ImageReadError
+
+#: What ``read_image`` verifies an image as: CT (HU) or a mask.
+IMAGE_KINDS = ("ct", "mask")
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +70,6 @@ class Geometry:
         step_xyz = np.asarray(offset_voxels[::-1], float) * np.asarray(self.spacing[::-1])
         origin_xyz = np.asarray(self.origin[::-1]) + direction @ step_xyz
         return Geometry(self.spacing, tuple(origin_xyz[::-1].tolist()), self.direction)
-
-
-class ImageReadError(ValueError):
-    """An image file that cannot be read or fails validation; the message names the file."""
 
 
 def _umask() -> int:
@@ -117,18 +118,6 @@ def removed_on_error() -> Iterator[list[Path]]:
 
 
 #: Kinds of image ``read_image`` checks: CT in HU, or a mask (reference or candidates).
-IMAGE_KINDS = ("ct", "mask")
-#: HU of air. CT values below it are scanner padding outside the field of view (-2048, -3024)
-#: and are read as air.
-AIR_HU = -1024
-#: Prepared images are stored as int16: CT values outside this range are refused, never wrapped.
-HU_LIMITS = (int(np.iinfo(np.int16).min), int(np.iinfo(np.int16).max))
-#: NIfTI datatype codes of floating-point voxels (float32, float64, float128).
-NIFTI_FLOAT_TYPES = (16, 64, 1536)
-#: What a mask may hold.
-MASK_RULE = "masks hold 0 outside and positive integers (labels) inside"
-
-
 def keeps_locale(function):
     """Restore the process locale after ``function``: ITK's DICOM reader (GDCM) sets it to "C",
     which would turn Python's default text encoding into ASCII for the rest of the process."""
@@ -159,7 +148,7 @@ def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, G
 
     A directory is read as a DICOM series (one slice: a 2D image). Every file must hold all the
     pixels its header announces. ``kind="ct"``: finite, within int16, not constant; values
-    below ``AIR_HU`` (padding) become ``AIR_HU``, their count logged. ``kind="mask"``: finite,
+    below ``image_checks.AIR_HU`` (padding) become air, their count logged. ``kind="mask"``: finite,
     non-negative integers (nonzero = inside; all zero allowed). Raises ImageReadError naming
     the file.
     """
@@ -171,7 +160,7 @@ def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, G
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(f"{path}: expected a scalar image, got vector pixels")
     array = sitk.GetArrayFromImage(image)
-    array = _checked_ct(array, path) if kind == "ct" else _checked_mask(array, path)
+    array = checks.checked_ct(array, path) if kind == "ct" else checks.checked_mask(array, path)
     return array, _geometry_of(image)
 
 
@@ -201,136 +190,11 @@ def _read_sitk(path: Path):
         raise ImageReadError(f"{path}: cannot read image ({_itk_reason(err)})") from err
     # NRRD, MetaImage and DICOM readers fail on missing pixel data; ITK's NIfTI reader fills
     # the missing part with zeros and turns NaN and infinities into 0, so NIfTI is checked here.
-    if _is_nifti(path):
-        _check_nifti_size(path, image)
-        if int(image.GetMetaData("datatype")) in NIFTI_FLOAT_TYPES:
-            _check_nifti_finite(path)
+    if checks.is_nifti(path):
+        checks.check_nifti_size(path, image)
+        if int(image.GetMetaData("datatype")) in checks.NIFTI_FLOAT_TYPES:
+            checks.check_nifti_finite(path)
     return image
-
-
-#: File names SimpleITK reads with its NIfTI reader (NIfTI-1/2 and Analyze pairs).
-NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz")
-
-
-def _is_nifti(path: Path) -> bool:
-    """Whether SimpleITK reads ``path`` (a file) as NIfTI: by its name, as ITK chooses the
-    reader (asking ITK costs ~1 ms per file)."""
-    return path.name.lower().endswith(NIFTI_SUFFIXES)
-
-
-def _check_nifti_size(path: Path, header) -> None:
-    """Raise ImageReadError unless the NIfTI data holds vox_offset + prod(dim) * bitpix / 8
-    bytes (the header's promise); ``header``: the SimpleITK image or header reader of ``path``.
-    """
-    meta = header.GetMetaData
-    n_dims = int(meta("dim[0]"))
-    dims = [int(meta(f"dim[{k}]")) for k in range(1, n_dims + 1)]
-    _check_nifti_bytes(path, dims, int(meta("bitpix")), int(float(meta("vox_offset"))))
-
-
-def _check_nifti_bytes(path: Path, dims: Sequence[int], bitpix: int, vox_offset: int) -> None:
-    """Raise ImageReadError unless the data file of ``path`` holds the bytes its header
-    announces: vox_offset (single-file NIfTI only) + prod(dims) * bitpix / 8."""
-    data = _nifti_data_file(path)
-    offset = 0 if data != path else vox_offset
-    needed = offset + int(np.prod(dims)) * bitpix // 8
-    found = _gzip_size(data, needed) if data.name.endswith(".gz") else data.stat().st_size
-    if found < needed:
-        raise ImageReadError(
-            f"{path}: incomplete file: {found} of the {needed} bytes its header announces "
-            f"({100 * found / needed:.0f}%; a cut-off copy or download?)"
-        )
-
-
-def _check_nifti_finite(path: Path) -> None:
-    """Raise ImageReadError if a float NIfTI file holds NaN or infinite voxels (ITK's reader
-    would silently make them 0, so the stored values are read again with nibabel)."""
-    import nibabel
-
-    data = nibabel.load(path).dataobj.get_unscaled()
-    bad = int(data.size - np.count_nonzero(np.isfinite(data)))
-    if bad:
-        _raise_non_finite(path, bad, data.size)
-
-
-def _nifti_data_file(path: Path) -> Path:
-    """The file holding a NIfTI image's voxels: ``path`` itself, or a header's .img partner."""
-    for header, data in ((".hdr", ".img"), (".hdr.gz", ".img.gz")):
-        if path.name.endswith(header):
-            return path.with_name(path.name.removesuffix(header) + data)
-    return path
-
-
-def _gzip_size(path: Path, expected: int) -> int:
-    """Decompressed size of a gzip file in bytes (a stream that ends early counts what it holds).
-
-    Fast path: a single-member stream's trailer stores the size modulo 2^32; when it equals
-    ``expected`` the stream is taken as complete without decompressing it.
-    """
-    with open(path, "rb") as handle:
-        handle.seek(-4, os.SEEK_END)
-        if int.from_bytes(handle.read(4), "little") == expected % 2**32:
-            return expected
-    size, stream = 0, zlib.decompressobj(wbits=31)
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                while chunk:
-                    size += len(stream.decompress(chunk))
-                    chunk = b""
-                    if stream.eof:  # the next member of a multi-member file, if any
-                        chunk, stream = stream.unused_data, zlib.decompressobj(wbits=31)
-    except zlib.error as err:
-        raise ImageReadError(f"{path}: corrupt gzip stream ({err})") from err
-    return size
-
-
-def _finite_range(array: np.ndarray, path: str | os.PathLike) -> tuple[Any, Any]:
-    """(min, max) of ``array``; raise ImageReadError counting NaN and infinite voxels, if any."""
-    low, high = array.min(), array.max()
-    if not (np.isfinite(low) and np.isfinite(high)):
-        _raise_non_finite(path, int(array.size - np.count_nonzero(np.isfinite(array))), array.size)
-    return low, high
-
-
-def _raise_non_finite(path: str | os.PathLike, bad: int, size: int) -> NoReturn:
-    raise ImageReadError(f"{path}: {bad} of {size} voxels are NaN or infinite")
-
-
-def _checked_ct(array: np.ndarray, path: str | os.PathLike) -> np.ndarray:
-    """``array`` (HU) verified: finite, within int16, not constant; padding below AIR_HU set to
-    AIR_HU in place (the count is logged)."""
-    low, high = _finite_range(array, path)
-    if low < HU_LIMITS[0] or high > HU_LIMITS[1]:
-        raise ImageReadError(
-            f"{path}: values {low:g} to {high:g} HU do not fit int16 "
-            f"[{HU_LIMITS[0]}, {HU_LIMITS[1]}] (not HU? a scaling slope missing?)"
-        )
-    if max(low, AIR_HU) >= high:
-        what = f"{low:g} HU" if low >= AIR_HU else f"air or padding (<= {AIR_HU} HU)"
-        raise ImageReadError(f"{path}: constant image, every voxel {what}: a blank export?")
-    if low < AIR_HU:
-        padding = array < AIR_HU
-        log.info(
-            "%s: %d voxel(s) below %d HU (padding outside the field of view) read as air",
-            path,
-            int(np.count_nonzero(padding)),
-            AIR_HU,
-        )
-        array[padding] = AIR_HU
-    return array
-
-
-def _checked_mask(array: np.ndarray, path: str | os.PathLike) -> np.ndarray:
-    """``array`` verified as a mask: finite, non-negative integers (nonzero = inside)."""
-    low, _ = _finite_range(array, path)
-    if low < 0:
-        raise ImageReadError(f"{path}: mask has negative values (down to {low:g}); {MASK_RULE}")
-    if array.dtype.kind == "f" and np.any(np.mod(array, 1)):
-        raise ImageReadError(
-            f"{path}: mask has fractional values (a probability map?); {MASK_RULE}"
-        )
-    return array
 
 
 def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, ...]]:
@@ -345,49 +209,18 @@ def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, 
     if path.is_dir() or not path.name.lower().endswith((".nii", ".nii.gz")):
         shape, geometry = read_geometry(path)
         return shape, geometry.spacing
-    header = _nifti_header(path)
+    header = checks.nifti_header(path)
     n_dims = int(header["dim"][0])
     dims = [int(d) for d in header["dim"][1 : n_dims + 1]]
-    _check_nifti_bytes(path, dims, int(header["bitpix"]), int(header["vox_offset"]))
+    checks.check_nifti_bytes(path, dims, int(header["bitpix"]), int(header["vox_offset"]))
     spacing = tuple(float(s) for s in header["pixdim"][1 : n_dims + 1])
     return tuple(dims[::-1]), spacing[::-1]
-
-
-#: Bytes of a NIfTI-1 header (its first four bytes); NIfTI-2 headers hold 540.
-NIFTI1_HEADER_BYTES, NIFTI2_HEADER_BYTES = 348, 540
-
-
-def _nifti_header(path: Path):
-    """The nibabel header of a single-file NIfTI-1 image, as stored (pixdim not fixed)."""
-    import gzip
-    import io as bytes_io
-
-    import nibabel
-
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    try:
-        with opener(path, "rb") as handle:
-            raw = handle.read(NIFTI1_HEADER_BYTES)
-    except (OSError, EOFError) as err:
-        raise ImageReadError(f"{path}: cannot read image header ({err})") from err
-    sizes = {int.from_bytes(raw[:4], order) for order in ("little", "big")}
-    if NIFTI2_HEADER_BYTES in sizes:
-        raise ImageReadError(
-            f"{path}: cannot read image header (NIfTI-2, which ITK does not read: save it as "
-            f"NIfTI-1, e.g. nibabel.Nifti1Image(img.dataobj, img.affine))"
-        )
-    if NIFTI1_HEADER_BYTES not in sizes or len(raw) < NIFTI1_HEADER_BYTES:
-        raise ImageReadError(f"{path}: cannot read image header (not a NIfTI-1 file)")
-    try:
-        return nibabel.Nifti1Header.from_fileobj(bytes_io.BytesIO(raw), check=False)
-    except (ValueError, nibabel.spatialimages.HeaderDataError) as err:
-        raise ImageReadError(f"{path}: cannot read image header ({err})") from err
 
 
 @keeps_locale
 def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
     """Shape (array order) and geometry from an image header, without reading the pixels
-    (a NIfTI file's size is checked against its header: cheap, see ``_gzip_size``).
+    (a NIfTI file's size is checked against its header: cheap, see ``image_checks.gzip_size``).
 
     A directory is a DICOM series (one per folder): every file's header is read; the first
     gives the in-plane geometry, the slices' gap along the slice normal the slice spacing (the
@@ -396,8 +229,8 @@ def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
     path = Path(path)
     if not path.is_dir():
         reader = _header(path)
-        if _is_nifti(path):
-            _check_nifti_size(path, reader)
+        if checks.is_nifti(path):
+            checks.check_nifti_size(path, reader)
         return tuple(int(s) for s in reader.GetSize()[::-1]), _geometry_of(reader)
     files = dicom_series_files(path)
     headers = [_header(Path(f)) for f in files]
