@@ -29,6 +29,7 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/figure_kinds.smk"
 
 
 wildcard_constraints:
