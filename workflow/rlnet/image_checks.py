@@ -163,16 +163,13 @@ NIFTI1_HEADER_BYTES, NIFTI2_HEADER_BYTES = 348, 540
 
 def nifti_header(path: Path):
     """The nibabel header of a single-file NIfTI-1 image, as stored (pixdim not fixed)."""
-    import gzip
     import io as bytes_io
 
     import nibabel
 
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
-            raw = handle.read(NIFTI1_HEADER_BYTES)
-    except (OSError, EOFError) as err:
+        raw = _leading_bytes(path, NIFTI1_HEADER_BYTES)
+    except (OSError, zlib.error) as err:
         raise ImageReadError(f"{path}: cannot read image header ({err})") from err
     sizes = {int.from_bytes(raw[:4], order) for order in ("little", "big")}
     if NIFTI2_HEADER_BYTES in sizes:
@@ -186,3 +183,19 @@ def nifti_header(path: Path):
         return nibabel.Nifti1Header.from_fileobj(bytes_io.BytesIO(raw), check=False)
     except (ValueError, nibabel.spatialimages.HeaderDataError) as err:
         raise ImageReadError(f"{path}: cannot read image header ({err})") from err
+
+
+#: Compressed bytes read per step while looking for a gzip file's first bytes.
+_GZIP_STEP = 4096
+
+
+def _leading_bytes(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of a file's content (fewer if it is shorter), decompressing a
+    ``.gz`` file only as far as needed (zlib directly: a GzipFile costs more than the read)."""
+    with open(path, "rb") as handle:
+        if not path.name.lower().endswith(".gz"):
+            return handle.read(n)
+        stream, out = zlib.decompressobj(wbits=31), b""
+        while len(out) < n and (chunk := handle.read(_GZIP_STEP)):
+            out += stream.decompress(chunk, n - len(out))
+        return out
