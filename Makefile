@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv dry-run format lint clean-results
+.PHONY: run test venv dry-run format lint clean-results rulegraph
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
+
+# docs/rulegraph.svg: the rules of the default study and how they connect (needs graphviz `dot`).
+rulegraph: $(STAMP)
+	$(BIN)/snakemake --rulegraph --forceall all > docs/.rulegraph.dot
+	dot -Tsvg docs/.rulegraph.dot > docs/rulegraph.svg && rm docs/.rulegraph.dot
 
 dry-run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --profile profiles/local -n all
