@@ -44,10 +44,10 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
 
 
 def test_configfile_merges_over_the_default_and_null_leaves_out(tmp_path):
-    """An override file of two keys over the embedded default: training.max_epochs 3 (the
-    default's other training keys stay: batch_size 16, base_width 8; cac keeps its own 15
-    epochs) and sfa set to null (no sfa job); `--config sample_size=` (empty: null) drops the
-    sweep (no subset run n100)."""
+    """An override file of two keys over the embedded default (config.yaml by hand: global
+    batch 16; cac batch 4 and 15 epochs, rl-sdnet 12; liver 15 epochs): training.max_epochs 3
+    reaches pma only, the other keys stay; sfa set to null plans no sfa job, and
+    `--config sample_size=` (empty: null) drops the sweep (no subset run n100)."""
     override = tmp_path / "override.yaml"
     override.write_text("training: {max_epochs: 3}\nproblems: {sfa: null}\n")
     where = ("-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path / "work"))
