@@ -5,27 +5,29 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# The package on the path (common.smk imports from it): a YAML error in the default config names
-# its line and column (Snakemake's own loader says only "not valid JSON or YAML").
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-sys.path.insert(0, f"{workflow.basedir}/workflow")
+#: This checkout: the folder of this Snakefile, also when a wrapper's `module` imports it
+#: (workflow.basedir is the wrapper's folder then). The package, the default config and the
+#: rules' PYTHONPATH (common.smk) are found from here, never from the working directory.
+WORKFLOW_ROOT = Path(workflow.current_basedir)
+sys.path.insert(0, str(WORKFLOW_ROOT / "workflow"))
 from rlnet.config import ConfigError, read_yaml  # noqa: E402
 
-# The embedded default, unless --configfile names a complete config of its own (then it is not
-# merged over the default: a config file describes the whole study). A --configfile is parsed by
-# Snakemake before this file runs; check its syntax with `python -m rlnet.config FILE`.
-if not workflow.overwrite_configfiles:
-    if Path("config/config.yaml").exists():
-        try:
-            read_yaml("config/config.yaml")
-        except ConfigError as err:
-            raise WorkflowError(str(err)) from None
+# The embedded default; --configfile files and --config merge over it (a key set to null in
+# them is removed: config/README.md). Its YAML errors name line and column here (Snakemake's
+# own loader says only "not valid JSON or YAML"). A module's wrapper gives its own config.
+DEFAULT_CONFIG = WORKFLOW_ROOT / "config" / "config.yaml"
+try:
+    read_yaml(DEFAULT_CONFIG)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
-    configfile: "config/config.yaml"
+
+configfile: str(DEFAULT_CONFIG)
 
 
 include: "workflow/rules/common.smk"

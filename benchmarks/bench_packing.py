@@ -28,7 +28,7 @@ from pathlib import Path
 
 from snakemake_jobs import build, machine, save_result
 
-from rlnet.config import read_yaml, training_settings
+from rlnet.config import load, training_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "packing.json"
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/packing")
     args = parser.parse_args()
-    config = read_yaml(args.config)
+    config = load(args.config)  # as the workflow reads it: merged over the default
     targets = [f"results/prepared/{args.problem}/cases.tsv"]
     build(args.config, args.workdir, args.cores, targets)
     settings = {**training_settings(config, args.problem), "max_epochs": args.epochs}

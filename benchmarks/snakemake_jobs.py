@@ -35,11 +35,13 @@ def run(directory: Path, configfile: str, *args: str) -> float:
 def build(config: Path, workdir: Path, cores: int, targets: list[str]) -> float:
     """Run snakemake on ``targets`` in ``workdir`` with ``cores`` (resuming what is there; jobs a
     kill left incomplete rerun, training from its checkpoint), output streamed to the terminal;
-    return the wall seconds. Fails loudly on a failed job."""
+    return the wall seconds. Fails loudly on a failed job. ``config`` is a whole study (the
+    benchmarks write complete configs): it replaces the default instead of merging over it."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PATH": f"{SNAKEMAKE.parent}{os.pathsep}{os.environ['PATH']}"}
     command = [str(SNAKEMAKE), *targets, "-s", str(SNAKEFILE), "--directory", str(workdir)]
-    command += ["--cores", str(cores), "--configfile", str(config.resolve()), "--rerun-incomplete"]
+    command += ["--cores", str(cores), "--replace-workflow-config"]
+    command += ["--configfile", str(config.resolve()), "--rerun-incomplete"]
     tic = time.perf_counter()
     subprocess.run(command, check=True, env=env)
     return time.perf_counter() - tic

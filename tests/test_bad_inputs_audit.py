@@ -200,7 +200,8 @@ def workflow_run(folder: Path, *args: str) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     command = [str(bin_dir / "snakemake"), *args, "--cores", "1", "-s", str(ROOT / "Snakefile")]
-    command += ["--directory", str(folder), "--configfile", str(folder / "config.yaml")]
+    command += ["--directory", str(folder), "--replace-workflow-config"]  # a whole study
+    command += ["--configfile", str(folder / "config.yaml")]
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
 
 

@@ -376,7 +376,9 @@ def test_workflow_passes_dims_masks_and_the_users_file_to_the_data_stages(workfl
     config["problems"]["pma"]["source"] = {"manifest": "raw/manifest.tsv"}
     (workflow_copy / "study.yaml").write_text(yaml.safe_dump(config))
     targets = ["results/data/pma/split.tsv", "results/data/liver/manifest.tsv"]
-    result = snakemake(workflow_copy, *targets, "-p", "--configfile", "study.yaml")
+    # a whole study (pma from a manifest), not merged over the default
+    args = ("-p", "--replace-workflow-config", "--configfile", "study.yaml")
+    result = snakemake(workflow_copy, *targets, *args)
     commands = [line for line in result.stdout.splitlines() if "python -m rlnet" in line]
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     manifest = {c.split("--out ")[1].split()[0]: c for c in commands if "rlnet manifest" in c}

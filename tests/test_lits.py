@@ -241,7 +241,8 @@ def snakemake(study: Path, *targets: str, config: str = "study.yaml") -> None:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     command = [str(bin_dir / "snakemake"), "-s", str(ROOT / "Snakefile"), "--cores", "2"]
-    command += [*targets, "--configfile", config]  # targets first: --configfile takes a list
+    # targets first: --configfile takes a list; a whole study, not merged over the default
+    command += [*targets, "--replace-workflow-config", "--configfile", config]
     result = subprocess.run(command, cwd=study, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
 

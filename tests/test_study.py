@@ -133,6 +133,30 @@ def test_sample_size_table_has_every_size_and_repeat(test_study):
     assert (rho["repeats"] == CONFIG["sample_size"]["repeats"]).all()
 
 
+def test_every_training_and_prediction_job_left_its_benchmark(test_study):
+    """`benchmark:` of train and predict: one Snakemake record per run (wall seconds, peak
+    memory), for every main run (each repeat) and sweep run, and no baseline (not trained)."""
+    sweep = CONFIG["sample_size"]
+    runs = {
+        (p, m, f"nall_r{rep}")
+        for p, settings in CONFIG["problems"].items()
+        for m in settings["models"]
+        for rep in range(repeats(m))
+    }
+    runs |= {
+        (p, sweep["model"], f"n{size}_r{rep}")
+        for p in sweep["problems"]
+        for size in sweep["sizes"]
+        for rep in range(sweep["repeats"])
+    }
+    for rule in ("train", "predict"):
+        files = sorted((test_study / "results/benchmarks" / rule).rglob("*.tsv"))
+        assert {(f.parts[-3], f.parts[-2], f.stem) for f in files} == runs
+        for file in files:
+            record = pd.read_csv(file, sep="\t")
+            assert len(record) == 1 and record.loc[0, "s"] > 0 and record.loc[0, "max_rss"] > 0
+
+
 def test_nothing_left_to_do_after_all(test_study):
     result = subprocess.run(
         [str(BIN / "snakemake"), "-n", "all", "--configfile", "config/test.yaml"],

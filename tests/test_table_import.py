@@ -138,7 +138,8 @@ def run_study(study: Path, config: dict, *targets: str) -> None:
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     command = [str(bin_dir / "snakemake"), "-s", str(ROOT / "Snakefile"), "--cores", "2"]
     result = subprocess.run(
-        [*command, *targets, "--configfile", "study.yaml"],  # --configfile takes a list
+        # targets first: --configfile takes a list; a whole study, not merged over the default
+        [*command, *targets, "--replace-workflow-config", "--configfile", "study.yaml"],
         cwd=study,
         env=env,
         capture_output=True,

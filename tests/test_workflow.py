@@ -1,5 +1,6 @@
 """The workflow as a user meets it: lint-clean, formatted, config errors named at start."""
 
+import json
 import re
 import subprocess
 import sys
@@ -42,16 +43,23 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
     assert "training.batch_size" in result.stdout + result.stderr
 
 
-def test_configfile_replaces_the_default_instead_of_merging(tmp_path):
-    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
-    config["problems"] = {"pma": config["problems"]["pma"]}
-    config["sample_size"]["problems"] = ["pma"]
-    only_pma = tmp_path / "pma.yaml"
-    only_pma.write_text(yaml.safe_dump(config))
-    result = snakemake("-n", "all", "--configfile", str(only_pma))
-    assert result.returncode == 0, result.stderr
+def test_configfile_merges_over_the_default_and_null_leaves_out(tmp_path):
+    """An override file of two keys over the embedded default (config.yaml by hand: global
+    batch 16; cac batch 4 and 15 epochs, rl-sdnet 12; liver 15 epochs): training.max_epochs 3
+    reaches pma only, the other keys stay; sfa set to null plans no sfa job, and
+    `--config sample_size=` (empty: null) drops the sweep (no subset run n100)."""
+    override = tmp_path / "override.yaml"
+    override.write_text("training: {max_epochs: 3}\nproblems: {sfa: null}\n")
+    where = ("-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path / "work"))
+    args = ("--config", "sample_size=", "--configfile", str(override))
+    result = snakemake("-n", "-p", "all", *where, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
     assert "results/prepared/pma/" in result.stdout
-    assert "results/prepared/sfa/" not in result.stdout
+    assert "/sfa/" not in result.stdout and "/n100_r" not in result.stdout
+    train = re.findall(r"rlnet train .*--problem (\w+) .*--settings '([^']+)'", result.stdout)
+    settings = {(p, json.loads(t)["max_epochs"], json.loads(t)["batch_size"]) for p, t in train}
+    # cac: its own batch 4 and 15 epochs, rl-sdnet 12 (the default's per-problem blocks)
+    assert settings == {("pma", 3, 16), ("liver", 15, 16), ("cac", 15, 4), ("cac", 12, 4)}
 
 
 def test_one_file_target_plans_only_its_ancestors(tmp_path):
@@ -142,7 +150,7 @@ def test_baselines_and_repeats_are_planned(tmp_path):
     ("edit", "message"),
     [
         (
-            lambda c: c["problems"]["sfa"].pop("baselines"),
+            lambda c: c["problems"]["sfa"].update(baselines=None),
             "config key 'problems.sfa.baselines.rule': needed because evaluation.baselines "
             "lists 'rule'",
         ),

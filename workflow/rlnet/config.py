@@ -10,6 +10,8 @@ import yaml
 from rlnet.phantom_registry import PHANTOMS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+#: The embedded default study (config/config.yaml of this checkout).
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 #: 3D ROIs feed the networks uncropped: every axis must survive four 2x poolings.
 ROI_MULTIPLE = 16
@@ -194,12 +196,39 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: YAML error{where}: {problem}") from err
 
 
-def load(path: str | Path) -> dict:
-    """Load and validate a YAML config file."""
-    config = read_yaml(path)
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: not a YAML mapping")
-    validate(config)
+def load(path: str | Path, default: str | Path | None = DEFAULT_CONFIG_PATH) -> dict:
+    """The validated config that ``--configfile path`` gives the workflow: ``path`` merged over
+    the ``default`` config as Snakemake merges (mappings key by key, any other value replaced),
+    then every null-valued key removed (:func:`drop_nulls`). ``default=None``: ``path`` alone,
+    as ``--replace-workflow-config`` reads it."""
+    config: dict = {}
+    for source in (default, path) if default is not None else (path,):
+        layer = read_yaml(source)
+        if not isinstance(layer, dict):
+            raise ConfigError(f"{source}: not a YAML mapping")
+        _merge(config, layer)
+    validate(drop_nulls(config))
+    return config
+
+
+def _merge(base: dict, override: dict) -> None:
+    """Merge ``override`` into ``base`` in place, as snakemake.utils.update_config does."""
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def drop_nulls(config: dict) -> dict:
+    """Remove, in place and at every depth, each key whose value is null, and return
+    ``config``: how a file or ``--config`` merged over the default leaves out a key the default
+    sets (``problems: {sfa: null}`` drops the problem, ``sample_size: null`` the sweep)."""
+    for key in [key for key, value in config.items() if value is None]:
+        del config[key]
+    for value in config.values():
+        if isinstance(value, dict):
+            drop_nulls(value)
     return config
 
 
@@ -253,14 +282,18 @@ def training_settings(config: dict, problem: str, n: str = "all", model: str | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rlnet.config FILE...``: load and validate config files, one line each
-    (a YAML error with its line and column); exit status 1 if any fails."""
+    """``python -m rlnet.config [--replace-workflow-config] FILE...``: validate each FILE as
+    ``--configfile FILE`` gives it (merged over the default, or alone with the flag), one line
+    each (a YAML error with its line and column); exit status 1 if any fails."""
     import sys
 
+    args = sys.argv[1:] if argv is None else argv
+    flag = "--replace-workflow-config"
+    default = None if flag in args else DEFAULT_CONFIG_PATH
     failed = 0
-    for path in sys.argv[1:] if argv is None else argv:
+    for path in [arg for arg in args if arg != flag]:
         try:
-            load(path)
+            load(path, default)
             print(f"{path}: ok")
         except ConfigError as err:
             print(err, file=sys.stderr)

@@ -5,25 +5,37 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+import rlnet
 from rlnet import codebase
 from rlnet.biomarker import of_problem
 from rlnet.cli import STAGES
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
+from rlnet.config import drop_nulls
 from rlnet.config import validate as validate_config
 from rlnet import phantom_registry
 from rlnet.datasets.manifest_files import manifest_files
 
-# The config, validated once: the JSON schema (workflow/schemas) and the semantic checks, with
-# messages that name the offending key ("config key 'training.lr.rl': ...").
+# A key set to null by a --configfile or --config merged over the default is left out
+# (`problems: {sfa: null}`: config/README.md). Then the config is validated once: the JSON
+# schema (workflow/schemas) and the semantic checks, with messages that name the offending key
+# ("config key 'training.lr.rl': ...").
+drop_nulls(config)
 try:
     validate_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 
-# Rules run `python -m rlnet <stage>` from this checkout, in any environment (venv, conda env,
-# SLURM job): every shell command starts by putting the package on PYTHONPATH.
-shell.prefix(f'export PYTHONPATH="{workflow.basedir}/workflow:$PYTHONPATH"; ')
+# Rules run `python -m rlnet <stage>` with the package imported here, in any environment (venv,
+# conda env, SLURM job; run directly or as a wrapper's module): every shell command starts by
+# putting it on PYTHONPATH (a conda env unsets the caller's), in bash's strict mode, which a
+# prefix replaces (pipefail: a failed `python ... | tee` fails its job). Braces doubled:
+# Snakemake formats the prefix.
+PACKAGE_PARENT = Path(rlnet.__file__).resolve().parents[1]
+shell.prefix(
+    "set -euo pipefail; "
+    f'export PYTHONPATH="{PACKAGE_PARENT}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; '
+)
 PROBLEMS = list(config["problems"])
 #: Models that train (the main study's and the sample-size sweep's).
 TRAINED_MODELS = sorted(
