@@ -1,7 +1,8 @@
 """Tables II-IV of a built study as markdown, for the figures of record.
 
-Reads `results/tables/table2.tsv`, `table3_<problem>.tsv` and `table4_<problem>.tsv` of a study folder
-(by default the record study that `bench_study.py` builds) and writes them as markdown tables:
+Reads `results/tables/table2.tsv`, `table3_<problem>.tsv` and `table4_<problem>.tsv` of a study
+folder (by default the record study that `bench_study.py` builds) and writes them as markdown
+tables:
 Table II per problem (value [95% bootstrap CI]; with repeats, mean +- sd over them and repeat
 0's CI), Table III (rho of both models, Williams' p, Dunn's p of Dice and dH) and Table IV
 (Stuart-Maxwell). Numbers are printed, not chosen: this script reads tables the workflow made.
