@@ -133,12 +133,31 @@ def parse_rules() -> dict[str, dict]:
                 "stage": stage and stage.group(1),
                 "action": action and action.group(1),
             }
-    return rules
+    return rules | figure_rules()
+
+
+def figure_rules() -> dict[str, dict]:
+    """The rules figures.smk defines in a loop (figure_<kind>), one per entry of
+    figure_kinds.smk (``"<kind>": figure_kind("<stage>", ...``), all with the loop's env."""
+    loop = ROOT / "workflow" / "rules" / "figures.smk"
+    conda = re.search(r"^        conda:\s*\n\s+\"([^\"]+)\"", loop.read_text(), re.M)
+    kinds = (ROOT / "workflow" / "rules" / "figure_kinds.smk").read_text()
+    entries = re.findall(r'^    "(\w+)": figure_kind\(\s*"([\w-]+)"', kinds, re.M)
+    assert entries, "figure_kinds.smk: no figure_kind entries found"
+    return {
+        f"figure_{kind}": {
+            "file": loop,
+            "conda": conda and (loop.parent / conda.group(1)).resolve(),
+            "stage": stage,
+            "action": "shell",
+        }
+        for kind, stage in entries
+    }
 
 
 def test_rules_are_found():
     rules = parse_rules()
-    assert {"synthesize", "manifest", "split", "prepare"} <= set(rules)
+    assert {"synthesize", "manifest", "split", "prepare", "figure_overlays"} <= set(rules)
 
 
 @pytest.mark.parametrize("name", sorted(parse_rules()))

@@ -70,11 +70,6 @@ def stage_shell(name, **values):
     return stage_command(name, **values) + " 2> {log}"
 
 
-def figure_shell(name, **values):
-    """stage_shell of a figure stage: its --out is the job's PDF (PNG and JSON beside it)."""
-    return stage_shell(name, out="{output.pdf}", **values)
-
-
 def as_json(value):
     """A config block as a compact JSON string for a CLI argument."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -169,6 +169,34 @@ def figure_outputs(kind):
     return {"pdf": f"{stem}.pdf", "png": png, "json": f"{stem}.json"}
 
 
+def figure_arguments(kind):
+    """The arguments of a ``kind`` figure job's command (its stage's declaration rendered with
+    the job's files, wildcards and settings), as a function for the rule's params: a rule
+    defined in a loop cannot take its command from loop variables (Snakemake evaluates a
+    shell command again when the job runs, after the loop has moved on)."""
+    entry = FIGURES[kind]
+    stage = STAGES[entry["stage"]]
+
+    def arguments(wildcards, input, output):
+        settings = {"biomarker": biomarker_json(wildcards.problem), **entry["params"]}
+        values = {}
+        for arg in stage.args:
+            if arg.dest in entry["values"]:
+                values[arg.dest] = entry["values"][arg.dest].format(wildcards=wildcards)
+            elif arg.role == "input":
+                values[arg.dest] = getattr(input, arg.dest)
+            elif arg.role == "output":
+                values[arg.dest] = output.pdf
+            elif arg.role == "wildcard":
+                values[arg.dest] = getattr(wildcards, arg.dest)
+            elif arg.role == "param":
+                value = settings[arg.dest]
+                values[arg.dest] = value(wildcards) if callable(value) else value
+        return stage.render(values)
+
+    return arguments
+
+
 def get_figure_outputs():
     """What the `figures` target builds: every figure's PDF, PNG and JSON."""
     return [

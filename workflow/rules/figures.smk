@@ -21,10 +21,10 @@ for kind, entry in FIGURES.items():
         resources:
             **get_default_resources(),
         params:
-            **entry["params"],
-            biomarker=lambda w: biomarker_json(w.problem),
+            stage=entry["stage"],
+            arguments=figure_arguments(kind),
         shell:
-            figure_shell(entry["stage"], **entry["values"])
+            "python -m rlnet {params.stage} {params.arguments} 2> {log}"
 
 
 rule figures:

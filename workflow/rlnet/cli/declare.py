@@ -20,7 +20,8 @@ same list. A rule's input, output and params keys are the arguments' dests.
 
 import argparse
 import json
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,22 @@ class Stage:
         for arg in self.args:
             if arg.role in PLACEHOLDERS:
                 parts += [arg.flag, values.get(arg.dest, PLACEHOLDERS[arg.role].format(arg.dest))]
+        return " ".join(parts)
+
+    def render(self, values: Mapping[str, str | Sequence[str]]) -> str:
+        """The arguments of a job's command line from their values (a list for ``nargs``),
+        each shell-quoted: what ``command()`` gives once Snakemake has filled it in, for a
+        rule whose command is built per job (a rule defined in a loop). KeyError naming a
+        missing value."""
+        missing = [a.dest for a in self.args if a.role in PLACEHOLDERS and a.dest not in values]
+        if missing:
+            raise KeyError(f"stage {self.name}: no value for {missing}")
+        parts = []
+        for arg in self.args:
+            if arg.role in PLACEHOLDERS:
+                value = values[arg.dest]
+                items = [value] if isinstance(value, str) else list(value)
+                parts += [arg.flag, *(shlex.quote(str(item)) for item in items)]
         return " ".join(parts)
 
 
