@@ -38,6 +38,16 @@ def test_the_rule_command_line_by_hand():
         toy().command(outdir="x")
 
 
+def test_a_rendered_command_by_hand():
+    """The values quoted for the shell, a list spread; the option (not passed by rules) left out."""
+    values = {"table": "a b.tsv", "settings": '{"x": 1}', "model": "rl-unet", "out": ["o.pdf"]}
+    assert toy().render(values) == (
+        "--table 'a b.tsv' --settings '{\"x\": 1}' --model rl-unet --out o.pdf"
+    )
+    with pytest.raises(KeyError, match="no value for \\['model'\\]"):
+        toy().render({"table": "t", "settings": "s", "out": "o"})
+
+
 def test_provenance_names_by_hand():
     assert toy().inputs == ("table", "table@files")
     assert toy().outputs == ("out", "out.png")
