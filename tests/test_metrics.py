@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
-from statsmodels.stats.inter_rater import cohens_kappa
 
 from rlnet import metrics
 
@@ -30,14 +29,29 @@ def test_pearson_hand_computed_ci() -> None:
     assert hi == pytest.approx(0.9861962, abs=1e-6)
 
 
+def test_pearson_r_documentation_example() -> None:
+    """R's ?cor.test example (Hollander & Wolfe 1973, p. 187), whose output reads
+    cor 0.5711816, 95 percent confidence interval -0.1497426 0.8955795."""
+    x = [44.4, 45.9, 41.9, 53.3, 44.7, 44.1, 50.7, 45.2, 60.1]
+    y = [2.6, 3.1, 2.5, 5.0, 3.6, 4.0, 5.2, 2.8, 3.8]
+    assert metrics.pearson(x, y) == pytest.approx((0.5711816, -0.1497426, 0.8955795), abs=1e-7)
+
+
 def test_pearson_perfect_correlation_has_degenerate_ci() -> None:
     assert metrics.pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx((1.0, 1.0, 1.0))
+    assert metrics.pearson([1, 2, 3, 4], [8, 6, 4, 2]) == pytest.approx((-1.0, -1.0, -1.0))
+
+
+def test_pearson_of_three_pairs_has_the_whole_range_as_ci() -> None:
+    """x = 1, 2, 3; y = 1, 3, 2: Sxy = 1, Sxx = Syy = 2, r = 0.5; the standard error of
+    atanh r, 1 / sqrt(n - 3), is infinite, so the CI is (-1, 1)."""
+    assert metrics.pearson([1, 2, 3], [1, 3, 2]) == pytest.approx((0.5, -1.0, 1.0))
 
 
 @pytest.mark.parametrize(
     ("ref", "pred", "message"),
     [
-        ([1, 2, 3], [1, 2, 3], "n > 3"),
+        ([1, 2], [2, 1], "n >= 3, got n = 2"),
         ([1, 1, 1, 1], [1, 2, 3, 4], "reference is constant"),
         ([1, 2, 3, 4], [5, 5, 5, 5], "prediction is constant"),
         ([1, 2, 3, 4], [1, 2, 3], "length mismatch"),
@@ -89,19 +103,43 @@ def test_weighted_kappa_hand_computed() -> None:
     assert metrics.weighted_kappa(ref, pred, n_groups=5) == pytest.approx(0.4)
 
 
+def kappa_by_pairs(ref: list[int], pred: list[int]) -> float:
+    """Linear weighted kappa without a confusion table: 1 - D_o / D_e, the mean distance
+    |ref_k - pred_k| of each subject's own pair over the mean distance |ref_k - pred_l| of all
+    n^2 pairings (chance). The weights' scale 1 / (n_groups - 1) cancels."""
+    observed = np.mean([abs(r - p) for r, p in zip(ref, pred, strict=True)])
+    chance = np.mean([abs(r - p) for r in ref for p in pred])
+    return 1.0 - observed / chance
+
+
+def test_kappa_by_pairs_on_the_hand_example() -> None:
+    """The example above by pairs: D_o = (0 + 1 + 0 + 0 + 0 + 2) / 6 = 1/2; against the
+    predictions (0, 1, 1, 1, 2, 0) the references 0, 1, 2 have summed distances 5, 3, 7, each
+    twice, so D_e = 30 / 36 = 5/6 and kappa = 1 - (1/2) / (5/6) = 0.4, as by the table."""
+    assert kappa_by_pairs([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0]) == pytest.approx(0.4)
+
+
 def test_weighted_kappa_keeps_absent_middle_group_on_the_scale() -> None:
     """Group 2 is absent from both raters; it must still sit between 1 and 3."""
     ref = [0, 1, 1, 3, 3, 4, 0, 4]
     pred = [0, 1, 3, 3, 1, 4, 1, 3]
-    table = np.zeros((5, 5))
-    np.add.at(table, (ref, pred), 1)
     ours = metrics.weighted_kappa(ref, pred, n_groups=5)
-    assert ours == pytest.approx(cohens_kappa(table, wt="linear").kappa)
+    assert ours == pytest.approx(kappa_by_pairs(ref, pred))
     relabel = {0: 0, 1: 1, 3: 2, 4: 3}  # what a present-labels-only implementation sees
     squeezed = metrics.weighted_kappa(
         [relabel[g] for g in ref], [relabel[g] for g in pred], n_groups=4
     )
     assert abs(ours - squeezed) > 0.01
+
+
+@pytest.mark.parametrize("n_groups", [2, 3, 5])
+def test_weighted_kappa_matches_the_pairs_definition(n_groups: int) -> None:
+    rng = np.random.default_rng(n_groups)
+    for n in (5, 17, 60):
+        ref = rng.integers(0, n_groups, n)
+        pred = np.clip(ref + rng.integers(-1, 2, n), 0, n_groups - 1)
+        expected = kappa_by_pairs(ref.tolist(), pred.tolist())
+        assert metrics.weighted_kappa(ref, pred, n_groups=n_groups) == pytest.approx(expected)
 
 
 def test_weighted_kappa_undefined_and_invalid() -> None:

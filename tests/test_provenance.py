@@ -45,12 +45,16 @@ def chain(tmp_path):
 
 
 def test_every_output_gets_a_record_of_its_inputs(chain):
-    """Both outputs of the split stage have a record: their own hash and the manifest's
-    (hashed here with hashlib), the stage and its arguments."""
+    """Both outputs of the split stage have a record: their own hash and the manifest's, the
+    stage, its arguments and the source of every module it ran (hashed here with hashlib)."""
     import hashlib
 
     def digest(path):
         return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def source(module: str) -> Path:
+        path = ROOT / "workflow" / Path(*module.split("."))
+        return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
     manifest = {"path": str(chain / "manifest.tsv"), "sha256": digest(chain / "manifest.tsv")}
     for name in ("split.tsv", "counts.tsv"):
@@ -60,7 +64,9 @@ def test_every_output_gets_a_record_of_its_inputs(chain):
         assert record["sha256"] == digest(chain / name)
         assert record["inputs"] == [manifest]
         assert record["arguments"][:1] == ["split"] and "--seed" in record["arguments"]
-        assert record["code"]["rlnet"]
+        modules = record["code"]["modules"]
+        assert {"rlnet.split", "rlnet.cli", "rlnet.io"} <= set(modules)
+        assert modules == {module: digest(source(module)) for module in modules}
     records = sorted(p.name for p in chain.glob(f"*{provenance.SUFFIX}"))
     assert records == ["counts.tsv.prov.json", "split.tsv.prov.json"]
 

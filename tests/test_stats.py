@@ -1,5 +1,7 @@
 """Tests of rlnet.stats against published worked examples."""
 
+import math
+
 import numpy as np
 import pytest
 from statsmodels.stats.contingency_tables import SquareTable
@@ -60,6 +62,13 @@ def test_williams_from_data_matches_summary_form() -> None:
     expected = stats.williams_test(r[0, 1], r[0, 2], r[1, 2], 80)
     assert stats.williams_from_data(ref, a, b) == pytest.approx(expected)
     assert expected[0] > 0 and expected[1] < 0.05
+
+
+def test_williams_from_data_of_three_subjects_is_undefined() -> None:
+    """Three subjects: both r are defined (pearson), Williams's t has n - 3 = 0 degrees of
+    freedom, so the test is reported as NaN (Table III's cell) instead of stopping the table."""
+    t, p = stats.williams_from_data([1, 2, 3], [1, 3, 2], [2, 1, 3])
+    assert math.isnan(t) and math.isnan(p)
 
 
 def test_williams_rejects_bad_input() -> None:

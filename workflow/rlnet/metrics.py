@@ -1,9 +1,9 @@
 """Agreement and localisation metrics of the paper's Sec. II-F (Table II).
 
-Regression: Pearson rho with a Fisher-z 95% CI, ICC(A,1). Risk groups (CAC): linearly weighted
-Cohen's kappa over all groups, accuracy. Localisation: Dice and the (average) Hausdorff distance
-exactly as SimpleITK's ``HausdorffDistanceImageFilter`` defines them (the average distance is
-the mean of the two directed mean distances).
+Regression: Pearson rho with its Fisher-z 95% CI (scipy), ICC(A,1). Risk groups (CAC): linearly
+weighted Cohen's kappa over all groups (statsmodels), accuracy. Localisation: Dice and the
+(average) Hausdorff distance exactly as SimpleITK's ``HausdorffDistanceImageFilter`` defines them
+(the average distance is the mean of the two directed mean distances).
 
 Arrays are numpy (z, y, x) / (y, x); a spacing tuple is in mm in the same axis order (it is
 reversed once, at the SimpleITK boundary). Undefined cases (an empty mask for Hausdorff, a kappa
@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import stats as sstats
+from statsmodels.stats.inter_rater import cohens_kappa
 
-#: z quantile of the two-sided 95% Fisher-z interval.
-Z_95 = 1.959963984540054
 #: Pixels kept around the bounding box of a | b before calling SimpleITK (distances unchanged).
 CROP_MARGIN = 1
 
@@ -76,22 +76,22 @@ def _mask_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pearson(reference: Sequence[float], prediction: Sequence[float]) -> tuple[float, float, float]:
-    """Pearson r with its Fisher-z 95% CI: tanh(atanh r +- 1.96 / sqrt(n - 3)).
+    """(r, low, high): Pearson r and its Fisher-z 95% CI, tanh(atanh r -+ 1.96 / sqrt(n - 3)),
+    from ``scipy.stats.pearsonr(...).confidence_interval``.
 
-    Needs n > 3 (the CI's standard error) and non-constant inputs (r undefined otherwise).
+    Needs n >= 3 and non-constant inputs (ValueError otherwise: r is undefined, or always +-1
+    for two points). n = 3 gives the whole range (-1, 1) (the standard error of atanh r is
+    infinite); |r| = 1 gives (r, r).
     """
     ref, pred = _paired("reference", reference, "prediction", prediction)
-    n = ref.size
-    if n <= 3:
-        raise ValueError(f"pearson needs n > 3 for the Fisher-z CI, got n = {n}")
+    if ref.size < 3:
+        raise ValueError(f"pearson needs n >= 3, got n = {ref.size}")
     for name, arr in (("reference", ref), ("prediction", pred)):
         if np.ptp(arr) == 0:
             raise ValueError(f"{name} is constant: Pearson r is undefined")
-    r = float(np.clip(np.corrcoef(ref, pred)[0, 1], -1.0, 1.0))
-    with np.errstate(divide="ignore"):  # |r| = 1 gives z = +-inf and a CI of (r, r)
-        z = np.arctanh(r)
-    half = Z_95 / np.sqrt(n - 3)
-    return r, float(np.tanh(z - half)), float(np.tanh(z + half))
+    result = sstats.pearsonr(ref, pred)
+    ci = result.confidence_interval(confidence_level=0.95)
+    return float(result.statistic), float(ci.low), float(ci.high)
 
 
 def icc_from_ratings(ratings: np.ndarray) -> float:
@@ -127,9 +127,10 @@ def icc(reference: Sequence[float], prediction: Sequence[float]) -> float:
 def weighted_kappa(
     reference_groups: Sequence[int], predicted_groups: Sequence[int], n_groups: int = 5
 ) -> float:
-    """Cohen's (1968) kappa with linear agreement weights 1 - |i - j| / (n_groups - 1).
+    """Cohen's (1968) kappa with linear agreement weights 1 - |i - j| / (n_groups - 1), by
+    statsmodels ``cohens_kappa(table, wt="linear")``.
 
-    The n_groups x n_groups confusion matrix always spans every group, so an absent group keeps
+    The n_groups x n_groups confusion table always spans every group, so an absent group keeps
     its place on the scale. NaN when chance agreement is 1 (both raters use one single group).
     """
     ref = _groups("reference_groups", reference_groups, n_groups)
@@ -138,14 +139,11 @@ def weighted_kappa(
         raise ValueError(f"length mismatch: reference {ref.size}, predicted {pred.size}")
     if ref.size == 0:
         raise ValueError("weighted_kappa needs at least one subject")
-    observed = np.zeros((n_groups, n_groups))
-    np.add.at(observed, (ref, pred), 1.0)
-    observed /= ref.size
-    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
-    idx = np.arange(n_groups)
-    weights = 1.0 - np.abs(idx[:, None] - idx[None, :]) / (n_groups - 1)
-    p_obs, p_exp = np.sum(weights * observed), np.sum(weights * expected)
-    return float("nan") if np.isclose(p_exp, 1.0) else float((p_obs - p_exp) / (1.0 - p_exp))
+    if np.unique(np.concatenate([ref, pred])).size == 1:
+        return float("nan")
+    table = np.zeros((n_groups, n_groups))
+    np.add.at(table, (ref, pred), 1.0)
+    return float(cohens_kappa(table, wt="linear", return_results=False))
 
 
 def risk_accuracy(reference_groups: Sequence[int], predicted_groups: Sequence[int]) -> float:

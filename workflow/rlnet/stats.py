@@ -42,9 +42,12 @@ def williams_test(r_jk: float, r_jh: float, r_kh: float, n: int) -> tuple[float,
 def williams_from_data(
     reference: Sequence[float], prediction_a: Sequence[float], prediction_b: Sequence[float]
 ) -> tuple[float, float]:
-    """:func:`williams_test` of r(reference, a) vs r(reference, b) on the same subjects."""
+    """:func:`williams_test` of r(reference, a) vs r(reference, b) on the same subjects;
+    (NaN, NaN) for 3 subjects, where each r is defined but the test has no degree of freedom."""
     ref, a = _paired("reference", reference, "prediction_a", prediction_a)
     _, b = _paired("reference", ref, "prediction_b", prediction_b)
+    if ref.size == 3:
+        return float("nan"), float("nan")
     r_jk, r_jh, r_kh = pearson(ref, a)[0], pearson(ref, b)[0], pearson(a, b)[0]
     return williams_test(r_jk, r_jh, r_kh, ref.size)
 
