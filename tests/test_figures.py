@@ -407,23 +407,24 @@ def figures_the_config_implies(config: dict) -> set[str]:
     """Figure names (under results/figures, without suffix) by README.md's table of figures:
     per problem its distribution and absolute-error plots; per model and baseline a Bland-Altman
     and a correlation plot, and overlays for those with a map (RL-Nets, the segmentation U-Net,
-    the baselines); a confusion matrix per cac model and baseline; cac's risk-group proportions;
-    the liver comparison when liver trains rl-unet and seg-unet; a sample-size figure per
-    problem of the sweep."""
+    the baselines); for a problem whose biomarker is an Agatston score, a confusion matrix per
+    model and baseline and the risk-group proportions; the RL-vs-segmentation comparison of a
+    problem training rl-unet and seg-unet; a sample-size figure per problem of the sweep."""
     baselines = config["evaluation"].get("baselines", [])
     names = set()
     for problem, settings in config["problems"].items():
         names |= {f"distribution/{problem}", f"abs_error/{problem}"}
+        agatston = settings["biomarker"]["score"] == "agatston"
         for model in settings["models"] + baselines:
             names |= {f"bland_altman/{problem}_{model}", f"correlation/{problem}_{model}"}
             if model in baselines or model.startswith(("rl-", "seg-")):
                 names.add(f"overlays/{problem}_{model}")
-            if problem == "cac":
-                names.add(f"confusion/cac_{model}")
-    if "cac" in config["problems"]:
-        names.add("risk_groups")
-    if {"rl-unet", "seg-unet"} <= set(config["problems"].get("liver", {}).get("models", [])):
-        names.add("liver_comparison")
+            if agatston:
+                names.add(f"confusion/{problem}_{model}")
+        if agatston:
+            names.add(f"risk_groups/{problem}")
+        if {"rl-unet", "seg-unet"} <= set(settings["models"]):
+            names.add(f"comparison/{problem}")
     return names | {f"sample_size/{problem}" for problem in config["sample_size"]["problems"]}
 
 
