@@ -122,6 +122,61 @@ def test_study(tmp_path_factory) -> Path:
     return study
 
 
+def run_snakemake(study: Path, *targets: str, config: str = "study.yaml") -> None:
+    """The repository's Snakefile on ``targets`` with ``study`` as the working folder and its
+    ``config`` file as the whole study (--replace-workflow-config: not merged over the
+    default), 2 cores; asserts that it succeeds."""
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [str(bin_dir / "snakemake"), "-s", str(ROOT / "Snakefile"), "--cores", "2"]
+    command += [*targets, "--replace-workflow-config", "--configfile", config]  # a list: last
+    result = subprocess.run(command, cwd=study, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def user_data_study(tmp_path_factory) -> Path:
+    """The tiny study on a user's own data, one problem per importer, built to Table II, cac's
+    ROI QC and liver's inference in one Snakemake run: pma from a slices table of 20 cases
+    (user-slices/), cac from a table of 30 CT scans (user-cac/), liver from a LiTS folder of 12
+    volumes, two stored flipped (lits/), its rl-unet applied to three slices of a real CT
+    (new-scans/scans.tsv). rl-unet only, one epoch, no baselines: the tests check the chain
+    from each importer's input to its outputs, not learning. Config: study.yaml."""
+    import yaml
+
+    from user_data import cac_folder, slices_folder, write_lits_folder, write_scans
+
+    study = tmp_path_factory.mktemp("user-data-study")
+    slices_folder(study / "user-slices", n=20)
+    cac_folder(study / "user-cac", 30)
+    write_lits_folder(study / "lits", 12, flipped=(1, 4))
+    scans = write_scans(study)
+    config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    sources = {
+        "pma": {"slices_table": "user-slices/areas.csv"},
+        "cac": {"cac_table": "user-cac/scores.csv"},
+        "liver": {"lits": "lits"},
+    }
+    config["problems"] = {
+        problem: config["problems"][problem] | {"source": source, "models": ["rl-unet"]}
+        for problem, source in sources.items()
+    }
+    config["sample_size"]["problems"] = []
+    config["evaluation"].pop("repeats")
+    config["evaluation"]["baselines"] = []
+    config["training"]["max_epochs"] = 1
+    config.pop("phantoms")
+    config["infer"] = {"liver": {"scans": str(scans.relative_to(study)), "models": ["rl-unet"]}}
+    (study / "study.yaml").write_text(yaml.safe_dump(config))
+    targets = ["results/tables/table2.tsv", "results/qc/cac/roi.tsv"]
+    run_snakemake(study, *targets, "results/infer/liver/rl-unet/predictions.tsv")
+    return study
+
+
 def user_study(folder: Path, n: int = 16) -> Path:
     """A user's 2D study of ``n`` toy cases in ``folder/raw`` with its manifest.tsv (absolute
     paths); returns ``folder``."""

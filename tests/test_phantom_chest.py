@@ -153,7 +153,7 @@ def test_region_area_independent_of_spacing() -> None:
 
 def test_paper_scale() -> None:
     """512 x 512 at 0.7 mm: same anatomy as 96 x 96 at 3.6 mm up to the border crop (its speed
-    is measured by benchmarks/bench_data.py, not here)."""
+    is measured by benchmarks/bench_phantoms.py, not here)."""
     big = generate(SEED, 1, (512, 512), (0.7, 0.7))
     small = generate(SEED, 1)
     assert big.image.shape == (512, 512)

@@ -23,7 +23,7 @@ def labelled():
 @pytest.fixture(scope="module")
 def many():
     """(target group, reference score) of N_PROPORTION default-size cases (their generation
-    speed is measured by benchmarks/bench_data.py)."""
+    speed is measured by benchmarks/bench_phantoms.py)."""
     rows = []
     for i in range(N_PROPORTION):
         case = heart.generate(0, i)
