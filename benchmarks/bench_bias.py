@@ -16,11 +16,13 @@ the TUNING seed 2020 and reports VALIDATION figures only (nothing here reads the
 
 Data: the config's phantoms at ``--data-fraction`` of their case counts (seed 2020), made and
 prepared by the workflow itself (``snakemake`` on the prepare outputs) in ``--workdir``; each
-problem's training block of the config, with ``max_epochs`` set to ``--max-epochs``. The
-defaults fit about 20 minutes on 2 CPU cores:
+problem's training block of the config (``max_epochs`` replaced by ``--max-epochs`` if given).
+A variant ``auto+<d>`` starts at the automatic bias plus d (the starting odds times e^d).
+About 20 minutes on 2 CPU cores at ``--max-epochs 15 --data-fraction 0.5``:
 
     .venv/bin/python benchmarks/bench_bias.py [--problems pma sfa cac liver] [--max-epochs 15]
-        [--data-fraction 0.5] [--threads 2] [--workdir benchmarks/bias] [--variants auto hand]
+        [--data-fraction 0.5] [--threads 2] [--workdir benchmarks/bias]
+        [--variants auto hand auto+2]
         [--cac-candidates-hu -500] [--out benchmarks/results/bias.json]
 
 `--cac-candidates-hu -500` measures cac with the paper's candidates (from -500 HU) instead of
@@ -108,16 +110,41 @@ def val_dice(model_file: Path, prepared_dir: Path, problem: str, device: torch.d
     return figures
 
 
+def variant_bias(variant: str, problem: str) -> float | str:
+    """The output bias a variant asks for: ``auto``, ``hand`` (``HAND_BIAS``) or ``auto+<d>`` /
+    ``auto-<d>`` (the automatic bias shifted by d in logit units, i.e. the starting odds times
+    e^d)."""
+    if variant in ("auto", "hand"):
+        return "auto" if variant == "auto" else HAND_BIAS[problem]
+    return variant
+
+
 def train_one(
-    config: dict, problem: str, bias: float | str, workdir: Path, max_epochs: int, device: str
+    config: dict,
+    problem: str,
+    variant: str,
+    workdir: Path,
+    max_epochs: int | None,
+    device: str,
 ) -> dict:
-    """Train rl-unet on ``problem`` with output bias ``bias``; its validation figures."""
-    settings = {**rlconfig.training_settings(config, problem), "max_epochs": max_epochs}
+    """Train rl-unet on ``problem`` with the output bias of ``variant`` (``variant_bias``); its
+    validation figures. ``max_epochs`` None keeps the config's."""
+    settings = dict(rlconfig.training_settings(config, problem))
+    if max_epochs is not None:
+        settings["max_epochs"] = max_epochs
+    bias = variant_bias(variant, problem)
+    prepared_dir = workdir / "results" / "prepared" / problem
+    if isinstance(bias, str) and bias.startswith("auto") and bias != "auto":
+        automatic = Trainer(
+            RunSpec(problem, MODEL, None, 0, TUNING_SEED, {**settings, "output_bias": "auto"}),
+            prepared_dir,
+            device,
+        ).output_bias
+        bias = automatic + float(bias.removeprefix("auto"))
     settings["output_bias"] = bias
-    name = "auto" if bias == "auto" else f"hand{bias:+g}"
+    name = variant if variant != "hand" else f"hand{bias:+g}"
     run_dir = workdir / "runs" / problem / name
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run: no resume, honest seconds
-    prepared_dir = workdir / "results" / "prepared" / problem
     trainer = Trainer(RunSpec(problem, MODEL, None, 0, TUNING_SEED, settings), prepared_dir, device)
     tic = time.perf_counter()
     run = trainer.fit(run_dir / "model", run_dir / "checkpoint")
@@ -150,16 +177,37 @@ def train_one(
     return figures
 
 
+def variant_name(text: str) -> str:
+    """An argparse type: ``text`` if it names a variant (``variant_bias``)."""
+    if text in ("auto", "hand"):
+        return text
+    if text.startswith(("auto+", "auto-")):
+        try:
+            float(text.removeprefix("auto"))
+            return text
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f"not a variant: {text!r} (auto, hand, auto+<d>, auto-<d>)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config/config.yaml")
     parser.add_argument("--problems", nargs="+", default=list(HAND_BIAS), choices=list(HAND_BIAS))
-    parser.add_argument("--max-epochs", type=int, default=15)
+    parser.add_argument(
+        "--max-epochs", type=int, help="epoch budget of every run (default: the config's)"
+    )
     parser.add_argument("--data-fraction", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--variants", nargs="+", default=["auto", "hand"], choices=["auto", "hand"])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["auto", "hand"],
+        type=variant_name,
+        help="auto, hand, or auto+<d> / auto-<d>: the automatic bias shifted by d (logit units)",
+    )
     parser.add_argument(
         "--cac-candidates-hu",
         type=float,
@@ -182,9 +230,8 @@ def main() -> None:
     data_seconds = build(config_file, args.workdir, args.cores, targets)
     runs = {
         problem: {
-            variant: train_one(config, problem, bias, args.workdir, args.max_epochs, args.device)
-            for variant, bias in (("auto", "auto"), ("hand", HAND_BIAS[problem]))
-            if variant in args.variants
+            variant: train_one(config, problem, variant, args.workdir, args.max_epochs, args.device)
+            for variant in args.variants
         }
         for problem in args.problems
     }

@@ -279,3 +279,69 @@ def test_rule_with_problem_wildcard_gets_the_right_resources(tmp_path):
     assert jobs["pma"]["mem_mb"] == "2000"
     assert jobs["pma"]["runtime"] == "20"
     assert jobs["pma"]["threads"] == "1"
+
+
+# --- Every job of the workflow takes its resources from the config -------------------------------
+
+DEFAULT_PROBE = {"mem_mb": "1357", "runtime": "13"}
+
+
+def rule_blocks(text: str) -> dict[str, str]:
+    """Rule name -> its block (to the next top-level statement) in a .smk file's text."""
+    starts = list(re.finditer(r"^rule (\w+):\n", text, re.M))
+    ends = [m.start() for m in re.finditer(r"^\S", text, re.M)]
+    return {
+        m.group(1): text[m.end() : next((e for e in ends if e > m.start()), len(text))]
+        for m in starts
+    }
+
+
+def test_every_rule_with_a_command_declares_the_configured_resources():
+    """Statically: each rule that runs a command (also those a tiny study's DAG never plans:
+    the importers, inference) names the configured resources."""
+    blocks = {}
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        blocks.update(rule_blocks(smk.read_text()))
+    commands = {name: block for name, block in blocks.items() if "shell:" in block}
+    assert {"synthesize", "import_lits", "import_cac_table", "infer", "train"} <= set(commands)
+    for name, block in commands.items():
+        wanted = (
+            "**get_train_resources_callables()" if name == "train" else "**get_default_resources()"
+        )
+        assert wanted in block, f"rule {name} does not declare {wanted}"
+
+
+def test_every_planned_job_takes_resources_default_from_the_config(tmp_path):
+    """A dry run of the tiny study with ``resources.default`` changed in an override file: every
+    job but training (and the target rule ``all``) asks for exactly the changed values, the
+    figure rules defined in a loop included; training asks for its own block's."""
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump({"resources": {"default": {"mem_mb": 1357, "runtime": 13}}}))
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "--forceall", "all", "-s", str(ROOT / "Snakefile")]
+        + [
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(ROOT / "config/test.yaml"),
+            str(override),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")},
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    train = load("test")["resources"]["train_2d"]
+    seen = set()
+    for block in re.split(r"^rule ", proc.stdout, flags=re.M)[1:]:
+        name = block.split(":", 1)[0]
+        if name == "all":
+            continue
+        seen.add(name)
+        fields = dict(re.findall(r"(\w+)=([^,\s]*)", block.split("resources:")[1].split("\n")[0]))
+        if name == "train":
+            assert int(fields["mem_mb"]) >= train["mem_mb"], block[:300]
+        else:
+            assert {k: fields.get(k) for k in DEFAULT_PROBE} == DEFAULT_PROBE, f"{name}: {fields}"
+    assert {"synthesize", "prepare", "train", "predict", "metrics", "figure_overlays"} <= seen
