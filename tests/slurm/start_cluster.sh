@@ -105,8 +105,15 @@ export SLURM_CONF=$STATE/slurm.conf
 # before its `srun`, which then looks for the default /etc/slurm/slurm.conf. Point that at our
 # config, only where the host has none; stop_cluster.sh removes the link again.
 sys_conf=/etc/slurm/slurm.conf
-if [ -L "$sys_conf" ] && [ ! -e "$sys_conf" ]; then
-    rm -f "$sys_conf"  # dangling: left by a test cluster that is gone
+# A link left by a test cluster that is gone (its run was killed before stop_cluster.sh):
+# dangling, or to a config this script wrote whose slurmctld no longer runs.
+if [ -L "$sys_conf" ]; then
+    old_state=$(dirname "$(readlink "$sys_conf")")
+    if [ ! -e "$sys_conf" ] || { head -1 "$sys_conf" | grep -q "Written by tests/slurm/start_cluster.sh" \
+        && ! { [ -s "$old_state/slurmctld.pid" ] && kill -0 "$(cat "$old_state/slurmctld.pid")" 2>/dev/null; }; }; then
+        say "removing $sys_conf: a stale link of a test cluster that is gone ($old_state)"
+        rm -f "$sys_conf"
+    fi
 fi
 if [ -e "$sys_conf" ]; then
     say "$sys_conf exists: this host has a SLURM set-up of its own (or another test cluster)"
