@@ -3,13 +3,15 @@ RL-U-Net regresses the pectoralis (pma) and subcutaneous fat (sfa) areas better 
 on the same test set and localizes the tissue (Dice of its binarised map) without ever seeing a
 mask.
 
-The full synthetic study's chest slices (600, 96 x 96 at 3.6 mm, config/synthetic-full.yaml;
-the 30-minute default draws 400) and training settings (25 epochs, the automatic output bias),
+The default's chest slices (400, 96 x 96 at 3.6 mm, config/config.yaml) and training settings
+(20 epochs, patience 5, the automatic output bias),
 drawn with the science-test seed 101: neither the tuning seed (2020) nor the record seed (6174)
-of docs/protocol.md, so no setting was chosen on this draw (~3.5 min per problem on 2 CPU
+of docs/protocol.md, so no setting was chosen on this draw (~2 min per problem on 2 CPU
 threads). The bars were fixed before this draw was first run:
 rho >= 0.95 and above enc-unet's, Dice >= 0.70 and a clear margin (0.15) over the Dice of the
-candidate mask itself, so a map that merely spreads over the candidates fails."""
+candidate mask itself, so a map that merely spreads over the candidates fails. The draw was
+cut from the full study's 600 slices and 25 epochs to the default's size for the suite's time;
+the bars were kept as fixed."""
 
 import numpy as np
 import pytest
@@ -24,14 +26,14 @@ from rlnet.training.loop import RunSpec, Trainer
 
 pytestmark = pytest.mark.slow
 
-CHEST = {"n_cases": 600, "shape": [96, 96], "spacing": [3.6, 3.6], "noise_hu": [5, 15]}
+CHEST = {"n_cases": 400, "shape": [96, 96], "spacing": [3.6, 3.6], "noise_hu": [5, 15]}
 SEED = 101
 PROBLEMS = {
     "pma": {"target": "pectoralis", "hu": [-20, 100]},
     "sfa": {"target": "subcutaneous_fat", "hu": [-140, -70]},
 }
 SETTINGS = {
-    "max_epochs": 25,
+    "max_epochs": 20,
     "patience": 5,
     "batch_size": 16,
     "base_width": 8,
