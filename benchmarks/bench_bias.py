@@ -110,13 +110,13 @@ def val_dice(model_file: Path, prepared_dir: Path, problem: str, device: torch.d
     return figures
 
 
-def variant_bias(variant: str, problem: str) -> float | str:
-    """The output bias a variant asks for: ``auto``, ``hand`` (``HAND_BIAS``) or ``auto+<d>`` /
-    ``auto-<d>`` (the automatic bias shifted by d in logit units, i.e. the starting odds times
-    e^d)."""
-    if variant in ("auto", "hand"):
-        return "auto" if variant == "auto" else HAND_BIAS[problem]
-    return variant
+def variant_bias(variant: str, problem: str) -> tuple[float | str, float]:
+    """(output_bias, shift) of a variant: ``auto`` (no shift), ``hand`` (``HAND_BIAS``) or
+    ``auto+<d>`` / ``auto-<d>``: the automatic bias shifted by d in logit units (the starting
+    odds times e^d; the shift of one start of ``rlnet.training.starts``)."""
+    if variant == "hand":
+        return HAND_BIAS[problem], 0.0
+    return "auto", float(variant.removeprefix("auto") or 0)
 
 
 def train_one(
@@ -132,16 +132,9 @@ def train_one(
     settings = dict(rlconfig.training_settings(config, problem))
     if max_epochs is not None:
         settings["max_epochs"] = max_epochs
-    bias = variant_bias(variant, problem)
+    bias, shift = variant_bias(variant, problem)
     prepared_dir = workdir / "results" / "prepared" / problem
-    if isinstance(bias, str) and bias.startswith("auto") and bias != "auto":
-        automatic = Trainer(
-            RunSpec(problem, MODEL, None, 0, TUNING_SEED, {**settings, "output_bias": "auto"}),
-            prepared_dir,
-            device,
-        ).output_bias
-        bias = automatic + float(bias.removeprefix("auto"))
-    settings["output_bias"] = bias
+    settings["output_bias"], settings["output_bias_shift"] = bias, shift
     name = variant if variant != "hand" else f"hand{bias:+g}"
     run_dir = workdir / "runs" / problem / name
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run: no resume, honest seconds

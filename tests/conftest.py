@@ -32,6 +32,7 @@ TRAINING = {
     "batch_size": 4,
     "base_width": 4,
     "output_bias": -2.0,
+    "output_bias_starts": [0],
     "lr": {"rl": 1e-3, "enc": 3e-4, "seg": 1e-3},
     "augment": {"rotation_deg": 10.0, "translation_mm": 4.0, "displacement_mm": 2.0},
     "amp": "none",

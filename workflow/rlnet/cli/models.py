@@ -27,12 +27,13 @@ log = logging.getLogger("rlnet")
 def train(a: argparse.Namespace) -> None:
     import torch
 
-    from rlnet.training.loop import RunSpec, Trainer
+    from rlnet.training import starts
+    from rlnet.training.loop import RunSpec
 
     if a.threads:
         torch.set_num_threads(a.threads)
     spec = RunSpec(a.problem, a.model, a.n, a.rep, a.seed, a.settings)
-    result = Trainer(spec, a.prepared, a.device).fit(a.out_dir, a.checkpoint_dir)
+    result = starts.fit(spec, a.prepared, a.device, a.out_dir, a.checkpoint_dir)
     log.info(
         "trained %s on %s: %d epochs, best %d, %.1f s",
         a.model,

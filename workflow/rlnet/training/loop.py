@@ -173,13 +173,15 @@ class Trainer:
     def _output_bias(self, family: str, train_targets: np.ndarray) -> float | None:
         """The RL head's initial bias: the configured number, or with ``auto`` the training
         split's logit (``targets.auto_output_bias``; ``train_targets`` untransformed, in the
-        candidate measure's units); None for the other families (they have no such layer)."""
+        candidate measure's units) plus the start's ``output_bias_shift``
+        (``rlnet.training.starts``); None for the other families (they have no such layer)."""
         if family != "rl":
             return None
         setting = self.settings["output_bias"]
         if setting != "auto":
             return float(setting)
-        return target_rules.auto_output_bias(self.prepared, self.train_idx, train_targets)
+        derived = target_rules.auto_output_bias(self.prepared, self.train_idx, train_targets)
+        return derived + float(self.settings.get("output_bias_shift", 0.0))
 
     def _check_training_split(self, targets: np.ndarray, family: str) -> None:
         """Fail at once (TrainingError) on a training split a model cannot learn from: targets
