@@ -44,6 +44,15 @@ def test_out_of_range_is_named(default):
     expect_error(default, "problems.pma.split.train")
 
 
+def test_no_bootstrap_resamples_is_refused_at_start(default):
+    """0 resamples used to pass validation and crash every metrics job (bootstrap_ci needs
+    n_boot >= 1); now the config is refused before any job, naming the key."""
+    default["evaluation"]["bootstrap"] = 0
+    expect_error(default, "evaluation.bootstrap")
+    default["evaluation"]["bootstrap"] = 1
+    cfg.validate(default)
+
+
 def test_a_problem_of_ones_own_is_accepted(default):
     """Any lower-case name declares a problem (test_biomarker: its traits)."""
     default["problems"]["lungs"] = copy.deepcopy(default["problems"]["pma"])
