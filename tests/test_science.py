@@ -6,7 +6,7 @@ mask.
 The default's chest slices (400, 96 x 96 at 3.6 mm, config/config.yaml) and training settings
 (20 epochs, patience 5, the automatic output bias),
 drawn with the science-test seed 101: neither the tuning seed (2020) nor the record seed (6174)
-of docs/protocol.md, so no setting was chosen on this draw (~2 min per problem on 2 CPU
+of docs/protocol.md, so no setting was chosen on this draw (2-3 min per problem on 2 CPU
 threads). The bars were fixed before this draw was first run:
 rho >= 0.95 and above enc-unet's, Dice >= 0.70 and a clear margin (0.15) over the Dice of the
 candidate mask itself, so a map that merely spreads over the candidates fails. The draw was

@@ -2,6 +2,7 @@
 is the one with the lowest validation loss, each start's bias is the hand-computed automatic
 bias plus its shift."""
 
+import copy
 import json
 import math
 
@@ -71,6 +72,10 @@ def test_shifts_without_the_automatic_bias_are_a_config_error():
     assert config["training"]["output_bias_starts"] == [0]
     config["training"]["output_bias_starts"] = [0, 2]
     cfg.validate(config)
+    model_level = copy.deepcopy(config)
+    model_level["problems"]["pma"]["model_training"] = {"rl-unet": {"output_bias": -2.0}}
+    with pytest.raises(cfg.ConfigError, match=r"need output_bias auto \(rl-unet on pma sets -2"):
+        cfg.validate(model_level)
     config["training"]["output_bias"] = -2.0
     with pytest.raises(cfg.ConfigError, match="'training.output_bias_starts': shifts of the"):
         cfg.validate(config)

@@ -121,12 +121,13 @@ def check_semantics(config: dict) -> None:
                 f"config key 'problems.{name}.model_training.{unused[0]}': not one of the "
                 f"problem's models ({', '.join(problem['models'])})"
             )
-        bias = training_settings(config, name)
-        if bias["output_bias"] != "auto" and list(bias["output_bias_starts"]) != [0]:
-            raise ConfigError(
-                f"config key 'training.output_bias_starts': shifts of the automatic bias need "
-                f"output_bias auto (problem {name} sets {bias['output_bias']})"
-            )
+        for model in problem["models"]:
+            bias = training_settings(config, name, model=model)
+            if bias["output_bias"] != "auto" and list(bias["output_bias_starts"]) != [0]:
+                raise ConfigError(
+                    f"config key 'training.output_bias_starts': shifts of the automatic bias "
+                    f"need output_bias auto ({model} on {name} sets {bias['output_bias']})"
+                )
         if problem["biomarker"]["score"] == "agatston" and problem["spatial_dims"] != 3:
             raise ConfigError(
                 f"config key 'problems.{name}.biomarker.score': agatston scores 3D volumes; "

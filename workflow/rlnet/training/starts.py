@@ -23,10 +23,9 @@ START_KEYS = ("output_bias", "best_val_loss", "best_epoch", "epochs", "train_sec
 def shifts(settings: dict, model: str) -> list[float]:
     """The starts a run trains: the configured shifts for an RL model with ``auto`` bias, else
     one (no shift)."""
-    starts = [float(d) for d in settings.get("output_bias_starts", [0.0])]
     if model_family(model) != "rl" or settings["output_bias"] != "auto":
         return [0.0]
-    return starts
+    return [float(d) for d in settings.get("output_bias_starts", [0.0])]
 
 
 def started(spec: RunSpec, shift: float) -> RunSpec:
