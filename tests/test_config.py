@@ -97,10 +97,10 @@ def test_problem_training_overrides_merge(default):
 
 def test_model_training_overrides_one_model_of_one_problem(default):
     default["problems"]["cac"]["model_training"] = {
-        "rl-sdnet": {"max_epochs": 3, "lr": {"rl": 0.5}}
+        "rl-senet": {"max_epochs": 3, "lr": {"rl": 0.5}}
     }
     cfg.check_semantics(default)
-    merged = cfg.training_settings(default, "cac", model="rl-sdnet")
+    merged = cfg.training_settings(default, "cac", model="rl-senet")
     assert merged["max_epochs"] == 3 and merged["lr"]["rl"] == 0.5
     assert merged["lr"]["enc"] == default["training"]["lr"]["enc"]
     assert merged["batch_size"] == default["problems"]["cac"]["training"]["batch_size"]

@@ -51,13 +51,13 @@ def test_cpu_training_asks_for_memory_and_time_only():
 def test_the_longest_training_runs_are_scheduled_first(tmp_path):
     """Priority = training cases x voxels per case x epochs / 1e6, by hand for the default:
     pma 400 slices x 0.6 x 96 x 96 x 20 epochs = 44.2; cac 120 x 0.6 x (36 x 38 x 38 with the
-    ROI margins) x 15 = 56.1 (rl-sdnet, 12 epochs: 44.9); liver 120 subjects x 5.5 slices x
+    ROI margins) x 15 = 56.1; liver 120 subjects x 5.5 slices x
     0.7 x 96 x 96 x 15 = 63.9; a pma subset of 100 cases x 96 x 96 x 20 = 18.4. The data
     stage's jobs (here: prepare) come before any of them."""
     config = load("config")
     assert res.train_priority(config, "pma", "all", "rl-unet") == 44
     assert res.train_priority(config, "cac", "all", "rl-unet") == 56
-    assert res.train_priority(config, "cac", "all", "rl-sdnet") == 45
+    assert res.train_priority(config, "cac", "all", "rl-senet") == 56
     assert res.train_priority(config, "liver", "all", "seg-unet") == 64
     assert res.train_priority(config, "pma", "100", "rl-unet") == 18
     result = subprocess.run(
