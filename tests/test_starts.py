@@ -78,3 +78,17 @@ def test_shifts_without_the_automatic_bias_are_a_config_error():
     config["training"]["output_bias"] = -2.0
     with pytest.raises(cfg.ConfigError, match="'training.output_bias_starts': shifts of the"):
         cfg.validate(config)
+
+
+def test_one_model_can_train_one_start_through_model_training():
+    """The default trains every RL model from b and b + 2; a per-model override of one problem
+    brings that model alone back to one start."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["problems"]["cac"]["model_training"] = {"rl-senet": {"output_bias_starts": [0]}}
+    cfg.validate(config)
+    one = cfg.training_settings(config, "cac", model="rl-senet")
+    assert starts.shifts(one, "rl-senet") == [0.0]
+    assert starts.shifts(cfg.training_settings(config, "cac", model="rl-unet"), "rl-unet") == [
+        0.0,
+        2.0,
+    ]
