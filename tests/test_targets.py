@@ -154,6 +154,7 @@ def test_config_accepts_auto_and_log1p_and_names_bad_values():
     assert cfg.training_settings(config, "pma")["target_transform"] == "none"
     assert all("output_bias" not in p.get("training", {}) for p in config["problems"].values())
     config["training"]["output_bias"] = -3.5
+    config["training"]["output_bias_starts"] = [0]  # a fixed bias trains one start
     cfg.validate(config)
     for key, value in (("output_bias", "high"), ("output_bias", 12), ("target_transform", "log")):
         bad = {**config, "training": {**config["training"], key: value}}

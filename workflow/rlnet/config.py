@@ -121,12 +121,13 @@ def check_semantics(config: dict) -> None:
                 f"config key 'problems.{name}.model_training.{unused[0]}': not one of the "
                 f"problem's models ({', '.join(problem['models'])})"
             )
-        for model in problem["models"]:
+        for model in (m for m in problem["models"] if m.startswith("rl-")):  # RL heads only
             bias = training_settings(config, name, model=model)
             if bias["output_bias"] != "auto" and list(bias["output_bias_starts"]) != [0]:
                 raise ConfigError(
                     f"config key 'training.output_bias_starts': shifts of the automatic bias "
-                    f"need output_bias auto ({model} on {name} sets {bias['output_bias']})"
+                    f"need output_bias auto ({model} on {name} sets {bias['output_bias']}); "
+                    "with a fixed bias set output_bias_starts: [0]"
                 )
         if problem["biomarker"]["score"] == "agatston" and problem["spatial_dims"] != 3:
             raise ConfigError(
