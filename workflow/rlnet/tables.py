@@ -1,17 +1,25 @@
 """The paper's tables from metrics and per-case results.
 
-Table II: every metric of every model per problem (TSV long format + Markdown + LaTeX). A model
-trained several times (config ``evaluation.repeats``) has one row per metric: ``value`` the mean
-over its repeats, ``sd`` their standard deviation, ``repeats`` their number; ``ci_low``,
-``ci_high`` and ``n`` are repeat 0's (its bootstrap CI: the uncertainty of one run's test
-estimate, where ``sd`` is the spread between training runs).
-Table III (per problem): every pair of models: Williams's test on rho; Kruskal-Wallis then
-Dunn on Dice (cases with a non-empty reference mask) and on the average Hausdorff distance (px)
-among models with localization.
+Table II: every metric of every model per problem (TSV long format + Markdown + LaTeX), one row
+per (problem, model, metric). ``value`` is the test-set estimate: one run's, or for a model
+trained several times (config ``evaluation.repeats``) the mean over its runs. ``ci_low`` and
+``ci_high`` are the 95% percentile bootstrap interval over test subjects *of that value*: for
+several runs, the bootstrap of the mean over runs, every run's metric computed on the same
+resampled subjects (rlnet.evaluate keeps each run's replicates and a key of the resamples). The
+interval covers the test-set sampling only; ``sd_runs``, ``min_runs`` and ``max_runs`` give the
+spread between training runs (``runs`` of them), which it does not cover.
+Table III (per problem): every pair of models: Williams's test on rho, Wilcoxon's signed-rank
+test on Dice (cases with a non-empty reference mask) and on the average Hausdorff distance (px),
+paired by case, and the paper's Kruskal-Wallis then Dunn (unpaired) beside them; every family
+of pairwise p-values (one test on one metric over all pairs) adjusted (``evaluation.p_adjust``,
+Holm by default). Where a subject has several test cases (liver: slices of a patient) the tests
+run on subjects, the independent units: per-subject sums of reference and prediction, the Dice
+of the subject's pooled pixels, the mean Hausdorff distance of its slices.
 Problems appear in the order of the records given (the config's order).
-Table IV (per Agatston problem): Stuart-Maxwell on the risk groups of every pair of models.
+Table IV (per Agatston problem): Stuart-Maxwell on the risk groups of every pair of models,
+adjusted as Table III.
 Supplementary: an RL and a segmentation model per slice and per subject (the paper's liver
-comparison); the sample-size summary (Fig. 13).
+comparison; its tests are Table III's); the sample-size summary (Fig. 13).
 """
 
 import itertools
@@ -24,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from rlnet import io, metrics, stats
-from rlnet.labels import MODEL_LABELS
+from rlnet.labels import BASELINES, MODEL_LABELS
 
 #: Table II rows: metric key in the metrics JSON -> label (rlnet.evaluate defines them).
 METRIC_LABELS: dict[str, str] = {
@@ -32,12 +40,16 @@ METRIC_LABELS: dict[str, str] = {
     "rho_patient": "ρ (per patient)",
     "icc": "ICC",
     "dice": "d",
+    "dice_area": "d (area rule)",
+    "dice_threshold": "d (map > 0.5)",
     "dice_all": "d (all cases)",
     "dice_patient": "d (per patient)",
     "avg_hausdorff_px": "dH (px)",
     "avg_hausdorff_mm": "dH (mm)",
     "kappa": "κ",
     "accuracy": "acc",
+    "agatston_fp": "Agatston, calcium-free scans",
+    "calcium_free_empty": "calcium-free scans predicted 0",
 }
 #: The same labels in LaTeX.
 LATEX_METRIC_LABELS: dict[str, str] = {
@@ -45,15 +57,37 @@ LATEX_METRIC_LABELS: dict[str, str] = {
     "rho_patient": r"$\rho$ (per patient)",
     "icc": "ICC",
     "dice": "$d$",
+    "dice_area": "$d$ (area rule)",
+    "dice_threshold": "$d$ (map $> 0.5$)",
     "dice_all": "$d$ (all cases)",
     "dice_patient": "$d$ (per patient)",
     "avg_hausdorff_px": r"$d_H$ (px)",
     "avg_hausdorff_mm": r"$d_H$ (mm)",
     "kappa": r"$\kappa$",
     "accuracy": "acc",
+    "agatston_fp": "Agatston, calcium-free scans",
+    "calcium_free_empty": "calcium-free scans predicted 0",
 }
 #: Table II columns.
-TABLE2_COLUMNS = ["problem", "model", "metric", "value", "sd", "repeats", "ci_low", "ci_high", "n"]
+TABLE2_COLUMNS = [
+    "problem",
+    "model",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "runs",
+    "sd_runs",
+    "min_runs",
+    "max_runs",
+]
+#: What Table II's interval covers (the renderings' note).
+CI_NOTE = (
+    "[95% CI]: percentile bootstrap over test subjects of the value shown (for several runs, "
+    "of their mean, every run scored on the same resampled subjects): the test-set sampling, "
+    "not the spread between training runs."
+)
 
 
 def _model_order(models: Sequence[str]) -> list[str]:
@@ -61,7 +95,8 @@ def _model_order(models: Sequence[str]) -> list[str]:
 
 
 def _long(records: Sequence[dict]) -> pd.DataFrame:
-    """One row per (record, metric): problem, model, rep, metric, value, ci_low, ci_high, n."""
+    """One row per (record, metric): problem, model, rep, metric, value, ci_low, ci_high, n,
+    bootstrap (the replicates, or None), resample (their key, or None)."""
     rows = [
         {
             "problem": record["problem"],
@@ -72,6 +107,8 @@ def _long(records: Sequence[dict]) -> pd.DataFrame:
             "ci_low": entry["ci_low"],
             "ci_high": entry["ci_high"],
             "n": entry["n"],
+            "bootstrap": entry.get("bootstrap"),
+            "resample": entry.get("resample"),
         }
         for record in records
         for metric, entry in record["metrics"].items()
@@ -79,29 +116,53 @@ def _long(records: Sequence[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def mean_ci(runs: pd.DataFrame) -> tuple[float, float]:
+    """95% percentile CI of the mean over runs: the replicate-wise mean of the runs' bootstrap
+    replicates, which must come from the same resamples (equal ``resample`` keys); ValueError
+    naming the metric otherwise."""
+    what = "problem {}, model {}, metric {}".format(*runs.iloc[0][["problem", "model", "metric"]])
+    keys = set(runs["resample"])
+    if None in keys or any(b is None for b in runs["bootstrap"]):
+        raise ValueError(f"{what}: a run's metrics have no bootstrap replicates; rerun metrics")
+    if len(keys) != 1:
+        raise ValueError(f"{what}: the runs' bootstrap resamples differ (keys {sorted(keys)})")
+    replicates = np.asarray(runs["bootstrap"].tolist(), dtype=float)
+    return metrics.percentile_ci(replicates.mean(axis=0))
+
+
 def aggregate_repeats(long: pd.DataFrame) -> pd.DataFrame:
-    """Per (problem, model, metric): value = mean over repeats, sd (ddof 1; NaN for one repeat),
-    repeats = their number; ci_low, ci_high, n of the lowest repeat (repeat 0). A repeat whose
-    value is undefined (NaN) makes the mean NaN: a failed run is not averaged away."""
+    """Per (problem, model, metric): value = mean over runs (one run: its value) with the CI of
+    that mean (:func:`mean_ci`; one run: its own), n, runs, sd_runs (ddof 1; NaN for one run),
+    min_runs, max_runs. A run whose value is undefined (NaN) makes the mean NaN: a failed run
+    is not averaged away."""
     keys = ["problem", "model", "metric"]
     duplicated = long.duplicated(keys + ["rep"])
     if duplicated.any():
         first = long.loc[duplicated, keys + ["rep"]].iloc[0].tolist()
         raise ValueError(f"two metrics records for problem, model, metric, repeat {first}")
-    ordered = long.sort_values("rep", kind="stable")
-    groups = ordered.groupby(keys, sort=False)
-    summary = groups["value"].agg(
-        value=lambda v: v.mean(skipna=False),
-        sd=lambda v: v.std(ddof=1, skipna=False) if len(v) > 1 else np.nan,
-        repeats="size",
-    )
-    first = groups[["ci_low", "ci_high", "n"]].first()
-    return summary.join(first).reset_index()
+    rows = []
+    for key, runs in long.sort_values("rep", kind="stable").groupby(keys, sort=False):
+        values = runs["value"].astype(float)
+        several = len(runs) > 1
+        low, high = mean_ci(runs) if several else (runs["ci_low"].iloc[0], runs["ci_high"].iloc[0])
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "value": values.mean(skipna=False),
+                "ci_low": low,
+                "ci_high": high,
+                "n": runs["n"].iloc[0],
+                "runs": len(runs),
+                "sd_runs": values.std(ddof=1, skipna=False) if several else np.nan,
+                "min_runs": values.min(skipna=False),
+                "max_runs": values.max(skipna=False),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def table2(records: Sequence[dict]) -> pd.DataFrame:
-    """Long table: problem, model, metric, value, sd, repeats, ci_low, ci_high, n (one row per
-    number; see the module docstring for repeats)."""
+    """Long table: TABLE2_COLUMNS, one row per number (module docstring)."""
     table = aggregate_repeats(_long(records))
     problems = list(dict.fromkeys(record["problem"] for record in records))
     table["_p"] = table["problem"].map(problems.index)
@@ -114,53 +175,73 @@ def table2(records: Sequence[dict]) -> pd.DataFrame:
     )
 
 
+def localization_rule(records: Sequence[dict]) -> str | None:
+    """The localization rule (``evaluation.localization``) the records' ``d`` was scored with,
+    None when they do not say."""
+    rules = {record.get("localization") for record in records} - {None}
+    return rules.pop() if len(rules) == 1 else None
+
+
 def _cell(row: pd.Series, digits: int = 3) -> str:
-    """value [CI], or mean ± sd [repeat 0's CI] for a model with repeats; n/a if undefined."""
+    """value [CI], with the runs' sd and range for a model trained several times; n/a if
+    undefined."""
     if not math.isfinite(row["value"]):
         return "n/a"
-    spread = f" ± {row['sd']:.{digits}f}" if row["repeats"] > 1 else ""
-    ci = f"[{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
-    return f"{row['value']:.{digits}f}{spread} {ci}"
+    text = f"{row['value']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+    if row["runs"] > 1:
+        spread = f"{row['min_runs']:.{digits}f}-{row['max_runs']:.{digits}f}"
+        text += f"; sd {row['sd_runs']:.{digits}f} ({spread})"
+    return text
 
 
-def _repeats_note(table: pd.DataFrame) -> str:
-    """A line saying which models are means over repeats ('' when none is)."""
-    repeated = table[table["repeats"] > 1].drop_duplicates(["model", "repeats"])
-    if repeated.empty:
-        return ""
-    runs = ", ".join(
-        f"{MODEL_LABELS[m]}: {k}"
-        for m, k in zip(repeated["model"], repeated["repeats"], strict=True)
-    )
-    return (
-        f"Mean ± sd over training runs ({runs}); the 95% CI in brackets is repeat 0's bootstrap CI."
-    )
+def notes(table: pd.DataFrame, rule: str | None = None) -> list[str]:
+    """The lines under Table II: what the interval covers, which models are means over runs,
+    which columns learn nothing, which rule made ``d``."""
+    lines = [CI_NOTE]
+    repeated = table[table["runs"] > 1].drop_duplicates(["model", "runs"])
+    if not repeated.empty:
+        runs = ", ".join(
+            f"{MODEL_LABELS[m]}: {k}"
+            for m, k in zip(repeated["model"], repeated["runs"], strict=True)
+        )
+        lines.append(
+            f"Mean over training runs ({runs}) [its 95% CI]; sd (min-max): the spread over runs."
+        )
+    free = [MODEL_LABELS[m] for m in _model_order(set(table["model"]) & set(BASELINES))]
+    if free:
+        lines.append(
+            f"No learning, fitted on the training split only: {', '.join(free)}; "
+            "Baseline is the paper's trained CNN."
+        )
+    if rule:
+        lines.append(f"d: the localization masks of the {rule!r} rule (evaluation.localization).")
+    return lines
 
 
 def _wide(table: pd.DataFrame) -> tuple[list[str], list[tuple[str, str, dict[str, str]]]]:
     models = _model_order(table["model"].unique())
     body = []
     for (problem, metric), group in table.groupby(["problem", "metric"], sort=False):
-        digits = 2 if metric.startswith("avg_hausdorff") else 3
+        digits = 2 if metric.startswith("avg_hausdorff") or metric == "agatston_fp" else 3
         cells = {row["model"]: _cell(row, digits) for _, row in group.iterrows()}
         body.append((problem, metric, cells))
     return models, body
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """Table II as a Markdown table: rows problem x metric, columns models (value [95% CI])."""
+def to_markdown(table: pd.DataFrame, rule: str | None = None) -> str:
+    """Table II as a Markdown table: rows problem x metric, columns models (value [95% CI]),
+    then :func:`notes`."""
     models, body = _wide(table)
     header = "| problem | metric | " + " | ".join(MODEL_LABELS[m] for m in models) + " |"
     lines = [header, "|" + "---|" * (len(models) + 2)]
     for problem, metric, cells in body:
         values = " | ".join(cells.get(m, "") for m in models)
         lines.append(f"| {problem.upper()} | {METRIC_LABELS[metric]} | {values} |")
-    note = _repeats_note(table)
-    return "\n".join(lines + ([f"\n{note}"] if note else [])) + "\n"
+    return "\n".join([*lines, "", *notes(table, rule)]) + "\n"
 
 
-def to_latex(table: pd.DataFrame) -> str:
-    """Table II as a LaTeX tabular (booktabs), ready for a manuscript."""
+def to_latex(table: pd.DataFrame, rule: str | None = None) -> str:
+    """Table II as a LaTeX tabular (booktabs), ready for a manuscript; the notes as comments."""
     models, body = _wide(table)
     lines = [
         r"\begin{tabular}{ll" + "c" * len(models) + "}",
@@ -172,10 +253,8 @@ def to_latex(table: pd.DataFrame) -> str:
         values = " & ".join(cells.get(m, "--") for m in models)
         lines.append(f"{problem.upper()} & {LATEX_METRIC_LABELS[metric]} & {values} " + r"\\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    note = _repeats_note(table)
-    if note:
-        lines.append("% " + note)
-    return "\n".join(lines).replace("±", r"$\pm$") + "\n"
+    lines += ["% " + note for note in notes(table, rule)]
+    return "\n".join(lines) + "\n"
 
 
 def _aligned(cases: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
