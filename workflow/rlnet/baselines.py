@@ -23,7 +23,8 @@ Everything is computed in the network window (``Prepared.region``: the slice in 
 on the candidate measure as well; a rule with a mask scores its mask, as the RL models do.
 
 Outputs (one folder, as predict writes for a model): predictions.tsv, localization.npy
-(uint8, (N_test, *window)) and run.json (the identity the metrics stage reads).
+(uint8, (N_test, *window)), localizations.npz (the same masks under every localization rule:
+a baseline's mask is already binary) and run.json (the identity the metrics stage reads).
 """
 
 import hashlib
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from rlnet import biomarkers, io
+from rlnet import biomarkers, io, localization
 from rlnet.labels import BASELINES
 from rlnet.prepare import Prepared
 
@@ -431,6 +432,9 @@ def run_baseline(
     }
     out_dir = Path(out_dir)
     io.save_npy(out_dir / "localization.npy", result.masks)
+    localization.save_all(
+        out_dir / "localizations.npz", {r: result.masks for r in localization.RULES}
+    )
     io.write_table(out_dir / "predictions.tsv", table)
     io.write_json(out_dir / "run.json", run)
     return table

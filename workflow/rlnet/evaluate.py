@@ -34,7 +34,6 @@ Metrics that cannot flatter:
 
 import hashlib
 import json
-
 from pathlib import Path
 
 import numpy as np
@@ -185,9 +184,7 @@ def patient_metrics(per_case: pd.DataFrame, n_boot: int, seed: int) -> dict[str,
     return out
 
 
-def calcium_free_metrics(
-    predictions: pd.DataFrame, n_boot: int, seed: int
-) -> dict[str, dict]:
+def calcium_free_metrics(predictions: pd.DataFrame, n_boot: int, seed: int) -> dict[str, dict]:
     """agatston_fp and calcium_free_empty over the scans whose reference Agatston score is 0
     (none when the test split has no such scan)."""
     free = predictions[predictions["reference_agatston"].astype(float) == 0]

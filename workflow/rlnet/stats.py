@@ -58,7 +58,7 @@ def wilcoxon_paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, int]
     """
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"wilcoxon_paired needs two 1D arrays of one length, got {x.shape}, {y.shape}")
+        raise ValueError(f"wilcoxon_paired needs two 1D arrays of one length: {x.shape}, {y.shape}")
     keep = np.isfinite(x) & np.isfinite(y)
     n = int(keep.sum())
     if n == 0:

@@ -5,6 +5,7 @@ rule metrics:
     input:
         predictions="results/predictions/{problem}/{model}/{run}/predictions.tsv",
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",
+        localizations="results/predictions/{problem}/{model}/{run}/localizations.npz",
         run=get_run_json,
         prepared=lambda w: get_prepared(w.problem),
         code=stage_code("metrics"),
@@ -20,6 +21,7 @@ rule metrics:
     params:
         bootstrap=config["evaluation"]["bootstrap"],
         seed=config["seed"],
+        localization_rule=config["evaluation"]["localization"],
     shell:
         stage_shell("metrics", prepared=PREPARED)
 
@@ -91,6 +93,7 @@ rule table4:
         **get_default_resources(),
     params:
         models=lambda w: get_main_models(w.problem),
+        p_adjust=config["evaluation"]["p_adjust"],
         alpha=config["evaluation"]["alpha"],
     shell:
         stage_shell("table4")
@@ -115,7 +118,6 @@ rule comparison:
         **get_default_resources(),
     params:
         models=lambda w: get_main_models(w.problem),
-        alpha=config["evaluation"]["alpha"],
     shell:
         stage_shell("comparison")
 

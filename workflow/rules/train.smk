@@ -48,6 +48,7 @@ rule predict:
     output:
         table="results/predictions/{problem}/{model}/{run}/predictions.tsv",
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",
+        localizations="results/predictions/{problem}/{model}/{run}/localizations.npz",
     log:
         "results/logs/predict/{problem}/{model}/{run}.log",
     benchmark:
@@ -82,6 +83,7 @@ rule baseline:
     output:
         table="results/predictions/{problem}/{baseline}/nall_r0/predictions.tsv",
         localization="results/predictions/{problem}/{baseline}/nall_r0/localization.npy",
+        localizations="results/predictions/{problem}/{baseline}/nall_r0/localizations.npz",
         run="results/predictions/{problem}/{baseline}/nall_r0/run.json",
     log:
         "results/logs/baseline/{problem}/{baseline}.log",
