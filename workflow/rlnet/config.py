@@ -160,6 +160,24 @@ def check_semantics(config: dict) -> None:
     check_evaluation(config)
 
 
+def baseline_applies(baseline: str, problem: dict) -> bool:
+    """Whether a baseline of ``evaluation.baselines`` runs on a problem (its config block):
+    ``candidates`` and ``rule`` on every problem, ``heart-rule`` on Agatston problems (calcium
+    inside the heart), ``skin-rule`` on 2D problems whose candidates are an HU range (candidates
+    within a distance of the skin)."""
+    if baseline == "heart-rule":
+        return problem["biomarker"]["score"] == "agatston"
+    if baseline == "skin-rule":
+        return problem["spatial_dims"] == 2 and "hu" in problem["candidates"]
+    return True
+
+
+def problem_baselines(config: dict, name: str) -> list[str]:
+    """The baselines of ``evaluation.baselines`` that run on problem ``name``, in that order."""
+    problem = config["problems"][name]
+    return [b for b in config["evaluation"].get("baselines", []) if baseline_applies(b, problem)]
+
+
 def check_evaluation(config: dict) -> None:
     """The baselines and repeats keys, where the schema cannot check them; ConfigError naming
     the key."""

@@ -4,6 +4,9 @@ Outputs (in one folder, memory-mappable ``.npy``, cases in split order train, va
     images.npy      int16 HU, (N, *shape)
     candidates.npy  uint8 {0,1}, (N, *shape)
     masks.npy       uint8 {0,1} reference masks (zeros where a case has none), (N, *shape)
+    heart.npy       3D, when some case has a heart_region or heart_mask: uint8 {0,1} heart
+                    region (the heart-rule baseline's; zeros where a case has none; cases.tsv
+                    ``has_heart``), cropped as the image
     cases.tsv       one row per array index: ids, split, stratum, value, voxel size, geometry
     meta.json       shapes, padding / ROI settings, HU windows
 
@@ -88,6 +91,7 @@ class _Case:
     source_shape: tuple[int, ...]  # shape of the source image
     heart: roi.HeartSearch | None = None  # 3D: the ROI centre and how it was found
     heart_source: str = ""  # roi_center | heart_mask | search
+    heart_region: np.ndarray | None = None  # 3D: the heart region cropped as the image, or None
 
 
 def _heart(row: pd.Series, image: np.ndarray, geometry: io.Geometry) -> tuple[roi.HeartSearch, str]:
@@ -119,6 +123,19 @@ def _heart(row: pd.Series, image: np.ndarray, geometry: io.Geometry) -> tuple[ro
     return found, "search"
 
 
+def _heart_region(row: pd.Series, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The heart region of a 3D case (its heart_region, else its heart_mask), or None."""
+    column = "heart_region" if row.get("heart_region") else "heart_mask"
+    if not row.get(column):
+        return None
+    region = _read(row[column], row["case_id"], column, 3)[0] > 0
+    if region.shape != shape:
+        raise PrepareError(
+            f"case {row['case_id']}: {column} {row[column]} shape {region.shape} != image {shape}"
+        )
+    return region
+
+
 def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | None) -> _Case:
     dims = problem["spatial_dims"]
     image, geometry = _read(row["image"], row["case_id"], "image", dims)
@@ -147,7 +164,7 @@ def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | No
         candidates = hu_candidates(image, cand_cfg["hu"], cand_cfg.get("opening_radius", 0))
     origin: tuple[int, ...] = (0,) * dims
     source_shape = image.shape
-    heart, heart_source = None, ""
+    heart, heart_source, heart_region = None, "", None
     if dims == 3:
         size = tuple(
             s + 2 * m for s, m in zip(problem["roi"]["size"], problem["roi"]["margin"], strict=True)
@@ -156,6 +173,9 @@ def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | No
         image, origin = roi.crop(image, heart.centre, size, fill=AIR_HU)
         candidates, _ = roi.crop(candidates, heart.centre, size, fill=0)
         mask, _ = roi.crop(mask, heart.centre, size, fill=0)
+        heart_region = _heart_region(row, source_shape)
+        if heart_region is not None:
+            heart_region = roi.crop(heart_region.astype(np.uint8), heart.centre, size, fill=0)[0]
     elif out_shape is not None:
         if any(s > t for s, t in zip(image.shape, out_shape, strict=True)):
             raise PrepareError(
@@ -176,6 +196,7 @@ def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | No
         source_shape,
         heart,
         heart_source,
+        heart_region,
     )
 
 
@@ -218,12 +239,17 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
         "candidates": open_memmap(folder / "candidates.npy", "w+", np.uint8, (n, *out_shape)),
         "masks": open_memmap(folder / "masks.npy", "w+", np.uint8, (n, *out_shape)),
     }
+    regions = [c for c in ("heart_region", "heart_mask") if c in cases]
+    if dims == 3 and any(cases[c].astype(bool).any() for c in regions):
+        arrays["heart"] = open_memmap(folder / "heart.npy", "w+", np.uint8, (n, *out_shape))
     origins, spacings, source_shapes, hearts = [], [], [], []
     for k, row in cases.iterrows():
         case = _prepare_case(row, problem, out_shape if dims == 2 else None)
         arrays["images"][k] = case.image
         arrays["candidates"][k] = case.candidates
         arrays["masks"][k] = case.mask
+        if "heart" in arrays:
+            arrays["heart"][k] = 0 if case.heart_region is None else case.heart_region
         origins.append(" ".join(str(o) for o in case.origin))
         spacings.append(format_spacing(case.spacing))
         source_shapes.append(" ".join(str(s) for s in case.source_shape))
@@ -244,6 +270,7 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
         table["roi_source"] = [c.heart_source for c in hearts]
         table["roi_confidence"] = [c.heart.confidence for c in hearts]
         table["roi_note"] = [c.heart.note for c in hearts]
+        table["has_heart"] = [int(c.heart_region is not None) for c in hearts]
     io.write_table(folder / "cases.tsv", table)
     meta = {
         "spatial_dims": dims,
@@ -266,6 +293,7 @@ class Prepared:
     masks: np.ndarray  # uint8, (N, *shape)
     cases: pd.DataFrame
     meta: dict
+    heart: np.ndarray | None = None  # uint8 heart region, (N, *shape); None without heart.npy
 
     @classmethod
     def load(cls, folder: str | Path) -> "Prepared":
@@ -277,6 +305,9 @@ class Prepared:
             masks=np.load(folder / "masks.npy", mmap_mode="r"),
             cases=io.read_table(folder / "cases.tsv"),
             meta=json.loads((folder / "meta.json").read_text()),
+            heart=np.load(folder / "heart.npy", mmap_mode="r")
+            if (folder / "heart.npy").exists()
+            else None,
         )
 
     @property
