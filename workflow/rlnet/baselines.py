@@ -432,7 +432,7 @@ def candidate_depths(prepared: Prepared, index: int) -> np.ndarray:
 def skin_rule(prepared: Prepared, problem: str) -> Baseline:
     """Candidates within a distance of the skin, the distance fitted on training."""
     what = f"problem {problem}, baseline skin-rule"
-    if prepared.spatial_dims != 2 or "hu" not in prepared.meta["candidates"]:
+    if prepared.spatial_dims != 2 or "mask" in prepared.meta.get("candidates", {}):
         raise BaselineError(f"{what}: needs 2D images with HU-range candidates")
     train, target = training_values(prepared)
     depths = [candidate_depths(prepared, i) for i in train]
