@@ -324,8 +324,10 @@ def _dunn(units: dict[str, pd.DataFrame], column: str, alpha: float):
 def _pair(units: dict[str, pd.DataFrame], a: str, b: str, tests: dict) -> dict:
     """One row of Table III before adjustment: Williams on rho, and per localization metric the
     paired means, Wilcoxon and (the paper's) Dunn p of models a and b."""
-    joined = units[a][["reference", "prediction"]].join(
-        units[b][["prediction"]], how="inner", rsuffix="_b"
+    joined = pd.concat(
+        [units[a][["reference", "prediction"]], units[b]["prediction"].rename("prediction_b")],
+        axis=1,
+        join="inner",
     )
     reference = joined["reference"]
     rho_a = _rho_or_nan(reference, joined["prediction"])
