@@ -207,7 +207,8 @@ def get_main_models(problem):
     of Table II)."""
     if problem not in PROBLEMS:
         return []
-    return list(config["problems"][problem]["models"]) + problem_baselines(config, problem)
+    models = list(config["problems"][problem]["models"])
+    return models + problem_baselines(config, problem)
 
 
 def get_main_runs(problem):
