@@ -113,20 +113,28 @@ def planned(tmp_path: Path, config: Path) -> list[dict[str, str]]:
 
 
 def test_baselines_and_repeats_are_planned(tmp_path):
-    """config/test.yaml: a baseline job per problem x baseline writing predictions and run.json
-    (no training job), metrics reading that run.json, and enc-unet on pma trained twice
-    (evaluation.repeats) with both runs in Table II."""
+    """config/test.yaml: a baseline job per problem x baseline that applies to it (heart-rule on
+    the Agatston problem, skin-rule on the 2D problems with HU candidates) writing predictions
+    and run.json (no training job), metrics reading that run.json, and enc-unet on pma trained
+    twice (evaluation.repeats) with both runs in Table II."""
     config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
     jobs = planned(tmp_path / "work", ROOT / "config/test.yaml")
     outputs = {o for job in jobs for o in job.get("output", "").split(", ")}
-    names = config["evaluation"]["baselines"]
-    assert names == ["candidates", "rule"]
+    assert config["evaluation"]["baselines"] == ["candidates", "rule", "heart-rule", "skin-rule"]
+    applies = {
+        "pma": ["candidates", "rule", "skin-rule"],
+        "sfa": ["candidates", "rule", "skin-rule"],
+        "cac": ["candidates", "rule", "heart-rule"],
+        "liver": ["candidates", "rule"],
+    }
     baseline_jobs = [j for j in jobs if j["rule"] == "baseline"]
-    assert len(baseline_jobs) == len(config["problems"]) * len(names)
-    for problem in config["problems"]:
+    assert len(baseline_jobs) == sum(len(names) for names in applies.values())
+    assert not any("liver/skin-rule" in o or "pma/heart-rule" in o for o in outputs)
+    for problem, names in applies.items():
         for name in names:
             folder = f"results/predictions/{problem}/{name}/nall_r0"
             assert {f"{folder}/predictions.tsv", f"{folder}/run.json"} <= outputs
+            assert f"{folder}/localizations.npz" in outputs
             assert f"results/metrics/{problem}/{name}/nall_r0.json" in outputs
             assert f"results/figures/bland_altman/{problem}_{name}.pdf" in outputs
             assert f"results/figures/overlays/{problem}_{name}.pdf" in outputs
