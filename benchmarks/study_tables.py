@@ -41,13 +41,13 @@ def _p(value: float) -> str:
 
 
 def _cell(row: pd.Series) -> str:
-    """value [ci_low, ci_high]; for several runs their mean [the CI of the mean]; sd (min-max,
+    """value [ci_low, ci_high]; for several runs their mean [the CI of the mean]; sd (min to max,
     n runs)."""
     if pd.isna(row["value"]):
         return "-"
     text = f"{row['value']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
     if int(row["runs"]) > 1 and not math.isnan(row["sd_runs"]):
-        spread = f"{row['min_runs']:.3f}-{row['max_runs']:.3f}, {int(row['runs'])} runs"
+        spread = f"{row['min_runs']:.3f} to {row['max_runs']:.3f}, {int(row['runs'])} runs"
         text += f"; sd {row['sd_runs']:.3f} ({spread})"
     return text
 
@@ -111,7 +111,7 @@ def main() -> None:
     tables = args.workdir / "results" / "tables"
     lines = [
         "Table II, test split (value [95% bootstrap CI over test subjects of that value: one "
-        "run's, or for several runs their mean's]; sd (min-max): the spread over training runs, "
+        "run's, or for several runs their mean's]; sd (min to max): the spread over training runs, "
         "which the CI does not cover):",
         "",
         *table2(tables),

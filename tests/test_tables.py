@@ -79,7 +79,7 @@ def test_table2_repeats_mean_with_the_ci_of_the_mean_and_the_spread_over_runs():
     assert row["ci_low"] <= row["value"] <= row["ci_high"]
     assert table.loc["rule", "runs"] == 1 and np.isnan(table.loc["rule", "sd_runs"])
     markdown = tables.to_markdown(tables.table2([*runs, record("pma", "rule", 0.8)]))
-    cell = "0.930 [0.917, 0.936]; sd 0.030 (0.900-0.960)"
+    cell = "0.930 [0.917, 0.936]; sd 0.030 (0.900 to 0.960)"
     assert f"| PMA | ρ | 0.800 [0.790, 0.810] | {cell} |" in markdown
     assert "Mean over training runs (RL-U-Net: 3) [its 95% CI]" in markdown
     assert "No learning, fitted on the training split only: Fixed rule" in markdown

@@ -189,7 +189,7 @@ def _cell(row: pd.Series, digits: int = 3) -> str:
         return "n/a"
     text = f"{row['value']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
     if row["runs"] > 1:
-        spread = f"{row['min_runs']:.{digits}f}-{row['max_runs']:.{digits}f}"
+        spread = f"{row['min_runs']:.{digits}f} to {row['max_runs']:.{digits}f}"
         text += f"; sd {row['sd_runs']:.{digits}f} ({spread})"
     return text
 
@@ -205,7 +205,7 @@ def notes(table: pd.DataFrame, rule: str | None = None) -> list[str]:
             for m, k in zip(repeated["model"], repeated["runs"], strict=True)
         )
         lines.append(
-            f"Mean over training runs ({runs}) [its 95% CI]; sd (min-max): the spread over runs."
+            f"Mean over training runs ({runs}) [its 95% CI]; sd (min to max): the spread over runs."
         )
     free = [MODEL_LABELS[m] for m in _model_order(set(table["model"]) & set(BASELINES))]
     if free:
