@@ -48,7 +48,6 @@ from rlnet import metrics
 from rlnet.localization import binarise
 from rlnet.models import model_family
 from rlnet.predict import infer
-from rlnet.prepare import Prepared
 from rlnet.training.data import CaseDataset
 from rlnet.training.loop import RunSpec, Trainer
 from rlnet.training.starts import shifts, started
@@ -96,7 +95,9 @@ class RecordingTrainer(Trainer):
         figures = {}
         for rule in ("area", "threshold"):
             masks = binarise(kept, rule)
-            scores = [metrics.dice(m, ref) for m, (_, ref) in zip(masks, self.dice_cases, strict=True)]
+            scores = [
+                metrics.dice(m, ref) for m, (_, ref) in zip(masks, self.dice_cases, strict=True)
+            ]
             figures[f"val_dice_{rule}"] = round(float(np.mean(scores)), 4)
         return figures
 
@@ -372,9 +373,7 @@ def main() -> None:
                         record["config_max_epochs"] = settings["max_epochs"]
                         record["config_patience"] = settings["patience"]
                         result["runs"][key] = record
-                        result["machine"]["loadavg_end"] = [
-                            round(x, 2) for x in os.getloadavg()
-                        ]
+                        result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
                         args.out.parent.mkdir(parents=True, exist_ok=True)
                         tmp = args.out.with_suffix(".tmp")
                         tmp.write_text(json.dumps(result, indent=1) + "\n")
