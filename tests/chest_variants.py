@@ -94,3 +94,25 @@ def roi_coverage(heart: np.ndarray, centre, spacing, side_mm: float = 140.0) -> 
     half = side_mm / 2 / np.asarray(spacing, float)
     voxels = np.argwhere(heart)
     return float(np.all(np.abs(voxels - np.asarray(centre)) <= half, axis=1).mean())
+
+
+def scanner_variants(scan: Scan, first: int, last: int) -> dict[str, Scan]:
+    """The variants the heart search is tested on, by name; ``first``, ``last``: the slices
+    the heart spans."""
+    contrast = enhance(scan)
+    thin = reslice(contrast, 1.25)
+    return {
+        "as stored": scan,
+        "cropped to the heart": crop_slices(scan, first - 2, last + 2),
+        "reversed z": flip(scan, 0),
+        "reversed y": flip(scan, 1),
+        "reversed x": flip(scan, 2),
+        "2.5 mm slices": reslice(scan, 2.5),
+        "1.25 mm slices": reslice(scan, 1.25),
+        "contrast": contrast,
+        "contrast, 1.25 mm, heart level": crop_slices(thin, 4 * (first - 2), 4 * (last + 2)),
+        "60 mm to the left": shift(scan, 0, 60),
+        "60 mm right, 30 mm back": shift(scan, 30, -60),
+        "260 mm field of view": field_of_view(scan, 260),
+        "contrast, reversed x, 260 mm": field_of_view(flip(contrast, 2), 260),
+    }

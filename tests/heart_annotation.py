@@ -1,6 +1,6 @@
 """The hearts of the real chest CTs (tests/data/real-ct/chest/hearts.json), annotated by eye.
 
-``python tests/heart_annotation.py`` redraws the montage of the annotation
+``.venv/bin/python tests/heart_annotation.py`` redraws the montage of the annotation
 (tests/data/real-ct/chest/hearts.png): every slice the heart spans, with its box and ellipse.
 """
 

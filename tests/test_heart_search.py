@@ -48,27 +48,6 @@ def scan(request) -> tuple[str, cv.Scan]:
     return request.param, cv.Scan(image, geometry.spacing, geometry.direction, mask)
 
 
-def _variants(name: str, scan: cv.Scan) -> dict[str, cv.Scan]:
-    first, last = ha.annotation(name)["slices"]
-    contrast = cv.enhance(scan)
-    thin = cv.reslice(contrast, 1.25)
-    return {
-        "as stored": scan,
-        "cropped to the heart": cv.crop_slices(scan, first - 2, last + 2),
-        "reversed z": cv.flip(scan, 0),
-        "reversed y": cv.flip(scan, 1),
-        "reversed x": cv.flip(scan, 2),
-        "2.5 mm slices": cv.reslice(scan, 2.5),
-        "1.25 mm slices": cv.reslice(scan, 1.25),
-        "contrast": contrast,
-        "contrast, 1.25 mm, heart level": cv.crop_slices(thin, 4 * (first - 2), 4 * (last + 2)),
-        "60 mm to the left": cv.shift(scan, 0, 60),
-        "60 mm right, 30 mm back": cv.shift(scan, 30, -60),
-        "260 mm field of view": cv.field_of_view(scan, 260),
-        "contrast, reversed x, 260 mm": cv.field_of_view(cv.flip(contrast, 2), 260),
-    }
-
-
 def test_the_annotation_is_a_heart_sized_region():
     """Sanity of the reference: each annotated heart is 300-1200 ml (adult hearts with the
     pericardium) and spans the slices hearts.json names."""
@@ -84,7 +63,7 @@ def test_the_annotation_is_a_heart_sized_region():
 def test_the_box_holds_the_heart_in_every_variant(scan):
     name, original = scan
     failures = []
-    for label, variant in _variants(name, original).items():
+    for label, variant in cv.scanner_variants(original, *ha.annotation(name)["slices"]).items():
         found = find_heart(variant.image, variant.spacing, variant.direction)
         coverage = cv.roi_coverage(variant.heart, found.centre, variant.spacing)
         print(f"{name} {label}: coverage {coverage:.3f} confidence {found.confidence}")
