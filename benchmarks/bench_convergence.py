@@ -176,13 +176,14 @@ def prepared_folder(config: dict, problem: str, parts: dict, workdir: Path, core
 
 
 def set_dotted(settings: dict, key: str, value) -> None:
-    """``settings[a][b] = value`` for key ``a.b``; the key must exist."""
+    """``settings[a][b] = value`` for key ``a.b``; the block ``a`` must exist (the schema
+    checks the result)."""
     *path, last = key.split(".")
     block = settings
     for name in path:
+        if name not in block:
+            raise SystemExit(f"unknown training setting {key!r}")
         block = block[name]
-    if last not in block:
-        raise SystemExit(f"unknown training setting {key!r}")
     block[last] = value
 
 
