@@ -63,12 +63,14 @@ def files_written(stage: Stage) -> tuple[str, ...]:
 
 def clear(stage: Stage, args: argparse.Namespace) -> None:
     """Remove the provenance records of a stage's outputs before it runs, so a failed run
-    leaves no record of a file it did not write (a folder output: every record in it; the files
-    an output table lists: the shared records of their folders)."""
+    leaves no record of a file it did not write (a folder output: every record below it; the
+    files an output table lists: the shared records of their folders). A folder the stage
+    replaces whole keeps its records until the new folder takes its place."""
     from rlnet import provenance
 
-    for path in paths(args, files_written(stage)):
-        stale = path.glob(f"*{provenance.SUFFIX}") if path.is_dir() else [provenance.sidecar(path)]
+    kept = set(stage.replaced)
+    for path in paths(args, tuple(n for n in files_written(stage) if n not in kept)):
+        stale = path.rglob(f"*{provenance.SUFFIX}") if path.is_dir() else [provenance.sidecar(path)]
         for record in stale:
             record.unlink(missing_ok=True)
     for table, files in listed(args, stage.outputs):
