@@ -57,12 +57,15 @@ def checkpoint(path: Path, name: str, model: str = "rl-unet") -> Path:
     return path
 
 
-def infer(tmp: Path, name: str, scans: Path, out: Path | None = None, model=None) -> int:
-    """``rlnet infer`` of an untrained rl-unet on problem ``name``; its exit status."""
+def infer(
+    tmp: Path, name: str, scans: Path, model: Path | None = None, network: str = "rl-unet"
+) -> int:
+    """``rlnet infer`` of an untrained ``network`` (``model``: its checkpoint) on problem
+    ``name``; its exit status."""
     torch.set_num_threads(1)
-    model = model or checkpoint(tmp / "model" / f"{name}.pt", name)
-    out = out or tmp / "results" / "infer" / name / "rl-unet"
-    argv = ["infer", "--model-file", str(model), "--problem", name, "--model", "rl-unet"]
+    model = model or checkpoint(tmp / "model" / f"{name}.pt", name, network)
+    out = tmp / "results" / "infer" / name / network
+    argv = ["infer", "--model-file", str(model), "--problem", name, "--model", network]
     argv += ["--settings", json.dumps(problem(name)), "--scans", str(scans), "--out-dir", str(out)]
     return cli.main([*argv, "--device", "cpu", "--batch-size", "4"])
 
@@ -395,6 +398,21 @@ def test_2d_infer_on_a_real_dicom_series(tmp_path):
     map_shape, map_geometry = io.read_geometry(table["map"].iloc[0])
     assert map_shape == shape == (20, 512, 512)
     assert map_geometry == pytest.approx(geometry)
+
+
+def test_the_baseline_cnn_applies_to_a_volume_without_maps(tmp_path):
+    """The trained ``baseline`` CNN (a direct regressor: no map) on pma's slices of the real
+    CT: a value per slice, no map column filled, and volumes.tsv still sums them."""
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    shutil.copy(ABDOMEN, scans / "ct.nii.gz")
+    assert infer(tmp_path, "pma", scans, network="baseline") == 0
+    out = tmp_path / "results" / "infer" / "pma" / "baseline"
+    table = io.read_table(out / "predictions.tsv")
+    assert len(table) == 30 and table["map"].isna().all()
+    assert not (out / "maps").exists()
+    volumes = io.read_table(out / "volumes.tsv")
+    assert volumes.loc[0, "predicted_volume_mm3"] == pytest.approx(table["prediction"].sum() * 3)
 
 
 # --- the output folder ----------------------------------------------------------------------
