@@ -91,7 +91,7 @@ def code_version(stage: str, phantom_module: str | None = None) -> dict:
 def expand(paths: Iterable[str | Path], every_depth: bool = False) -> list[Path]:
     """Files named by ``paths``; a folder stands for the files directly inside it (a DICOM
     series folder given as an input: its files), or, ``every_depth``, for every file below it
-    (an output folder with subfolders: a prediction's maps/)."""
+    (a folder a stage replaces whole, with its subfolders: infer's maps/)."""
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -110,15 +110,15 @@ def write_records(
     phantom_module: str | None = None,
     listed: Mapping[Path, Iterable[Path]] | None = None,
 ) -> None:
-    """Write a sidecar beside every output file (a folder's: every file below it), and for
-    each output table in ``listed`` one shared record per folder of the files it lists
+    """Write a sidecar beside every output file (a folder's: the files directly inside it), and
+    for each output table in ``listed`` one shared record per folder of the files it lists
     (atomically).
 
     The records of one stage run differ only in the file and its hash, so the JSON is encoded
     once with placeholders and each record fills in its own two strings (the same bytes as
     encoding each record).
     """
-    outputs = expand(outputs, every_depth=True)
+    outputs = expand(outputs)
     listed = {table: expand(files) for table, files in (listed or {}).items()}
     if not outputs and not any(listed.values()):
         return

@@ -81,9 +81,9 @@ def out(
     replaced: bool = False,
     **options,
 ) -> Arg:
-    """A file or folder the stage writes (a folder's files at every depth are recorded);
-    ``beside``: suffixes of files written next to it (``(".png", ".json")``); ``listed``: the
-    table lists files the stage wrote; ``replaced``: a folder the stage replaces whole."""
+    """A file or folder the stage writes; ``beside``: suffixes of files written next to it
+    (``(".png", ".json")``); ``listed``: the table lists files the stage wrote; ``replaced``:
+    a folder the stage replaces whole (its files at every depth are recorded)."""
     records = tuple(beside) + _listed(listed)
     options = {"type": Path, "required": True, **options}
     return Arg(flag, "output", options, records, replaced)
