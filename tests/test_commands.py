@@ -124,6 +124,23 @@ def test_printed_infer_and_audit_commands_run_as_written(docs_study):
     table = io.read_table(study / "results/infer/cac/rl-unet/predictions.tsv")
     assert table["case_id"].tolist() == ["abdomen", "patient1/series1"]
     np.testing.assert_allclose(table["prediction"].iloc[0], table["prediction"].iloc[1])
+    # a failed rerun (a file that is no scan joins the folder): the previous folder stays
+    out = study / "results" / "infer" / "cac" / "rl-unet"
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (scans / "notes.txt").write_text("not a scan\n")
+    (study / "my.yaml").write_text(f"infer: {{cac: {{scans: {scans}, models: [rl-unet]}}}}\n")
+    command = ".venv/bin/snakemake results/infer/cac/rl-unet --profile profiles/local"
+    result = subprocess.run(
+        ["bash", "-c", f"{command} --configfile my.yaml"],
+        cwd=study,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "notes.txt: not a scan" in result.stderr + result.stdout
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["rl-unet"]
 
 
 def yaml_blocks(path: Path) -> list[str]:
