@@ -208,6 +208,12 @@ def bad_case(tmp: Path, kind: str) -> tuple[Path, str, str]:
     if kind == "case id naming a path":
         scans = write_tsv(tmp, [{"case_id": "../v", "image": "v.nii.gz"}])
         return scans, "pma", "case_id '../v' cannot name a file"
+    if kind == "a scan named like a slice":
+        rows = [
+            {"case_id": "v", "image": "v.nii.gz"},
+            {"case_id": "v, slice 1", "image": "s.nii.gz"},
+        ]
+        return write_tsv(tmp, rows), "pma", "a scan is named like another's slice: ['v, slice 1']"
     if kind == "mask in the scans folder":
         (tmp / "scans").mkdir()
         shutil.copy(ABDOMEN, tmp / "scans" / "ct.nii.gz")
@@ -232,6 +238,7 @@ BAD = [
     "roi_center outside",
     "unknown column",
     "case id naming a path",
+    "a scan named like a slice",
     "mask in the scans folder",
 ]
 
@@ -271,6 +278,7 @@ def test_3d_infer_writes_roi_qc_and_flags_a_doubtful_roi_by_name(tmp_path, caplo
     assert (table["roi_source"] == "search").all()
     warned = [r.getMessage() for r in caplog.records if "heart ROI doubtful" in r.getMessage()]
     assert any(m.startswith("scan abdomen:") for m in warned)
+    assert any(m.startswith("case abdomen:") for m in warned)  # prepare's, by the user's name
     assert not any("chest/ct" in m for m in warned)
     qc = io.read_table(out / "roi.tsv")
     assert qc["case_id"].tolist() == table["case_id"].tolist()

@@ -68,8 +68,9 @@ def _read_ct(row: pd.Series, place: str) -> tuple[np.ndarray, io.Geometry]:
 
 
 def _slice_cases(row: pd.Series, place: str, folder: Path, start: int) -> list[dict]:
-    """Manifest rows of a volume's axial slices (written as 2D images into ``folder``), ids
-    numbered from ``start``; each row also holds ``scan_row`` and ``slice``."""
+    """Manifest rows of a volume's axial slices (written as 2D images into ``folder``, files
+    numbered from ``start``), each named "<scan>, slice <z>" in the prepare and predict logs;
+    each row also holds ``scan_row`` and ``slice``."""
     volume, geometry = _read_ct(row, place)
     first, last = parse_slices(row["slices"], place) or (0, volume.shape[0] - 1)
     candidates = None
@@ -80,20 +81,21 @@ def _slice_cases(row: pd.Series, place: str, folder: Path, start: int) -> list[d
             raise ScansError(f"{place}: candidate_mask {err}") from None
     cases = []
     for k, z in enumerate(range(first, last + 1)):
-        case = f"{start + k:06d}"
-        image = folder / f"{case}.nii"
+        case, number = f"{row['case_id']}, slice {z}", f"{start + k:06d}"
+        image = folder / f"{number}.nii"
         io.write_image(image, volume[z], geometry.plane(z))
         mask = ""
         if candidates is not None:
-            mask = str(folder / f"{case}_candidates.nii")
+            mask = str(folder / f"{number}_candidates.nii")
             io.write_image(mask, candidates[z], geometry.plane(z))
         cases.append(_manifest_row(case, str(image), mask) | {"scan_row": row.name, "slice": z})
     return cases
 
 
 def _cases(scans: pd.DataFrame, source: Path, lines: bool, dims: int, folder: Path) -> list[dict]:
-    """Manifest rows of every case of ``scans`` (``rlnet.scans.check_scans``' table), each
-    with ``scan_row`` (the scan's index) and ``slice`` (its axial index, or None)."""
+    """Manifest rows of every case of ``scans`` (``rlnet.scans.check_scans``' table), named
+    as the user named them (so prepare's and predict's messages do), each with ``scan_row``
+    (the scan's index) and ``slice`` (its axial index, or None)."""
     cases: list[dict] = []
     for index, row in scans.iterrows():
         place = where(source, index, row["case_id"], lines)
@@ -102,9 +104,7 @@ def _cases(scans: pd.DataFrame, source: Path, lines: bool, dims: int, folder: Pa
             continue
         _read_ct(row, place)
         roi_columns = {c: row[c] for c in ("roi_center", "heart_mask")}
-        case = _manifest_row(
-            f"{len(cases):06d}", row["image"], row["candidate_mask"], **roi_columns
-        )
+        case = _manifest_row(row["case_id"], row["image"], row["candidate_mask"], **roi_columns)
         cases.append(case | {"scan_row": index, "slice": None})
     return cases
 
@@ -203,6 +203,9 @@ def infer_scans(
     try:
         (work / "slices").mkdir()
         cases = pd.DataFrame(_cases(scans, Path(source), lines, dims, work / "slices"))
+        twice = sorted(set(cases.loc[cases["case_id"].duplicated(), "case_id"]))
+        if twice:
+            raise ScansError(f"{source}: a scan is named like another's slice: {twice}")
         manifest = cases.drop(columns=["scan_row", "slice"])
         split = pd.DataFrame({"case_id": cases["case_id"], "split": "test", "stratum": 0})
         prepare(manifest, split, settings, work / "prepared")
