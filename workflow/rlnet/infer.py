@@ -147,9 +147,8 @@ def _roi_columns(prepared: Path, table: pd.DataFrame, out_dir: Path) -> tuple[pd
     """A 3D problem's ROI QC (roi.tsv's table) and the ROI columns of predictions.tsv; each
     doubtful ROI warned about by name."""
     cases = io.read_table(prepared / "cases.tsv").set_index("case_id").loc[table["internal"]]
-    cases = cases.reset_index().assign(
-        case_id=table["case_id"].to_numpy(), roi_note=cases["roi_note"].astype(object).fillna("")
-    )
+    cases = cases.reset_index().assign(case_id=table["case_id"].to_numpy())
+    cases["roi_note"] = cases["roi_note"].astype(object).fillna("")
     qc = roi_qc.roi_table(cases).drop(columns="split")
     for case in qc.loc[qc["flag"] != ""].itertuples():
         log.warning(
