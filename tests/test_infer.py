@@ -278,7 +278,7 @@ def test_3d_infer_writes_roi_qc_and_flags_a_doubtful_roi_by_name(tmp_path, caplo
     assert (table["roi_source"] == "search").all()
     warned = [r.getMessage() for r in caplog.records if "heart ROI doubtful" in r.getMessage()]
     qc = io.read_table(out / "roi.tsv")
-    note = qc.loc[0, "roi_note"]  # roi.find_heart's reason, in the QC table and the warning
+    note = qc.loc[0, "roi_note"]  # the search's reason, in the QC table and the warning
     assert isinstance(note, str) and note
     assert any(m.startswith("scan abdomen:") and note in m for m in warned)
     assert any(m.startswith("case abdomen:") for m in warned)  # prepare's, by the user's name

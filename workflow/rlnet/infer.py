@@ -8,7 +8,7 @@ label image (``rlnet.scans.label_values``: a mask lying among the scans) is refu
 2D problems take 2D slices and 3D volumes: every axial slice of a volume (array axis 0; or the
 TSV's ``slices``) is one case, and the slices' maps are stacked back into the volume's geometry.
 3D problems crop the heart ROI of each scan: the TSV's ``roi_center`` or ``heart_mask``, else the
-search (``rlnet.roi.find_heart``); a doubtful ROI (confidence below ``roi.LOW_CONFIDENCE``) is
+search (``rlnet.heart_search.find_heart``); a doubtful ROI (below its ``LOW_CONFIDENCE``) is
 warned about by name and flagged.
 
 Outputs in ``out_dir``, which a run replaces whole (built beside it, then swapped in; a failed
