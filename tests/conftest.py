@@ -174,7 +174,7 @@ def user_data_study(tmp_path_factory) -> Path:
     config["infer"] = {"liver": {"scans": str(scans.relative_to(study)), "models": ["rl-unet"]}}
     (study / "study.yaml").write_text(yaml.safe_dump(config))
     targets = ["results/tables/table2.tsv", "results/qc/cac/roi.tsv"]
-    run_snakemake(study, *targets, "results/infer/liver/rl-unet/predictions.tsv")
+    run_snakemake(study, *targets, "results/infer/liver/rl-unet")
     return study
 
 

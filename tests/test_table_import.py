@@ -87,6 +87,38 @@ def test_a_cac_row_without_volume_or_mask_is_named(tmp_path):
         import_cac_table(source)
 
 
+#: Bad cells of a CAC table's line 3 (case p1): (column, value, image written as bad.nii.gz
+#: (array, spacing) or None, the error's fragment).
+BAD_CAC_CELLS = {
+    "heart mask on another grid": (
+        "heart_mask", "bad.nii.gz", (np.ones((32, 64, 60), np.uint8), (3.0, 2.5, 2.5)),
+        r"heart_mask .*bad.nii.gz has shape \(32, 64, 60\), the image \(32, 64, 64\)",
+    ),
+    "a 2D slice as the scan": (
+        "image", "bad.nii.gz", (np.full((8, 8), -1000, np.int16), (2.5, 2.5)),
+        r"image .*bad.nii.gz has 2 dimensions",
+    ),
+    "roi_center outside": ("roi_center", "40 1 1", None, r"roi_center 40 1 1 lies outside"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_CAC_CELLS)
+def test_cac_header_errors_name_the_users_table_and_line(tmp_path, bad):
+    """The header checks run on the user's CAC table, so their errors name it and its line
+    (before: the import passed, and the manifest stage named the pipeline's copy,
+    results/data/cac/import/cac_table.tsv)."""
+    column, value, image, fragment = BAD_CAC_CELLS[bad]
+    source = cac_folder(tmp_path, 2)
+    if image is not None:
+        io.write_image(tmp_path / "bad.nii.gz", *image)
+    table = pd.read_csv(source, dtype=str, keep_default_na=False)
+    table[column] = table.get(column, "")
+    table.loc[1, column] = value
+    table.to_csv(source, index=False)
+    with pytest.raises(TableError, match=r"scores.csv: line 3 \(case p1\): " + fragment):
+        import_cac_table(source)
+
+
 def test_the_tiny_study_runs_on_a_slices_table(user_data_study):
     manifest = io.read_table(user_data_study / "results/data/pma/manifest.tsv")
     assert len(manifest) == 20

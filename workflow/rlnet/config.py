@@ -7,6 +7,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from rlnet.labels import BASELINES
 from rlnet.phantom_registry import PHANTOMS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
@@ -63,17 +64,27 @@ def check_ranges(config: dict) -> None:
 
 
 def check_infer(config: dict) -> None:
-    """Each ``infer`` entry names a problem and models trained on it."""
+    """Each ``infer`` entry names a problem and models it trains (its ``models``, all trained
+    models of the registry by the schema, the ``baseline`` CNN among them); a learning-free
+    baseline (``rlnet.labels.BASELINES``) has nothing trained to apply."""
     for problem, block in config.get("infer", {}).items():
         if problem not in config["problems"]:
-            raise ConfigError(f"config key 'infer.{problem}': no such problem")
-        trained = [m for m in config["problems"][problem]["models"] if m != "baseline"]
+            known = ", ".join(config["problems"])
+            raise ConfigError(f"config key 'infer.{problem}': no such problem (problems: {known})")
+        trained = config["problems"][problem]["models"]
         for model in block["models"]:
-            if model not in trained:
+            if model in trained:
+                continue
+            key = f"config key 'infer.{problem}.models'"
+            if model in BASELINES:
                 raise ConfigError(
-                    f"config key 'infer.{problem}.models': {model} is not trained on {problem} "
-                    f"(its models: {', '.join(trained)})"
+                    f"{key}: {model} is a baseline without learning (evaluation.baselines): "
+                    f"nothing trained to apply to new scans (models of {problem}: "
+                    f"{', '.join(trained)})"
                 )
+            raise ConfigError(
+                f"{key}: {model} is not trained on {problem} (its models: {', '.join(trained)})"
+            )
 
 
 def check_semantics(config: dict) -> None:

@@ -13,9 +13,9 @@ Outputs (in one folder, memory-mappable ``.npy``, cases in split order train, va
 2D slices are padded with air to a multiple of 16 (the U-Net's four poolings). 3D volumes are
 cropped to a fixed ROI (``roi.size`` + 2 x ``roi.margin`` voxels, no rescaling) around the heart:
 the manifest's ``roi_center`` ("z y x" voxels), else the centroid of its ``heart_mask``, else the
-centre ``rlnet.roi.find_heart`` finds (with a confidence; below ``roi.LOW_CONFIDENCE`` a warning
-names the case). cases.tsv records the centre, its source, the confidence and why it is low.
-The margin leaves room for displacement augmentation.
+centre ``rlnet.heart_search.find_heart`` finds (with a confidence; below its ``LOW_CONFIDENCE``
+a warning names the case). cases.tsv records the centre, its source, the confidence and why it
+is low. The margin leaves room for displacement augmentation.
 """
 
 import json
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
 
-from rlnet import io, roi
+from rlnet import heart_search, io, roi
 from rlnet.candidates import hu_candidates
 from rlnet.datasets.manifest import format_spacing, parse_roi_center, parse_spacing
 from rlnet.split import SPLITS
@@ -89,30 +89,32 @@ class _Case:
     origin: tuple[int, ...]  # index of the array's first voxel in the source image
     spacing: tuple[float, ...]
     source_shape: tuple[int, ...]  # shape of the source image
-    heart: roi.HeartSearch | None = None  # 3D: the ROI centre and how it was found
+    heart: heart_search.HeartSearch | None = None  # 3D: the ROI centre and how it was found
     heart_source: str = ""  # roi_center | heart_mask | search
     heart_region: np.ndarray | None = None  # 3D: the heart region cropped as the image, or None
 
 
-def _heart(row: pd.Series, image: np.ndarray, geometry: io.Geometry) -> tuple[roi.HeartSearch, str]:
+def _heart(
+    row: pd.Series, image: np.ndarray, geometry: io.Geometry
+) -> tuple[heart_search.HeartSearch, str]:
     """The ROI centre of a 3D case and where it came from: the manifest's roi_center, its
     heart_mask's centroid, or the search (logged as a warning when its confidence is low)."""
     case = row["case_id"]
     if row["roi_center"]:
-        return roi.HeartSearch(parse_roi_center(row["roi_center"]), 1.0, ""), "roi_center"
+        return heart_search.HeartSearch(parse_roi_center(row["roi_center"]), 1.0, ""), "roi_center"
     if row["heart_mask"]:
         heart = _read(row["heart_mask"], case, "heart_mask", 3)[0] > 0
         if not heart.any():
             raise PrepareError(f"case {case}: heart_mask {row['heart_mask']} is empty")
         centre = np.rint(np.argwhere(heart).mean(axis=0)).astype(int)
-        return roi.HeartSearch(tuple(int(c) for c in centre), 1.0, ""), "heart_mask"
+        return heart_search.HeartSearch(tuple(int(c) for c in centre), 1.0, ""), "heart_mask"
     try:
-        found = roi.find_heart(image, geometry.spacing)
+        found = heart_search.find_heart(image, geometry.spacing, geometry.direction)
     except ValueError as err:
         raise PrepareError(
             f"case {case}: {row['image']}: {err}; give the case a roi_center or heart_mask"
         ) from None
-    if found.confidence < roi.LOW_CONFIDENCE:
+    if found.confidence < heart_search.LOW_CONFIDENCE:
         log.warning(
             "case %s: heart ROI doubtful (confidence %.2f: %s); check results/qc, or give a "
             "roi_center or heart_mask in the manifest",

@@ -1,8 +1,8 @@
 """Quality control of the 3D heart ROIs: a table of every case's ROI and a montage to eyeball.
 
 ``roi.tsv``: case_id, split, image, roi_center ("z y x" voxels), roi_source (roi_center,
-heart_mask or search), roi_confidence (``rlnet.roi.HeartSearch``), flag ("doubtful" below
-``roi.LOW_CONFIDENCE``), roi_note.
+heart_mask or search), roi_confidence (``rlnet.heart_search.HeartSearch``), flag ("doubtful" below
+``heart_search.LOW_CONFIDENCE``), roi_note.
 
 ``roi.png``: per case an axial and a coronal slice of the source CT through the ROI centre, with
 the network's window (``roi.size``, no margin) drawn as a box; doubtful cases first, at most
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import io, roi
+from rlnet import heart_search, io
 from rlnet.prepare import Prepared
 
 #: Cases drawn in the montage (doubtful ones first).
@@ -27,14 +27,14 @@ def roi_table(cases: pd.DataFrame) -> pd.DataFrame:
     """The QC table of a 3D problem's prepared cases (cases.tsv)."""
     table = cases[["case_id", "split", "image", "roi_center", "roi_source", "roi_confidence"]]
     table = table.copy()
-    doubtful = table["roi_confidence"].astype(float) < roi.LOW_CONFIDENCE
+    doubtful = table["roi_confidence"].astype(float) < heart_search.LOW_CONFIDENCE
     table["flag"] = np.where(doubtful, "doubtful", "")
-    table["roi_note"] = cases["roi_note"].fillna("")
+    table["roi_note"] = cases["roi_note"].astype("string").fillna("")
     return table
 
 
 def _box(ax, centre: tuple[int, int], size: tuple[int, int]) -> None:
-    """Draw the ROI rectangle (rows, columns) centred as ``roi.crop`` centres it."""
+    """Draw the ROI rectangle (rows, columns) centred as ``rlnet.roi.crop`` centres it."""
     from matplotlib.patches import Rectangle
 
     top, left = centre[0] - size[0] // 2, centre[1] - size[1] // 2

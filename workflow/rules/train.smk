@@ -112,7 +112,8 @@ rule infer:
         files=get_infer_inputs,
         code=stage_code("infer"),
     output:
-        "results/infer/{problem}/{model}/predictions.tsv",
+        # replaced whole by the stage; update: kept until then, and restored if the job fails
+        out_dir=update(directory("results/infer/{problem}/{model}")),
     log:
         "results/logs/infer/{problem}/{model}.log",
     wildcard_constraints:
@@ -131,6 +132,4 @@ rule infer:
         risk_scheme=config["evaluation"]["risk_scheme"],
         localization=config["evaluation"]["localization"],
     shell:
-        stage_shell(
-            "infer", out_dir="results/infer/{wildcards.problem}/{wildcards.model}"
-        )
+        stage_shell("infer")

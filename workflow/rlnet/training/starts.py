@@ -17,7 +17,14 @@ from rlnet.models import model_family
 from rlnet.training.loop import RunSpec, Trainer
 
 #: What run.json records of each start.
-START_KEYS = ("output_bias", "best_val_loss", "best_epoch", "epochs", "train_seconds")
+START_KEYS = (
+    "output_bias",
+    "best_val_loss",
+    "best_epoch",
+    "epochs",
+    "stopped_by",
+    "train_seconds",
+)
 
 
 def shifts(settings: dict, model: str) -> list[float]:
