@@ -198,10 +198,10 @@ def _check_row(row: dict, where: str, spatial_dims: int) -> tuple[float, ...]:
         )
     _check_roi_center(row["roi_center"], where, shape)
     for column in ("heart_mask", "heart_region"):
-        if spatial_dims == 2 and not _blank(row[column]):
+        if spatial_dims == 2 and not _blank(row.get(column, "")):
             raise ManifestError(f"{where}: {column} is for 3D problems (the cac ROI)")
     for column in ("mask", "candidate_mask", "heart_mask", "heart_region"):
-        if not _blank(row[column]):
+        if not _blank(row.get(column, "")):
             mask_shape, _ = _header(row[column], where, column)
             if mask_shape != shape:
                 raise ManifestError(
