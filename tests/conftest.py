@@ -19,6 +19,7 @@ REAL_CT = ROOT / "tests" / "data" / "real-ct"
 PROBLEM_2D = {
     "source": {"manifest": "unused"},
     "spatial_dims": 2,
+    "grid": {"spacing": [2.0, 2.0], "shape": [32, 32]},  # the toy cases' pixels, padded
     "candidates": {"hu": [-20, 100]},
     "input_window": [-250, 250],
     "split": {"train": 0.5, "val": 0.25, "test": 0.25, "strata": 2},

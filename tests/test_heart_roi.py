@@ -18,6 +18,7 @@ PROBLEM_3D = {
     "candidates": {"hu": [130, 3000]},
     "input_window": [-1000, 1500],
     "roi": {"size": [16, 32, 32], "margin": [1, 2, 2]},
+    "grid": {"spacing": list(SPACING)},
 }
 
 
@@ -41,15 +42,16 @@ def split_of(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_a_roi_center_places_the_crop_by_hand(tmp_path):
-    """Centre (10, 20, 30), window + margins (18, 36, 36): the crop starts at (1, 2, 12)."""
+    """Centre (10, 20, 30), window + margins (18, 36, 36): the crop starts at voxel (1, 2, 12),
+    at (3, 5, 30) mm (spacing 3 x 2.5 x 2.5 mm, origin 0)."""
     table = manifest(tmp_path, roi_center=["10 20 30", "", ""])
     prepare(table, split_of(table), PROBLEM_3D, tmp_path / "out")
     prepared = Prepared.load(tmp_path / "out")
     row = prepared.cases.loc[0]
-    assert (row["roi_center"], row["roi_source"], row["origin"]) == (
+    assert (row["roi_center"], row["roi_source"], row["grid_origin"]) == (
         "10 20 30",
         "roi_center",
-        "1 2 12",
+        "3 5 30",
     )
     image, _ = io.read_image(table.loc[0, "image"])
     assert np.array_equal(prepared.images[0], image[1:19, 2:38, 12:48])

@@ -167,8 +167,6 @@ def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, G
 def _read_sitk(path: Path):
     """The SimpleITK image of a file or DICOM series folder, verified complete, its spacing
     finite and > 0 as stored (never ITK's 1 mm for a zero)."""
-    sitk = _itk()
-
     try:
         if path.is_dir():
             return _read_series(path)
@@ -267,13 +265,17 @@ def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, 
 
 
 @keeps_locale
-def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
+def read_geometry(
+    path: str | os.PathLike, one_slice_as_2d: bool = True
+) -> tuple[tuple[int, ...], Geometry]:
     """Shape (array order) and geometry from an image header, without reading the pixels
     (a NIfTI file's size is checked against its header: cheap, see ``image_checks.gzip_size``).
 
     A directory is a DICOM series (one per folder): every file's header is read; the first
     gives the in-plane geometry, the slices' gap along the slice normal the slice spacing (the
-    gaps must be equal). A series of one slice is a 2D image (its in-plane geometry).
+    gaps must be equal). A series of one slice is a 2D image (its in-plane geometry), or with
+    ``one_slice_as_2d=False`` the volume of one slice it is, at its position: the geometry a
+    map must be written with to overlay the slice in a viewer.
     """
     path = Path(path)
     if not path.is_dir():
@@ -291,6 +293,8 @@ def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
     geometry = _geometry_of(first)
     columns, rows = first.GetSize()[:2]
     if len(files) == 1:  # one slice: a 2D image, as read_image gives it
+        if not one_slice_as_2d:
+            return (1, int(rows), int(columns)), geometry
         return (int(rows), int(columns)), geometry.plane(0)
     if len(files) > 1:
         step = _check_even_slices(path, [h.GetOrigin() for h in headers], first.GetDirection())
