@@ -163,8 +163,14 @@ def user_data_study(tmp_path_factory) -> Path:
         "cac": {"cac_table": "user-cac/scores.csv"},
         "liver": {"lits": "lits"},
     }
+    grids = {  # the data's own pixels: the slices', the phantom chests', the toy LiTS volumes'
+        "pma": {"spacing": [2.0, 1.5], "shape": [32, 32]},
+        "cac": {"spacing": [3.0, 2.5, 2.5]},
+        "liver": {"spacing": [0.7, 0.8], "shape": [48, 48]},
+    }
     config["problems"] = {
-        problem: config["problems"][problem] | {"source": source, "models": ["rl-unet"]}
+        problem: config["problems"][problem]
+        | {"source": source, "models": ["rl-unet"], "grid": grids[problem]}
         for problem, source in sources.items()
     }
     config["sample_size"]["problems"] = []

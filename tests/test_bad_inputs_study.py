@@ -24,6 +24,7 @@ import SimpleITK as sitk
 import yaml
 
 from conftest import (
+    PROBLEM_2D,
     ROOT,
     assert_nothing_half_written,
     biomarker,
@@ -374,6 +375,7 @@ def test_workflow_passes_dims_masks_and_the_users_file_to_the_data_stages(workfl
     table.to_csv(workflow_copy / "raw" / "manifest.tsv", sep="\t", index=False)
     config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
     config["problems"]["pma"]["source"] = {"manifest": "raw/manifest.tsv"}
+    config["problems"]["pma"]["grid"] = PROBLEM_2D["grid"]
     (workflow_copy / "study.yaml").write_text(yaml.safe_dump(config))
     targets = ["results/data/pma/split.tsv", "results/data/liver/manifest.tsv"]
     # a whole study (pma from a manifest), not merged over the default

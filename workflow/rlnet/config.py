@@ -164,7 +164,7 @@ def check_semantics(config: dict) -> None:
 
 
 #: A grid block per spatial_dims, named in the error of a user's problem without one.
-GRID_EXAMPLES = {2: "{spacing: [0.8, 0.8], shape: [448, 448]}", 3: "{spacing: [3.0, 0.7, 0.7]}"}
+GRID_EXAMPLES = {2: "{spacing: [0.8, 0.8], shape: [448, 448]}", 3: "{spacing: [3.0, 2.0, 2.0]}"}
 
 
 def check_grid(name: str, problem: dict) -> None:
