@@ -170,35 +170,38 @@ GRID_EXAMPLES = {2: "{spacing: [0.8, 0.8], shape: [448, 448]}", 3: "{spacing: [3
 def check_grid(name: str, problem: dict) -> None:
     """A problem's ``grid``: required for a user's source; one spacing per axis; 2D a shape of
     multiples of GRID_MULTIPLE, 3D none (the ROI is its shape). ConfigError naming the key."""
-    key = f"config key 'problems.{name}.grid'"
+
+    def key(sub: str = "") -> str:
+        return f"config key 'problems.{name}.grid{sub}'"
+
     dims = problem["spatial_dims"]
     grid = problem.get("grid")
     if grid is None:
         if "synthetic" not in problem["source"]:
             example = GRID_EXAMPLES[dims]
             raise ConfigError(
-                f"{key}: required for your own data: the voxel size every case is resampled "
+                f"{key()}: required for your own data: the voxel size every case is resampled "
                 f"to{' and the slice size' if dims == 2 else ''}, e.g. grid: {example}"
             )
         return
     if len(grid["spacing"]) != dims:
         raise ConfigError(
-            f"{key}.spacing: {grid['spacing']} has {len(grid['spacing'])} values; the problem "
+            f"{key('.spacing')}: {grid['spacing']} has {len(grid['spacing'])} values; the problem "
             f"is {dims}D"
         )
     if dims == 3:
         if "shape" in grid:
             raise ConfigError(
-                f"{key}.shape: 3D problems crop the ROI (roi.size + 2 x roi.margin voxels at "
+                f"{key('.shape')}: 3D problems crop the ROI (roi.size + 2 x roi.margin voxels at "
                 "the grid's spacing); leave shape out"
             )
         return
     shape = grid.get("shape")
     if shape is None:
-        raise ConfigError(f"{key}.shape: required for 2D problems (the slice size, [y, x])")
+        raise ConfigError(f"{key('.shape')}: required for 2D problems (the slice size, [y, x])")
     if len(shape) != 2 or any(s % GRID_MULTIPLE for s in shape):
         raise ConfigError(
-            f"{key}.shape: {shape} must be two multiples of {GRID_MULTIPLE} (the networks "
+            f"{key('.shape')}: {shape} must be two multiples of {GRID_MULTIPLE} (the networks "
             "pool four times)"
         )
 
