@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 
 from rlnet import io
 from rlnet.biomarker import Biomarker, of_problem
@@ -59,6 +60,15 @@ def toy_case(rng: np.random.Generator, shape=(30, 30)) -> tuple[np.ndarray, np.n
     image[20:26, 18:26] = 40  # distractor: in the candidate range, never the target
     image += rng.normal(0, 5, shape).astype(np.int16)
     return image, mask
+
+
+def band(mask: np.ndarray, spacing, half_width: float) -> np.ndarray:
+    """Pixels within ``half_width`` mm of a pixel of the other label (``spacing``: the mask's,
+    mm): where a mask resampled by nearest neighbour may differ from its source
+    (tests/test_grid.py derives the widths)."""
+    inside = ndimage.distance_transform_edt(mask > 0, sampling=spacing)
+    outside = ndimage.distance_transform_edt(mask == 0, sampling=spacing)
+    return np.where(mask > 0, inside, outside) <= half_width
 
 
 def write_toy_dataset(folder: Path, n: int = 24, seed: int = 0) -> pd.DataFrame:

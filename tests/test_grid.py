@@ -1,16 +1,19 @@
 """The training grid: every case reaches the networks at the problem's spacing and size, in any
 case order, and maps go back onto their scan (rlnet.grid, rlnet.prepare, rlnet.predict).
 
-Bounds used below, derived once. A mask resampled by nearest neighbour from pixels of size s
-onto a grid of size g: a grid point p takes the label of the source pixel whose centre is
-nearest, within d_s = (sqrt(n)/2) s of p (n axes); the grid's cells, counted as the set of grid
-points inside, stand for the region within d_g = (sqrt(n)/2) g of their points. So a point more
-than w = d_s + d_g from the mask's boundary is labelled right, and the measured area differs
-from the source's by at most the area of the band of half-width w around the boundary. For a
-disc of radius r that band is the annulus of area 4 pi r w. Back on the source (a map placed
-back by nearest neighbour), source pixel p reads grid point q within d_g of p, which read the
-source pixel within d_s of q: p keeps its own label wherever it lies more than w from the
-boundary.
+Bounds used below, derived once. Nearest-neighbour resampling from pixels of size s onto a
+grid of size g (n axes): a grid point q takes the label of the source pixel whose centre is
+nearest, within d_s = |s| / 2 of q (|s|: the pixel's diagonal), and a grid cell reaches
+d_g = |g| / 2 from its point.
+- A continuous shape (a disc of radius r) drawn by pixel centres: a point more than
+  w = d_s + d_g from its edge lies in a grid cell of the right label, so the grid's area
+  differs from pi r^2 by at most the annulus 4 pi r w (w = d_g when nothing is resampled).
+- A pixel mask: a point of the source region (a cell with centre p) and of a grid cell with
+  the other label have source pixels of both labels within 2 d_s + d_g of each other, so the
+  areas differ by at most the pixels within 2 d_s + d_g of the other label (``band``).
+- Back on the source (a map placed back by nearest neighbour): pixel p reads grid point q
+  within d_g, which read the source pixel within d_s of q; p keeps its own label unless a
+  pixel of the other label lies within d_s + d_g.
 """
 
 import shutil
@@ -22,7 +25,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from conftest import REAL_CT
+from conftest import REAL_CT, band
 from rlnet import io
 from rlnet.datasets.manifest import COLUMNS
 from rlnet.predict import _write_map
@@ -145,14 +148,6 @@ def test_a_candidate_mask_of_another_shape_is_named(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def band(mask: np.ndarray, spacing, half_width: float) -> np.ndarray:
-    """Pixels whose centre lies within ``half_width`` mm of the mask's boundary (either side;
-    the boundary as the distance to the nearest pixel of the other label)."""
-    inside = ndimage.distance_transform_edt(mask > 0, sampling=spacing)
-    outside = ndimage.distance_transform_edt(mask == 0, sampling=spacing)
-    return np.where(mask > 0, inside, outside) <= half_width
-
-
 def one_slice_dicom(tmp_path: Path, k: int = 7) -> Path:
     """Slice ``k`` (file order) of the real DICOM series as a one-slice series folder."""
     files = sorted((REAL_CT / "dicom-abdomen").iterdir())
@@ -177,10 +172,11 @@ def test_a_real_dicom_slice_round_trips_and_its_map_lies_at_the_slice(tmp_path):
     prepare(table, all_test(table), problem, tmp_path / "out")
     prepared = Prepared.load(tmp_path / "out")
     s = geometry.spacing[0]
-    w = np.sqrt(2) / 2 * (3.6 + s)
-    near_edge = band(body, geometry.spacing, w)
+    d_s, d_g = np.sqrt(2) / 2 * s, np.sqrt(2) / 2 * 3.6
     area = prepared.masks[0].sum() * 3.6**2
-    assert abs(area - body.sum() * s * s) <= near_edge.sum() * s * s
+    bound = band(body, geometry.spacing, 2 * d_s + d_g).sum() * s * s
+    assert abs(area - body.sum() * s * s) <= bound
+    near_edge = band(body, geometry.spacing, d_s + d_g)
     _write_map(prepared, 0, prepared.masks[0], tmp_path / "map.nii.gz")
     back = sitk.ReadImage(str(tmp_path / "map.nii.gz"))
     assert back.GetSize() == (512, 512, 1)  # a one-slice volume, as the scan is
@@ -233,10 +229,11 @@ def test_a_real_volume_roi_is_cut_at_the_grid_spacing_around_its_centre(tmp_path
     assert grid_ct[24, 70, 80] == ct[15, 55, 61]
     assert grid_ct[24, 64, 86] == ct[15, 50, 66]
     assert grid_ct[30, 64, 80] == ct[19, 50, 61]
-    w = np.sqrt(3) / 2 * (2.5 + 3.0)
-    near_surface = band(liver, (3.0, 3.0, 3.0), w)
+    d_s, d_g = np.sqrt(3) / 2 * 3.0, np.linalg.norm([2.0, 2.5, 2.5]) / 2
     volume = prepared.masks[0].sum() * 2.0 * 2.5 * 2.5
-    assert abs(volume - liver.sum() * 27.0) <= near_surface.sum() * 27.0
+    bound = band(liver, (3.0, 3.0, 3.0), 2 * d_s + d_g).sum() * 27.0
+    assert abs(volume - liver.sum() * 27.0) <= bound
+    near_surface = band(liver, (3.0, 3.0, 3.0), d_s + d_g)
     _write_map(prepared, 0, prepared.masks[0], tmp_path / "map.nii.gz")
     back, geometry = io.read_image(tmp_path / "map.nii.gz", kind="mask")
     source_geometry = io.read_geometry(REAL_CT / "example_ct_sm.nii.gz")[1]
