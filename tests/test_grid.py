@@ -255,3 +255,25 @@ def test_grid_voxels_beyond_the_scan_are_never_candidates(tmp_path):
     assert (beyond == -1000).all()
     assert not prepared.candidates[0][:20].any()
     assert prepared.candidates[0][21:].any()
+
+
+def test_an_opening_near_the_grids_edge_sees_the_whole_image(tmp_path):
+    """A 64 x 64 slice at the grid's spacing on a 32 x 32 grid, HU candidates with an opening
+    of radius 2: the candidates are those of the whole slice, opened there, then cropped (the
+    grid's rows 0-31 are the slice's 16-47), not an opening of the crop, which would erode
+    the specks cut by the grid's edge."""
+    from rlnet.candidates import hu_candidates
+
+    image = np.full((64, 64), -100, np.int16)
+    image[12:20, 24:32] = 50  # an 8 x 8 square across the grid's first row (slice row 16)
+    image[30:38, 44:52] = 50  # and one across its last column (slice column 47)
+    table = manifest_of(tmp_path, {"a": (image, np.zeros_like(image, np.uint8), 3.6)})
+    problem = PROBLEM | {
+        "candidates": {"hu": [-20, 100], "opening_radius": 2},
+        "grid": {"spacing": [3.6, 3.6], "shape": [32, 32]},
+    }
+    prepare(table, all_test(table), problem, tmp_path / "out")
+    expected = hu_candidates(image, [-20, 100], 2)[16:48, 16:48]
+    cropped_first = hu_candidates(image[16:48, 16:48], [-20, 100], 2)
+    assert not np.array_equal(expected, cropped_first)  # the edge matters for this image
+    assert np.array_equal(Prepared.load(tmp_path / "out").candidates[0], expected)

@@ -137,28 +137,29 @@ def _candidates(
     source: io.Geometry,
     grid: grids.Grid,
     centre: tuple[int, ...],
+    on_grid: np.ndarray,
 ) -> np.ndarray:
-    """The candidate mask on the grid: the given mask resampled, or the HU range of the CT
-    resampled (on a grid widened by twice the opening radius, so that the opening sees beyond
-    the grid's edge as it would on the whole image), 0 beyond the source image."""
-    dims = problem["spatial_dims"]
+    """The candidate mask on the grid: the given mask resampled, or the HU range of the CT on
+    the grid (``on_grid``; with an opening, the CT on a grid widened by twice its radius, so
+    that the opening sees beyond the grid's edge as it would on the whole image), 0 beyond the
+    source image."""
     cand_cfg = problem["candidates"]
     placed = grids.placement(source, grid, centre)
-    inside = np.broadcast_to(np.uint8(1), image.shape)
-    inside = grids.sample(inside, source, placed, grid.shape, mask=True, fill=0)
     if "mask" in cand_cfg:
         if not row["candidate_mask"]:
             raise PrepareError(f"case {row['case_id']}: no candidate_mask path in the manifest")
-        given = _read_mask(row, "candidate_mask", "candidate mask", image, dims)
+        given = _read_mask(row, "candidate_mask", "candidate mask", image, problem["spatial_dims"])
         return grids.sample(given, source, placed, grid.shape, mask=True, fill=0)
     radius = int(cand_cfg.get("opening_radius", 0))
-    wide = grids.Grid(grid.spacing, tuple(s + 4 * radius for s in grid.shape))
-    ct = grids.sample(
-        image, source, grids.placement(source, wide, centre), wide.shape, mask=False, fill=AIR_HU
-    )
+    ct = on_grid
+    if radius:
+        wide = grids.Grid(grid.spacing, tuple(s + 4 * radius for s in grid.shape))
+        wide_placed = grids.placement(source, wide, centre)
+        ct = grids.sample(image, source, wide_placed, wide.shape, mask=False, fill=AIR_HU)
     found = hu_candidates(ct, cand_cfg["hu"], radius)
     inner = tuple(slice(2 * radius, 2 * radius + s) for s in grid.shape)
-    return found[inner] & inside
+    inside = np.broadcast_to(np.uint8(1), image.shape)  # no memory: a view of one value
+    return found[inner] & grids.sample(inside, source, placed, grid.shape, mask=True, fill=0)
 
 
 def _prepare_case(row: pd.Series, problem: dict, grid: grids.Grid) -> _Case:
@@ -180,10 +181,10 @@ def _prepare_case(row: pd.Series, problem: dict, grid: grids.Grid) -> _Case:
     else:
         centre = tuple(s // 2 for s in image.shape)
     placed = grids.placement(geometry, grid, centre)
-    candidates = _candidates(row, problem, image, geometry, grid, centre)
+    on_grid = grids.sample(image, geometry, placed, grid.shape, mask=False, fill=AIR_HU)
+    candidates = _candidates(row, problem, image, geometry, grid, centre, on_grid)
     if not candidates.any():
         log.warning("case %s: candidate mask is empty; its prediction will be 0", row["case_id"])
-    on_grid = grids.sample(image, geometry, placed, grid.shape, mask=False, fill=AIR_HU)
     if mask is None:
         reference = np.zeros(grid.shape, np.uint8)
     else:
