@@ -162,7 +162,7 @@ MANIFEST_CASES = {
     "spacing differs from header": (cell("spacing", "3 2"), 2, (),
                                     "line 5 (case c03): spacing 3 2 differs from the header's 2 2"),
     "negative header spacing": (cell("image", negative_header_spacing), 2, (),
-                                "neg.mha header spacing (2.0, -2.0) must be finite and > 0"),
+                                "neg.mha: header spacing (2.0, -2.0) must be finite and > 0"),
     "zero NIfTI pixdim": (nifti_pixdim(0.0), 2, (),
                           "pixdim.nii.gz header spacing (2.0, 0.0) must be finite and > 0"),
     "NaN NIfTI pixdim": (nifti_pixdim(float("nan")), 2, (),

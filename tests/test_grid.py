@@ -277,3 +277,20 @@ def test_an_opening_near_the_grids_edge_sees_the_whole_image(tmp_path):
     cropped_first = hu_candidates(image[16:48, 16:48], [-20, 100], 2)
     assert not np.array_equal(expected, cropped_first)  # the edge matters for this image
     assert np.array_equal(Prepared.load(tmp_path / "out").candidates[0], expected)
+
+
+def test_a_zero_pixdim_is_refused_where_infer_reads_scans(tmp_path):
+    """Infer prepares scans without the manifest's header checks: a NIfTI whose header stores
+    pixdim 0 (ITK reads 1 mm: the issue's 3822.8 mm^2 for 11468.4) is refused naming it."""
+    import struct
+
+    image, mask = disc_slice(40, 3.6, 30.0)
+    table = manifest_of(tmp_path, {"a": (image, mask, 3.6)})
+    path = tmp_path / "a.nii"
+    io.write_image(path, image, (3.6, 3.6))
+    data = bytearray(path.read_bytes())
+    data[80:84] = struct.pack("<f", 0.0)  # pixdim[1] (x)
+    path.write_bytes(bytes(data))
+    table["image"], table["mask"] = str(path), ""
+    with pytest.raises(PrepareError, match=r"case a: image: .*a.nii: header spacing \(3.6, 0.0\)"):
+        prepare(table, all_test(table), PROBLEM, tmp_path / "out")

@@ -47,7 +47,8 @@ def check_spacing(path: str | os.PathLike, spacing: Sequence[float]) -> None:
     """Raise ImageReadError naming ``path`` unless every spacing value (mm) is finite and > 0."""
     spacing = tuple(float(s) for s in spacing)
     if not all(np.isfinite(s) and s > 0 for s in spacing):
-        raise ImageReadError(f"{path}: header spacing {spacing} must be finite and > 0 (mm)")
+        shown = tuple(float(f"{s:.7g}") for s in spacing)  # float32 headers: 3.6, not 3.5999999
+        raise ImageReadError(f"{path}: header spacing {shown} must be finite and > 0 (mm)")
 
 
 def check_nifti_size(path: Path, header) -> None:
