@@ -10,7 +10,7 @@ from rlnet import io
 from rlnet.datasets.manifest import COLUMNS, ManifestError, check_headers
 from rlnet.phantoms import heart
 from rlnet.prepare import Prepared, PrepareError, prepare
-from rlnet.roi_qc import roi_qc, roi_table
+from rlnet.roi_qc import roi_qc, roi_table, window_box
 
 SHAPE, SPACING = (32, 64, 64), (3.0, 2.5, 2.5)
 PROBLEM_3D = {
@@ -119,3 +119,14 @@ def test_the_qc_flags_a_doubtful_roi(tmp_path):
     )
     table = roi_table(cases)
     assert table["flag"].tolist() == ["doubtful", ""]
+
+
+def test_the_qc_box_is_the_window_at_the_grids_spacing():
+    """A 32 x 32 window of 2 mm voxels on a 0.7 mm scan, centred on pixel (100, 200): 91.43
+    pixels a side, its first grid voxel's centre 16 x 2 mm = 45.71 pixels before the centre,
+    its edge half a grid voxel (1.43 pixels) further; at the scan's own spacing the box is the
+    crop's pixels (centre - 16 - 0.5)."""
+    top, left, height, width = window_box((100, 200), (32, 32), (2 / 0.7, 2 / 0.7))
+    assert (height, width) == pytest.approx((32 * 2 / 0.7, 32 * 2 / 0.7))
+    assert (top, left) == pytest.approx((100 - 16.5 * 2 / 0.7, 200 - 16.5 * 2 / 0.7))
+    assert window_box((10, 20), (16, 32), (1.0, 1.0)) == (1.5, 3.5, 16.0, 32.0)

@@ -33,14 +33,25 @@ def roi_table(cases: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def window_box(
+    centre: tuple[int, int], size: tuple[int, int], scale: tuple[float, float]
+) -> tuple[float, float, float, float]:
+    """(top, left, height, width) in source pixels of the network window (``size`` grid voxels,
+    rows and columns) centred as ``rlnet.grid`` centres it: the grid's voxel ``size // 2`` on
+    the source's pixel ``centre``; ``scale``: a grid voxel's size in source pixels. Pixel
+    edges, so a window of whole source pixels spans ``centre - size // 2 - 0.5`` on."""
+    (rows, columns), (ry, rx) = size, scale
+    top = centre[0] - (rows // 2 + 0.5) * ry
+    left = centre[1] - (columns // 2 + 0.5) * rx
+    return top, left, rows * ry, columns * rx
+
+
 def _box(ax, centre: tuple[int, int], size: tuple[int, int], scale: tuple[float, float]) -> None:
-    """Draw the ROI rectangle (rows, columns) centred as ``roi.crop`` centres it; ``scale``: the
-    grid's voxel size in source voxels per axis."""
+    """Draw the window rectangle (``window_box``) on a slice."""
     from matplotlib.patches import Rectangle
 
-    (sy, sx), (ry, rx) = size, scale
-    top, left = centre[0] - (sy // 2 + 0.5) * ry, centre[1] - (sx // 2 + 0.5) * rx
-    ax.add_patch(Rectangle((left, top), sx * rx, sy * ry, fill=False, ec="yellow"))
+    top, left, height, width = window_box(centre, size, scale)
+    ax.add_patch(Rectangle((left, top), width, height, fill=False, ec="yellow"))
 
 
 def draw_montage(
