@@ -15,7 +15,7 @@ def test_prepare_reads_only_prepare_settings(tmp_path):
     split = make_split(manifest, (0.5, 0.25, 0.25), seed=1, n_strata=2)
     problem = {**PROBLEM_2D, "training": {"max_epochs": 1}}
     subset = prepare_settings({"problems": {"toy": problem}}, "toy")
-    assert set(subset) == {"spatial_dims", "candidates", "input_window"}
+    assert set(subset) == {"spatial_dims", "candidates", "input_window", "grid"}
     prepare(manifest, split, problem, tmp_path / "whole")
     prepare(manifest, split, subset, tmp_path / "subset")
     whole, part = Prepared.load(tmp_path / "whole"), Prepared.load(tmp_path / "subset")
