@@ -17,9 +17,8 @@ order: 2D slices are resampled to ``grid.spacing`` and centre-cropped or padded 
 ``grid.spacing``) centred on the heart: the manifest's ``roi_center`` ("z y x" source voxels),
 else the centroid of its ``heart_mask``, else the centre ``rlnet.heart_search.find_heart``
 finds on the source image (with a confidence; below its ``LOW_CONFIDENCE`` a warning names the
-case). The
-margin leaves room for displacement augmentation. Reference values stay as the manifest gives
-them; an area or volume measured on the arrays uses the grid's voxel size.
+case). The margin leaves room for displacement augmentation. Reference values stay as the
+manifest gives them; an area or volume measured on the arrays uses the grid's voxel size.
 
 HU candidates are thresholds of the resampled CT, not a resampled mask of the source's
 thresholds: the candidates are then exactly the network input's voxels in the HU range (the
