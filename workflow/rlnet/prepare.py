@@ -24,7 +24,8 @@ HU candidates are thresholds of the resampled CT, not a resampled mask of the so
 thresholds: the candidates are then exactly the network input's voxels in the HU range (the
 RL head multiplies its map with them), and an opening's radius (voxels) means the same on
 every case. A given candidate mask (liver) is resampled like the reference (nearest
-neighbour). Grid voxels beyond the source image are never candidates.
+neighbour); with an HU range as well, only its voxels in the range are candidates. Grid voxels
+beyond the source image are never candidates.
 """
 
 import json
@@ -143,17 +144,33 @@ def _candidates(
     centre: tuple[int, ...],
     on_grid: np.ndarray,
 ) -> np.ndarray:
-    """The candidate mask on the grid: the given mask resampled, or the HU range of the CT on
-    the grid (``on_grid``; with an opening, the CT on a grid widened by twice its radius, so
-    that the opening sees beyond the grid's edge as it would on the whole image), 0 beyond the
-    source image."""
+    """The candidate mask on the grid: the given mask resampled, the HU range of the CT on the
+    grid, or both (the given mask's voxels in the HU range); 0 beyond the source image."""
     cand_cfg = problem["candidates"]
     placed = grids.placement(source, grid, centre)
+    inside = np.broadcast_to(np.uint8(1), image.shape)  # no memory: a view of one value
+    found = grids.sample(inside, source, placed, grid.shape, mask=True, fill=0)
     if "mask" in cand_cfg:
         if not row["candidate_mask"]:
             raise PrepareError(f"case {row['case_id']}: no candidate_mask path in the manifest")
         given = _read_mask(row, "candidate_mask", "candidate mask", image, problem["spatial_dims"])
-        return grids.sample(given, source, placed, grid.shape, mask=True, fill=0)
+        found &= grids.sample(given, source, placed, grid.shape, mask=True, fill=0)
+    if "hu" in cand_cfg:
+        found &= _hu_candidates(cand_cfg, image, source, grid, centre, on_grid)
+    return found
+
+
+def _hu_candidates(
+    cand_cfg: dict,
+    image: np.ndarray,
+    source: io.Geometry,
+    grid: grids.Grid,
+    centre: tuple[int, ...],
+    on_grid: np.ndarray,
+) -> np.ndarray:
+    """The HU range of the CT on the grid (``on_grid``; with an opening, the CT on a grid
+    widened by twice its radius, so that the opening sees beyond the grid's edge as it would
+    on the whole image)."""
     radius = int(cand_cfg.get("opening_radius", 0))
     ct = on_grid
     if radius:
@@ -162,8 +179,7 @@ def _candidates(
         ct = grids.sample(image, source, wide_placed, wide.shape, mask=False, fill=AIR_HU)
     found = hu_candidates(ct, cand_cfg["hu"], radius)
     inner = tuple(slice(2 * radius, 2 * radius + s) for s in grid.shape)
-    inside = np.broadcast_to(np.uint8(1), image.shape)  # no memory: a view of one value
-    return found[inner] & grids.sample(inside, source, placed, grid.shape, mask=True, fill=0)
+    return found[inner]
 
 
 def _prepare_case(row: pd.Series, problem: dict, grid: grids.Grid) -> _Case:
