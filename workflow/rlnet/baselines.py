@@ -433,7 +433,9 @@ def skin_rule(prepared: Prepared, problem: str) -> Baseline:
     """Candidates within a distance of the skin, the distance fitted on training."""
     what = f"problem {problem}, baseline skin-rule"
     if prepared.spatial_dims != 2 or "mask" in prepared.meta.get("candidates", {}):
-        raise BaselineError(f"{what}: needs 2D images with HU-range candidates")
+        raise BaselineError(
+            f"{what}: needs 2D images with HU-range candidates and no candidate mask"
+        )
     train, target = training_values(prepared)
     depths = [candidate_depths(prepared, i) for i in train]
     deepest = max((d[-1] for d in depths if d.size), default=0.0)

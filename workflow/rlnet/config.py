@@ -16,6 +16,8 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "config.y
 
 #: 3D ROIs feed the networks uncropped: every axis must survive four 2x poolings.
 ROI_MULTIPLE = 16
+#: 2D grid shapes likewise (the U-Net's four poolings).
+GRID_MULTIPLE = 16
 
 
 class ConfigError(ValueError):
@@ -155,6 +157,7 @@ def check_semantics(config: dict) -> None:
                 f"config key 'problems.{name}.roi.size': {problem['roi']['size']} must be "
                 f"multiples of {ROI_MULTIPLE} (the networks pool four times)"
             )
+        check_grid(name, problem)
         if "mask" in problem["candidates"] and "synthetic" in source:
             if "candidate_mask" not in source:
                 raise ConfigError(
@@ -174,12 +177,13 @@ def check_semantics(config: dict) -> None:
 def baseline_applies(baseline: str, problem: dict) -> bool:
     """Whether a baseline of ``evaluation.baselines`` runs on a problem (its config block):
     ``candidates`` and ``rule`` on every problem, ``heart-rule`` on Agatston problems (calcium
-    inside the heart), ``skin-rule`` on 2D problems whose candidates are an HU range (candidates
-    within a distance of the skin)."""
+    inside the heart), ``skin-rule`` on 2D problems whose candidates are an HU range without a
+    given mask (candidates within a distance of the skin)."""
     if baseline == "heart-rule":
         return problem["biomarker"]["score"] == "agatston"
     if baseline == "skin-rule":
-        return problem["spatial_dims"] == 2 and "hu" in problem["candidates"]
+        candidates = problem["candidates"]
+        return problem["spatial_dims"] == 2 and "hu" in candidates and "mask" not in candidates
     return True
 
 
@@ -187,6 +191,49 @@ def problem_baselines(config: dict, name: str) -> list[str]:
     """The baselines of ``evaluation.baselines`` that run on problem ``name``, in that order."""
     problem = config["problems"][name]
     return [b for b in config["evaluation"].get("baselines", []) if baseline_applies(b, problem)]
+
+
+#: A grid block per spatial_dims, named in the error of a user's problem without one.
+GRID_EXAMPLES = {2: "{spacing: [0.8, 0.8], shape: [448, 448]}", 3: "{spacing: [3.0, 2.0, 2.0]}"}
+
+
+def check_grid(name: str, problem: dict) -> None:
+    """A problem's ``grid``: required for a user's source; one spacing per axis; 2D a shape of
+    multiples of GRID_MULTIPLE, 3D none (the ROI is its shape). ConfigError naming the key."""
+
+    def key(sub: str = "") -> str:
+        return f"config key 'problems.{name}.grid{sub}'"
+
+    dims = problem["spatial_dims"]
+    grid = problem.get("grid")
+    if grid is None:
+        if "synthetic" not in problem["source"]:
+            example = GRID_EXAMPLES[dims]
+            raise ConfigError(
+                f"{key()}: required for your own data: the voxel size every case is resampled "
+                f"to{' and the slice size' if dims == 2 else ''}, e.g. grid: {example}"
+            )
+        return
+    if len(grid["spacing"]) != dims:
+        raise ConfigError(
+            f"{key('.spacing')}: {grid['spacing']} has {len(grid['spacing'])} values; the problem "
+            f"is {dims}D"
+        )
+    if dims == 3:
+        if "shape" in grid:
+            raise ConfigError(
+                f"{key('.shape')}: 3D problems crop the ROI (roi.size + 2 x roi.margin voxels at "
+                "the grid's spacing); leave shape out"
+            )
+        return
+    shape = grid.get("shape")
+    if shape is None:
+        raise ConfigError(f"{key('.shape')}: required for 2D problems (the slice size, [y, x])")
+    if len(shape) != 2 or any(s % GRID_MULTIPLE for s in shape):
+        raise ConfigError(
+            f"{key('.shape')}: {shape} must be two multiples of {GRID_MULTIPLE} (the networks "
+            "pool four times)"
+        )
 
 
 def check_evaluation(config: dict) -> None:
@@ -272,13 +319,37 @@ def drop_nulls(config: dict) -> dict:
 #: Keys of a problem's block that ``rlnet.prepare`` reads. The prepare rule gets only these, so
 #: an edit of the problem's models, training or split block does not re-prepare it (and so
 #: retrain every model of the problem); a split edit reaches prepare through split.tsv.
-PREPARE_KEYS = ("spatial_dims", "candidates", "input_window", "roi")
+PREPARE_KEYS = ("spatial_dims", "candidates", "input_window", "roi", "grid")
+
+
+def problem_grid(config: dict, problem: str) -> dict:
+    """The training grid of a problem: its ``grid`` block, else (a synthetic source) the
+    phantom's own spacing and, 2D, its slice shape rounded up to a multiple of GRID_MULTIPLE,
+    so the phantom's images are used as they are. A user's source must set ``grid``
+    (``check_grid``): a grid taken from the data would change with the cases."""
+    block = config["problems"][problem]
+    if "grid" in block:
+        return copy.deepcopy(block["grid"])
+    phantom = config["phantoms"][block["source"]["synthetic"]]
+    grid = {"spacing": list(phantom["spacing"])}
+    if block["spatial_dims"] == 2:
+        grid["shape"] = [-(-int(s) // GRID_MULTIPLE) * GRID_MULTIPLE for s in phantom["shape"]]
+    return grid
 
 
 def prepare_settings(config: dict, problem: str) -> dict:
-    """The part of a problem's block that ``rlnet.prepare.prepare`` reads."""
+    """The part of a problem's block that ``rlnet.prepare.prepare`` reads, its grid resolved
+    (``problem_grid``)."""
     block = config["problems"][problem]
-    return {key: block[key] for key in PREPARE_KEYS if key in block}
+    settings = {key: block[key] for key in PREPARE_KEYS if key in block}
+    settings["grid"] = problem_grid(config, problem)
+    return settings
+
+
+def problem_settings(config: dict, problem: str) -> dict:
+    """A problem's whole block with its grid resolved: what a stage preparing new scans as the
+    problem's cases reads (rule infer)."""
+    return {**copy.deepcopy(config["problems"][problem]), **prepare_settings(config, problem)}
 
 
 #: Prefix of the models trained on reference masks (every case of their problem needs one).

@@ -259,8 +259,9 @@ def _assemble(
         table = pd.concat([table.reset_index(drop=True), roi_columns], axis=1)
         columns += list(roi_columns.columns)
         io.write_table(result / "roi.tsv", qc)
-        size = Prepared.load(work / "prepared").meta["roi"]["size"]
-        roi_qc.draw_montage(qc, tuple(size), result / "roi.png")
+        meta = Prepared.load(work / "prepared").meta
+        spacing = tuple(meta["grid"]["spacing"])
+        roi_qc.draw_montage(qc, tuple(meta["roi"]["size"]), spacing, result / "roi.png")
     else:
         if (scans["ndim"] == 3).any():
             io.write_table(result / "volumes.tsv", _volume_totals(table, scans))

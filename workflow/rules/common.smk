@@ -12,6 +12,7 @@ from rlnet import codebase
 from rlnet.biomarker import of_problem
 from rlnet.cli import STAGES
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
+from rlnet.config import problem_settings
 from rlnet.config import drop_nulls, problem_baselines
 from rlnet.config import validate as validate_config
 from rlnet import phantom_registry

@@ -123,7 +123,7 @@ rule infer:
     resources:
         **get_default_resources(),
     params:
-        settings=lambda w: as_json(config["problems"][w.problem]),
+        settings=lambda w: as_json(problem_settings(config, w.problem)),
         batch_size=lambda w: training_settings(config, w.problem, model=w.model)[
             "batch_size"
         ],
