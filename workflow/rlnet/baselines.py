@@ -22,11 +22,11 @@ figures treat them as models (Table II rows; ``python -m rlnet baseline``).
                 Agatston score. The heart region is the prepared heart.npy (the phantom's
                 pericardium, or a user's heart_mask / heart_region); a case without one uses its
                 whole heart ROI (the margin is then fitted on the cases that have one).
-``skin-rule``   (2D problems with HU candidates) the candidates within a distance of the skin:
-                the body (voxels > BODY_HU, holes filled, largest component) and each pixel's
-                Euclidean depth under its surface (mm); the distance, on a grid of one pixel
-                step, minimising the training squared error of the candidate area within it.
-                Not calibrated: the mask's area is the prediction.
+``skin-rule``   (2D problems with HU candidates, no candidate mask) the candidates within a
+                distance of the skin: the body (voxels > BODY_HU, holes filled, largest
+                component) and each pixel's Euclidean depth under its surface (mm); the
+                distance, on a grid of one pixel step, minimising the training squared error of
+                the candidate area within it. Not calibrated: the mask's area is the prediction.
 
 Maximising the training r is minimising the calibrated fit's training squared error
 (1 - r^2 of the value's variance). Calibrated values are clipped at 0 (no negative area).
