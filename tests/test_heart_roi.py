@@ -81,7 +81,7 @@ def test_a_heart_region_is_cropped_as_the_image_and_leaves_the_roi_search(tmp_pa
     table = manifest(tmp_path, heart_region=[heart_file, "", ""], heart_mask=["", heart_file, ""])
     searched = manifest(tmp_path)
     prepare(searched, split_of(searched), PROBLEM_3D, tmp_path / "plain")
-    assert not (tmp_path / "plain" / "heart.npy").exists()
+    assert np.load(tmp_path / "plain" / "heart.npy").shape == (0,)  # written, empty
     assert Prepared.load(tmp_path / "plain").heart is None
     prepare(table, split_of(table), PROBLEM_3D, tmp_path / "out")
     prepared, plain = Prepared.load(tmp_path / "out"), Prepared.load(tmp_path / "plain")

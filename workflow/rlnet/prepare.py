@@ -4,9 +4,11 @@ Outputs (in one folder, memory-mappable ``.npy``, cases in split order train, va
     images.npy      int16 HU, (N, *shape)
     candidates.npy  uint8 {0,1}, (N, *shape)
     masks.npy       uint8 {0,1} reference masks (zeros where a case has none), (N, *shape)
-    heart.npy       3D, when some case has a heart_region or heart_mask: uint8 {0,1} heart
-                    region on the grid (the heart-rule baseline's; its heart_region, else its
-                    heart_mask; zeros where a case has neither: cases.tsv ``has_heart``)
+    heart.npy       uint8 {0,1} heart region on the grid, (N, *shape), in 3D when some case
+                    has a heart_region or heart_mask (the heart-rule baseline's; its
+                    heart_region, else its heart_mask; zeros where a case has neither:
+                    cases.tsv ``has_heart``); otherwise an empty array (0,): always written,
+                    so it is a declared output whose provenance the audit checks
     cases.tsv       one row per array index: ids, split, stratum, value, the grid's voxel size
                     (``spacing``, ``voxel_size``) and where the array lies (``grid_origin``, mm,
                     array order: voxel 0's position; its axes are the source's), the source's
@@ -280,6 +282,8 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
     regions = [c for c in ("heart_region", "heart_mask") if c in cases]
     if dims == 3 and any(cases[c].astype(bool).any() for c in regions):
         arrays["heart"] = open_memmap(folder / "heart.npy", "w+", np.uint8, (n, *grid.shape))
+    else:
+        np.save(folder / "heart.npy", np.zeros(0, np.uint8))
     prepared = []
     for k, row in cases.iterrows():
         case = _prepare_case(row, problem, grid)
@@ -321,6 +325,14 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
     return table
 
 
+def _heart_array(path: Path) -> np.ndarray | None:
+    """heart.npy memory-mapped, or None where it is empty or absent (no case has a region)."""
+    if not path.exists():
+        return None
+    heart = np.load(path, mmap_mode="r")
+    return heart if heart.size else None
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A problem's prepared arrays (memory-mapped) and case table."""
@@ -330,7 +342,7 @@ class Prepared:
     masks: np.ndarray  # uint8, (N, *shape)
     cases: pd.DataFrame
     meta: dict
-    heart: np.ndarray | None = None  # uint8 heart region, (N, *shape); None without heart.npy
+    heart: np.ndarray | None = None  # uint8 heart region, (N, *shape); None without one
 
     @classmethod
     def load(cls, folder: str | Path) -> "Prepared":
@@ -342,9 +354,7 @@ class Prepared:
             masks=np.load(folder / "masks.npy", mmap_mode="r"),
             cases=io.read_table(folder / "cases.tsv"),
             meta=json.loads((folder / "meta.json").read_text()),
-            heart=np.load(folder / "heart.npy", mmap_mode="r")
-            if (folder / "heart.npy").exists()
-            else None,
+            heart=_heart_array(folder / "heart.npy"),
         )
 
     @property

@@ -192,7 +192,14 @@ def lits_files(problem, kind):
 def get_prepared(problem):
     """The prepared files of one problem."""
     folder = f"results/prepared/{problem}"
-    names = ("images.npy", "candidates.npy", "masks.npy", "cases.tsv", "meta.json")
+    names = (
+        "images.npy",
+        "candidates.npy",
+        "masks.npy",
+        "cases.tsv",
+        "meta.json",
+        "heart.npy",
+    )
     return [f"{folder}/{name}" for name in names]
 
 
