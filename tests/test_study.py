@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -179,23 +180,83 @@ def test_audit_walks_table2_back_to_the_raw_images(test_study):
     assert "0 raw input(s)" in result.stdout
 
 
-def test_edited_module_reruns_its_jobs_and_fails_the_audit(test_study):
-    """Snakemake and the audit agree on code: an edit of rlnet/evaluate.py (run by the metrics
-    stage only) plans every metrics job and what reads metrics, and fails the audit naming it."""
-    module = test_study / "workflow" / "rlnet" / "evaluate.py"
+def planned_outputs(study: Path, *args: str) -> set[str]:
+    """Every output file a dry run of ``all`` plans (``args``: more options)."""
+    command = [str(BIN / "snakemake"), "-n", "all", "--configfile", "config/test.yaml", *args]
+    result = subprocess.run(command, cwd=study, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = re.findall(r"^\s*output: (.+)$", result.stdout, re.MULTILINE)
+    return {o for line in lines for o in line.split(", ")}
+
+
+def edited(module: Path, edit) -> tuple[bytes, os.stat_result]:
+    """Apply ``edit`` (text -> text) to ``module``; its former bytes and stat, to restore."""
     content, stat = module.read_bytes(), module.stat()
+    module.write_text(edit(content.decode()))
+    return content, stat
+
+
+def restore(module: Path, content: bytes, stat: os.stat_result) -> None:
+    module.write_bytes(content)
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_comment_docstring_and_version_edits_rerun_nothing_and_the_audit_says_so(test_study):
+    """A comment and a docstring edit in rlnet/io.py (which every stage runs) and a bumped
+    __version__ plan no job; the audit still fails on the changed bytes, naming each module as
+    changed only in comments, docstrings or __version__, and accepts them when told to."""
+    package = test_study / "workflow" / "rlnet"
+    io_source = (package / "io.py").read_text()
+    docstring = io_source.split('"""')[1]
+    saved = {
+        package / "io.py": edited(
+            package / "io.py",
+            lambda text: (
+                text.replace(docstring, docstring + " Edited.", 1) + "\n# edited by test_study\n"
+            ),
+        ),
+        package / "__init__.py": edited(
+            package / "__init__.py",
+            lambda text: re.sub(r"__version__ = .*", '__version__ = "9.9"', text),
+        ),
+    }
+    try:
+        jobs = planned_jobs(test_study)
+        audit = rlnet(test_study, "audit", "results/tables/table2.tsv")
+        allowed = rlnet(test_study, "audit", "results/tables/table2.tsv", "--allow-comment-edits")
+    finally:
+        for module, (content, stat) in saved.items():
+            restore(module, content, stat)
+    assert jobs == {}
+    assert audit.returncode == 1
+    for module in ("rlnet.io", "rlnet"):
+        assert (
+            f"results/tables/table2.tsv: module {module} changed only in comments, docstrings or "
+            f"__version__ since stage 'table2' made it" in audit.stdout
+        )
+    assert " changed since stage" not in audit.stdout
+    assert allowed.returncode == 0, allowed.stdout
+    assert "WARN  results/tables/table2.tsv: module rlnet.io changed only in" in allowed.stdout
+
+
+def test_behaviour_edit_reruns_exactly_its_jobs_and_descendants(test_study):
+    """Snakemake and the audit agree on code: a behaviour edit of rlnet/metrics.py plans what
+    forcing every metrics job plans (they and everything downstream of them, found by
+    Snakemake from the rules' files), no more, and fails the audit naming it."""
+    module = test_study / "workflow" / "rlnet" / "metrics.py"
+    expected = planned_outputs(test_study, "--forcerun", "metrics")
     sweep = CONFIG["sample_size"]
     runs = sum(repeats(m) for p in CONFIG["problems"].values() for m in p["models"])
     runs += len(BASELINES) * len(CONFIG["problems"])
     runs += len(sweep["sizes"]) * sweep["repeats"] * len(sweep["problems"])
+    content, stat = edited(module, lambda text: text + "\nEDITED_BY_TEST_STUDY = True\n")
     try:
-        with open(module, "a") as handle:
-            handle.write("\n# edited by test_study\n")
+        outputs = planned_outputs(test_study)
         jobs = planned_jobs(test_study)
-        audit = rlnet(test_study, "audit", "results/tables/table2.tsv")
+        audit = rlnet(test_study, "audit", "results/tables/table2.tsv", "--allow-comment-edits")
     finally:
-        module.write_bytes(content)
-        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        restore(module, content, stat)
+    assert outputs == expected
     assert jobs == {
         "metrics": runs,
         "table2": 1,
@@ -207,7 +268,8 @@ def test_edited_module_reruns_its_jobs_and_fails_the_audit(test_study):
         "all": 1,
     }
     assert audit.returncode == 1
-    assert "module rlnet.evaluate changed since stage 'metrics' made it" in audit.stdout
+    assert "module rlnet.metrics changed since stage 'metrics' made it" in audit.stdout
+    assert "only in comments" not in audit.stdout
     assert planned_jobs(test_study) == {}
     assert rlnet(test_study, "audit", "results/tables/table2.tsv").returncode == 0
 

@@ -76,12 +76,14 @@ def as_json(value):
 
 
 def stage_code(stage, phantom=None):
-    """Source files of the rlnet modules a stage runs (rlnet.codebase: the same modules whose
-    hashes its provenance records hold), as inputs: an edited module reruns exactly the jobs
-    that run it. A synthesis job's ``phantom`` leaves the other phantoms' modules out.
+    """What the rlnet modules a stage runs do, as one hash (rlnet.codebase.stage_behaviour:
+    their syntax trees without comments, docstrings and __version__), for a rule's ``code``
+    param: Snakemake's params trigger reruns exactly the jobs whose code changed in behaviour,
+    and a comment or docstring edit reruns nothing. A synthesis job's ``phantom`` leaves the
+    other phantoms' modules out.
     """
     phantom_module = phantom_registry.PHANTOMS[phantom].module if phantom else None
-    return [str(path) for path in codebase.stage_files(stage, phantom_module)]
+    return codebase.stage_behaviour(stage, phantom_module)
 
 
 def biomarker_json(problem):

@@ -2,8 +2,6 @@
 
 
 rule synthesize:
-    input:
-        code=lambda w: stage_code("synthesize", w.phantom),
     output:
         table="results/data/synthetic/{phantom}/shard{shard}.tsv",
     log:
@@ -14,6 +12,7 @@ rule synthesize:
     resources:
         **get_default_resources(),
     params:
+        code=lambda w: stage_code("synthesize", w.phantom),
         settings=lambda w: as_json(config["phantoms"][w.phantom]),
         agatston=as_json(config["evaluation"]["agatston"]),
         shard_size=config.get("phantoms", {}).get("shard_size", 1),
@@ -27,7 +26,6 @@ rule import_lits:
     input:
         volumes=lambda w: lits_files(w.problem, "volume"),
         segmentations=lambda w: lits_files(w.problem, "segmentation"),
-        code=stage_code("import-lits"),
     output:
         table="results/data/{problem}/import/lits.tsv",
     log:
@@ -38,6 +36,7 @@ rule import_lits:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("import-lits"),
         out_dir="results/data/{problem}/import",
     shell:
         stage_shell("import-lits")
@@ -47,7 +46,6 @@ rule import_slices_table:
     input:
         source=get_table,
         files=get_table_files,
-        code=stage_code("import-slices-table"),
     output:
         table="results/data/{problem}/import/slices_table.tsv",
     log:
@@ -58,6 +56,7 @@ rule import_slices_table:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("import-slices-table"),
         out_dir="results/data/{problem}/import",
     shell:
         stage_shell("import-slices-table")
@@ -67,7 +66,6 @@ rule import_cac_table:
     input:
         source=get_table,
         files=get_table_files,
-        code=stage_code("import-cac-table"),
     output:
         table="results/data/{problem}/import/cac_table.tsv",
     log:
@@ -77,6 +75,8 @@ rule import_cac_table:
         "../../envs/data.yaml"
     resources:
         **get_default_resources(),
+    params:
+        code=stage_code("import-cac-table"),
     shell:
         stage_shell("import-cac-table")
 
@@ -85,7 +85,6 @@ rule manifest:
     input:
         shards=get_manifest_shards,
         user=get_manifest_user_files,
-        code=stage_code("manifest"),
     output:
         out="results/data/{problem}/manifest.tsv",
     log:
@@ -96,6 +95,7 @@ rule manifest:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("manifest"),
         source=lambda w: as_json(manifest_source(w.problem)),
         spatial_dims=lambda w: config["problems"][w.problem]["spatial_dims"],
         needs_masks=lambda w: str(needs_masks(config, w.problem)).lower(),
@@ -106,7 +106,6 @@ rule manifest:
 rule split:
     input:
         manifest="results/data/{problem}/manifest.tsv",
-        code=stage_code("split"),
     output:
         out="results/data/{problem}/split.tsv",
         report="results/data/{problem}/split_counts.tsv",
@@ -118,6 +117,7 @@ rule split:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("split"),
         split=lambda w: as_json(config["problems"][w.problem]["split"]),
         biomarker=lambda w: biomarker_json(w.problem),
         seed=config["seed"],
@@ -131,7 +131,6 @@ rule prepare:
     input:
         manifest="results/data/{problem}/manifest.tsv",
         split="results/data/{problem}/split.tsv",
-        code=stage_code("prepare"),
     output:
         images="results/prepared/{problem}/images.npy",
         candidates="results/prepared/{problem}/candidates.npy",
@@ -146,6 +145,7 @@ rule prepare:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("prepare"),
         problem_settings=lambda w: as_json(prepare_settings(config, w.problem)),
     shell:
         stage_shell("prepare", out_dir=PREPARED)
@@ -154,7 +154,6 @@ rule prepare:
 rule roi_qc:
     input:
         prepared=lambda w: get_prepared(w.problem),
-        code=stage_code("roi-qc"),
     output:
         table="results/qc/{problem}/roi.tsv",
         montage="results/qc/{problem}/roi.png",
@@ -164,5 +163,7 @@ rule roi_qc:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
+    params:
+        code=stage_code("roi-qc"),
     shell:
         stage_shell("roi-qc", prepared=PREPARED)

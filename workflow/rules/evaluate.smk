@@ -7,7 +7,6 @@ rule metrics:
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",
         run=get_run_json,
         prepared=lambda w: get_prepared(w.problem),
-        code=stage_code("metrics"),
     output:
         out="results/metrics/{problem}/{model}/{run}.json",
         cases="results/metrics/{problem}/{model}/{run}_cases.tsv",
@@ -18,6 +17,7 @@ rule metrics:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("metrics"),
         bootstrap=config["evaluation"]["bootstrap"],
         seed=config["seed"],
     shell:
@@ -27,7 +27,6 @@ rule metrics:
 rule table2:
     input:
         metrics=get_main_metrics,
-        code=stage_code("table2"),
     output:
         tsv=report(
             "results/tables/table2.tsv",
@@ -43,6 +42,8 @@ rule table2:
         "../../envs/stats.yaml"
     resources:
         **get_default_resources(),
+    params:
+        code=stage_code("table2"),
     shell:
         stage_shell("table2")
 
@@ -50,7 +51,6 @@ rule table2:
 rule table3:
     input:
         cases=lambda w: get_main_cases(w.problem),
-        code=stage_code("table3"),
     output:
         out=report(
             "results/tables/table3_{problem}.tsv",
@@ -65,6 +65,7 @@ rule table3:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("table3"),
         models=lambda w: get_main_models(w.problem),
         p_adjust=config["evaluation"]["p_adjust"],
         alpha=config["evaluation"]["alpha"],
@@ -75,7 +76,6 @@ rule table3:
 rule table4:
     input:
         cases=lambda w: get_main_cases(w.problem),
-        code=stage_code("table4"),
     output:
         out=report(
             "results/tables/table4_{problem}.tsv",
@@ -90,6 +90,7 @@ rule table4:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("table4"),
         models=lambda w: get_main_models(w.problem),
         alpha=config["evaluation"]["alpha"],
     shell:
@@ -99,7 +100,6 @@ rule table4:
 rule comparison:
     input:
         cases=lambda w: get_main_cases(w.problem),
-        code=stage_code("comparison"),
     output:
         out=report(
             "results/tables/supplementary_{problem}.tsv",
@@ -114,6 +114,7 @@ rule comparison:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("comparison"),
         models=lambda w: get_main_models(w.problem),
         alpha=config["evaluation"]["alpha"],
     shell:
@@ -123,7 +124,6 @@ rule comparison:
 rule sample_size_summary:
     input:
         metrics=get_sample_size_metrics,
-        code=stage_code("sample-size"),
     output:
         out=report(
             "results/tables/sample_size.tsv",
@@ -137,6 +137,8 @@ rule sample_size_summary:
         "../../envs/stats.yaml"
     resources:
         **get_default_resources(),
+    params:
+        code=stage_code("sample-size"),
     shell:
         stage_shell("sample-size")
 

@@ -5,7 +5,6 @@
 rule train:
     input:
         prepared=lambda w: get_prepared(w.problem),
-        code=stage_code("train"),
     output:
         model="results/models/{problem}/{model}/n{n}_r{rep}/model.pt",
         log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/log.tsv",
@@ -21,6 +20,7 @@ rule train:
     resources:
         **get_train_resources_callables(),
     params:
+        code=stage_code("train"),
         settings=lambda w: as_json(training_settings(config, w.problem, w.n, w.model)),
         seed=config["seed"],
         device=config["device"],
@@ -44,7 +44,6 @@ rule predict:
     input:
         prepared=lambda w: get_prepared(w.problem),
         model_file="results/models/{problem}/{model}/{run}/model.pt",
-        code=stage_code("predict"),
     output:
         table="results/predictions/{problem}/{model}/{run}/predictions.tsv",
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",
@@ -60,6 +59,7 @@ rule predict:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("predict"),
         device=config["device"],
         agatston=as_json(config["evaluation"]["agatston"]),
         risk_scheme=config["evaluation"]["risk_scheme"],
@@ -78,7 +78,6 @@ rule predict:
 rule baseline:
     input:
         prepared=lambda w: get_prepared(w.problem),
-        code=stage_code("baseline"),
     output:
         table="results/predictions/{problem}/{baseline}/nall_r0/predictions.tsv",
         localization="results/predictions/{problem}/{baseline}/nall_r0/localization.npy",
@@ -92,6 +91,7 @@ rule baseline:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("baseline"),
         rule=get_baseline_rule,
         agatston=as_json(config["evaluation"]["agatston"]),
         risk_scheme=config["evaluation"]["risk_scheme"],
@@ -108,7 +108,6 @@ rule infer:
         model_file="results/models/{problem}/{model}/nall_r0/model.pt",
         scans=lambda w: config["infer"][w.problem]["scans"],
         files=get_infer_inputs,
-        code=stage_code("infer"),
     output:
         "results/infer/{problem}/{model}/predictions.tsv",
     log:
@@ -120,6 +119,7 @@ rule infer:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("infer"),
         settings=lambda w: as_json(config["problems"][w.problem]),
         batch_size=lambda w: training_settings(config, w.problem, model=w.model)[
             "batch_size"
