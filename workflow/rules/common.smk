@@ -1,6 +1,7 @@
 # Config validation and every input/target function, in one place. The Snakefile has put the
 # package (workflow/) on sys.path.
 import json
+import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -14,6 +15,7 @@ from rlnet.config import drop_nulls
 from rlnet.config import validate as validate_config
 from rlnet import phantom_registry
 from rlnet.datasets.manifest_files import manifest_files
+from rlnet.training import starts
 
 # A key set to null by a --configfile or --config merged over the default is left out
 # (`problems: {sfa: null}`: config/README.md). Then the config is validated once: the JSON
@@ -52,6 +54,55 @@ BIOMARKERS = {p: of_problem(config, p) for p in PROBLEMS}
 #: An RL and a segmentation model, compared on a problem that trains both (the paper's liver
 #: comparison: a supplementary table and Fig. 12).
 COMPARISON = ["rl-unet", "seg-unet"]
+
+
+def run_starts(problem, model):
+    """The starts (shifts of the automatic output bias) a run of ``model`` on ``problem``
+    trains from (rlnet.training.starts.shifts); one for all but RL models with several."""
+    return starts.shifts(training_settings(config, problem, model=model), model)
+
+
+def problems_followed_by(models_of):
+    """A regex for the {problem} wildcard of a path .../{problem}/{model}/...: each problem,
+    only where the model after it is one of ``models_of(problem)`` (a lookahead), "none" when
+    no pair qualifies. It tells which rule writes a run folder when that depends on the pair."""
+    alternatives = [
+        f"{re.escape(p)}(?=/(?:{'|'.join(map(re.escape, models_of(p)))})/)"
+        for p in PROBLEMS
+        if models_of(p)
+    ]
+    return "|".join(alternatives) or "none"
+
+
+#: {problem} of the runs trained in one job (rule train) and of those trained from several
+#: starts (rules train_start and select_start).
+RUN_OF_ONE_START = problems_followed_by(
+    lambda p: [m for m in TRAINED_MODELS if len(run_starts(p, m)) == 1]
+)
+RUN_OF_STARTS = problems_followed_by(
+    lambda p: [m for m in TRAINED_MODELS if len(run_starts(p, m)) > 1]
+)
+#: The {start} wildcard: the folder names of every configured start (``+0``, ``+2``).
+START_NAMES = "|".join(
+    sorted(
+        {
+            re.escape(starts.start_name(d).removeprefix("start"))
+            for p in PROBLEMS
+            for m in TRAINED_MODELS
+            for d in run_starts(p, m)
+        }
+    )
+)
+
+
+def start_files(wildcards, name):
+    """``name`` (run.json, model.pt, log.tsv) of each start of a run, in the order of its
+    ``output_bias_starts``."""
+    folder = "results/models/{problem}/{model}/n{n}_r{rep}/starts".format(**wildcards)
+    return [
+        f"{folder}/{starts.start_name(d)}/{name}"
+        for d in run_starts(wildcards.problem, wildcards.model)
+    ]
 
 
 #: The prepared folder of a job's problem, for a stage's --prepared or --out-dir.

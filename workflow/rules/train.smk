@@ -1,5 +1,10 @@
 # Models: train every configured model x problem (and the sample-size sweep), then predict;
 # the baselines without learning write predictions of the same layout from the prepared data.
+# A run of one start (rlnet.training.starts) is one `train` job writing its run folder; an RL
+# run of several starts is one `train_start` job per start (its own folder and checkpoint
+# under the run's) and a `select_start` job that keeps the best as the run's model. Which rule
+# writes a run folder follows from the config (the {problem} constraints of RUN_OF_ONE_START
+# and RUN_OF_STARTS).
 
 
 rule train:
@@ -13,6 +18,8 @@ rule train:
         "results/logs/train/{problem}/{model}/n{n}_r{rep}.log",
     benchmark:
         "results/benchmarks/train/{problem}/{model}/n{n}_r{rep}.tsv"
+    wildcard_constraints:
+        problem=RUN_OF_ONE_START,
     priority: get_train_priority_callable()
     conda:
         "../../envs/torch.yaml"
@@ -24,6 +31,8 @@ rule train:
         settings=lambda w: as_json(training_settings(config, w.problem, w.n, w.model)),
         seed=config["seed"],
         device=config["device"],
+        start="only",
+        out_dir="results/models/{problem}/{model}/n{n}_r{rep}",
         checkpoint_dir="results/checkpoints/{problem}/{model}/n{n}_r{rep}",
     shell:
         # Snakemake deletes {log} before every job, so each run appends to a history beside
@@ -35,9 +44,54 @@ rule train:
             "train",
             prepared=PREPARED,
             threads="{threads}",
-            out_dir="results/models/{wildcards.problem}/{wildcards.model}/n{wildcards.n}_r{wildcards.rep}",
+            start="{params.start}",
+            out_dir="{params.out_dir:q}",
         )
         + " 2>&1 | tee -a {params.checkpoint_dir}/train.log | tee -a {log} >&2"
+
+
+use rule train as train_start with:
+    output:
+        model="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}/model.pt",
+        log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}/log.tsv",
+        run="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}/run.json",
+    log:
+        "results/logs/train/{problem}/{model}/n{n}_r{rep}/start{start}.log",
+    benchmark:
+        "results/benchmarks/train/{problem}/{model}/n{n}_r{rep}/start{start}.tsv"
+    wildcard_constraints:
+        problem=RUN_OF_STARTS,
+        start=START_NAMES,
+    params:
+        start="{start}",
+        out_dir="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}",
+        checkpoint_dir="results/checkpoints/{problem}/{model}/n{n}_r{rep}/start{start}",
+
+
+rule select_start:
+    input:
+        runs=lambda w: start_files(w, "run.json"),
+        models=lambda w: start_files(w, "model.pt"),
+        logs=lambda w: start_files(w, "log.tsv"),
+    output:
+        model="results/models/{problem}/{model}/n{n}_r{rep}/model.pt",
+        log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/log.tsv",
+        run="results/models/{problem}/{model}/n{n}_r{rep}/run.json",
+    log:
+        "results/logs/select_start/{problem}/{model}/n{n}_r{rep}.log",
+    wildcard_constraints:
+        problem=RUN_OF_STARTS,
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        **get_default_resources(),
+    params:
+        code=stage_code("select-start"),
+    shell:
+        stage_shell(
+            "select-start",
+            out_dir="results/models/{wildcards.problem}/{wildcards.model}/n{wildcards.n}_r{wildcards.rep}",
+        )
 
 
 rule predict:
