@@ -58,14 +58,16 @@ COMPARISON = ["rl-unet", "seg-unet"]
 
 def run_starts(problem, model):
     """The starts (shifts of the automatic output bias) a run of ``model`` on ``problem``
-    trains from (rlnet.training.starts.shifts); one for all but RL models with several."""
+    trains from (rlnet.training.starts.shifts); one for all but RL models with several.
+    """
     return starts.shifts(training_settings(config, problem, model=model), model)
 
 
 def problems_followed_by(models_of):
     """A regex for the {problem} wildcard of a path .../{problem}/{model}/...: each problem,
     only where the model after it is one of ``models_of(problem)`` (a lookahead), "none" when
-    no pair qualifies. It tells which rule writes a run folder when that depends on the pair."""
+    no pair qualifies. It tells which rule writes a run folder when that depends on the pair.
+    """
     alternatives = [
         f"{re.escape(p)}(?=/(?:{'|'.join(map(re.escape, models_of(p)))})/)"
         for p in PROBLEMS
