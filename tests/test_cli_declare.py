@@ -93,7 +93,9 @@ def test_every_planned_command_parses(config):
         for name in declared.inputs + declared.outputs:
             assert hasattr(args, name.split(".")[0].split("@")[0].split(":")[0]), (name, command)
     rules_stages = {s for s in STAGES if STAGES[s].records}
-    assert stages >= rules_stages - {
+    # the tiny study trains every run from one start; the default RL ones from two
+    one_start = {"select-start"} if config == "config/test.yaml" else set()
+    assert stages >= rules_stages - one_start - {
         "import-lits",
         "import-slices-table",
         "import-cac-table",

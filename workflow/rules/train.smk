@@ -82,7 +82,7 @@ rule select_start:
     wildcard_constraints:
         problem=RUN_OF_STARTS,
     conda:
-        "../../envs/data.yaml"
+        "../../envs/torch.yaml"
     resources:
         **get_default_resources(),
     params:
