@@ -520,7 +520,11 @@ def test_edited_phantom_regenerates_exactly_its_shards(test_study):
         plan = snakemake(test_study, "-n").stdout
         outputs = {o for line in re.findall(r"output: (.+)", plan) for o in line.split(", ")}
         shards = {o for o in outputs if o.startswith("results/data/synthetic/")}
-        assert shards == {"results/data/synthetic/abdomen/shard0.tsv"}
+        assert shards == {
+            "results/data/synthetic/abdomen/shard0.tsv",
+            "results/data/synthetic/abdomen/shard0.tsv.prov.json",
+            "results/data/synthetic/abdomen/shard0",
+        }
         assert "results/prepared/liver/images.npy" in outputs
         assert "results/models/liver/rl-unet/nall_r0/model.pt" in outputs
         # tables and figures that pool problems rerun; no other problem's data or model does

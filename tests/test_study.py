@@ -168,6 +168,55 @@ def test_nothing_left_to_do_after_all(test_study):
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
 
 
+#: What jobs may write outside their declared outputs, on purpose: training checkpoints (they
+#: must survive a failed job) and the audit's hash cache (no job writes it).
+UNDECLARED_ON_PURPOSE = ("results/checkpoints/", "results/.audit-cache.json")
+
+
+def declared(study: Path) -> tuple[set[str], set[str]]:
+    """(files, folders) that the jobs of `all` declare: every output, log and benchmark of a
+    dry run planning every job again; a folder is a directory() output."""
+    command = [
+        str(BIN / "snakemake"),
+        "-n",
+        "--forceall",
+        "all",
+        "--configfile",
+        "config/test.yaml",
+    ]
+    result = subprocess.run(command, cwd=study, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    paths = {
+        path
+        for line in re.findall(r"^    (?:output|log|benchmark): (.+)$", result.stdout, re.M)
+        for path in line.split(", ")
+    }
+    folders = {p for p in paths if (study / p).is_dir()}
+    return paths - folders, folders
+
+
+def test_every_file_a_job_writes_is_declared(test_study):
+    """results/ of the tiny study holds the files its jobs declare and nothing else (besides
+    UNDECLARED_ON_PURPOSE): each record, each map, each synthetic image is an output."""
+    files, folders = declared(test_study)
+    assert folders >= {
+        "results/data/synthetic/chest/shard0",
+        "results/predictions/pma/rl-unet/nall_r0/maps",
+        "results/predictions/pma/enc-unet/nall_r0/maps",  # a direct regressor's, empty
+    }
+    assert "results/tables/table2.tsv.prov.json" in files
+    on_disk = {
+        str(p.relative_to(test_study)) for p in (test_study / "results").rglob("*") if p.is_file()
+    }
+    inside = {f for f in on_disk if any(f.startswith(f"{d}/") for d in folders)}
+    undeclared = sorted(
+        f for f in on_disk - files - inside if not f.startswith(UNDECLARED_ON_PURPOSE)
+    )
+    assert not undeclared, f"{len(undeclared)} undeclared, e.g. {undeclared[:10]}"
+    assert not sorted(files - on_disk), "declared but not written"
+    assert any(f.startswith("results/data/synthetic/chest/shard0/images/") for f in inside)
+
+
 def test_audit_walks_table2_back_to_the_raw_images(test_study):
     result = rlnet(test_study, "audit", "results/tables/table2.tsv", "--list")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -176,7 +225,7 @@ def test_audit_walks_table2_back_to_the_raw_images(test_study):
     assert "results/models/pma/rl-unet/nall_r0/model.pt" in made
     assert "results/data/synthetic/chest/shard0.tsv" in made
     # synthetic images are made by the synthesis stage: records of their own, no raw input
-    assert any(p.startswith("results/data/synthetic/chest/images/") for p in made)
+    assert any(p.startswith("results/data/synthetic/chest/shard0/images/") for p in made)
     assert "0 raw input(s)" in result.stdout
 
 

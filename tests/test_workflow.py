@@ -215,7 +215,11 @@ def test_runs_of_several_starts_are_a_job_per_start_and_a_selection(tmp_path):
     def folder(run):
         return "results/models/{}/{}/{}".format(*run)
 
-    files = ("model.pt", "log.tsv", "run.json")
+    files = [
+        f"{name}{record}"
+        for name in ("model.pt", "log.tsv", "run.json")
+        for record in ("", ".prov.json")
+    ]
     assert sorted(outputs("train_start")) == sorted(
         f"{folder(r)}/starts/start{d}/{f}" for r in several for d in ("+0", "+2") for f in files
     )

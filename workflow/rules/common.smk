@@ -5,9 +5,10 @@ import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.io import is_flagged
 
 import rlnet
-from rlnet import codebase
+from rlnet import codebase, provenance
 from rlnet.biomarker import of_problem
 from rlnet.cli import STAGES
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
@@ -137,6 +138,18 @@ def stage_code(stage, phantom=None):
     """
     phantom_module = phantom_registry.PHANTOMS[phantom].module if phantom else None
     return codebase.stage_behaviour(stage, phantom_module)
+
+
+def recorded(**outputs):
+    """Named outputs and beside each file its provenance record (``<file>.prov.json``, which
+    the stage writes: rlnet.provenance) as ``<name>_record``, so every file a job writes is
+    declared. A directory() output holds its files' records itself."""
+    records = {
+        f"{name}_record": f"{path}{provenance.SUFFIX}"
+        for name, path in outputs.items()
+        if not is_flagged(path, "directory")
+    }
+    return {**outputs, **records}
 
 
 def biomarker_json(problem):

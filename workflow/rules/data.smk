@@ -3,7 +3,10 @@
 
 rule synthesize:
     output:
-        table="results/data/synthetic/{phantom}/shard{shard}.tsv",
+        **recorded(
+            table="results/data/synthetic/{phantom}/shard{shard}.tsv",
+            folder=directory("results/data/synthetic/{phantom}/shard{shard}"),
+        ),
     log:
         "results/logs/synthesize/{phantom}_shard{shard}.log",
     priority: DATA_PRIORITY
@@ -17,7 +20,7 @@ rule synthesize:
         agatston=as_json(config["evaluation"]["agatston"]),
         shard_size=config.get("phantoms", {}).get("shard_size", 1),
         seed=config["seed"],
-        out_dir="results/data/synthetic/{phantom}",
+        out_dir="results/data/synthetic/{phantom}/shard{shard}",
     shell:
         stage_shell("synthesize")
 
@@ -27,7 +30,10 @@ rule import_lits:
         volumes=lambda w: lits_files(w.problem, "volume"),
         segmentations=lambda w: lits_files(w.problem, "segmentation"),
     output:
-        table="results/data/{problem}/import/lits.tsv",
+        **recorded(
+            table="results/data/{problem}/import/lits.tsv",
+            folder=directory("results/data/{problem}/import/lits"),
+        ),
     log:
         "results/logs/import_lits/{problem}.log",
     priority: DATA_PRIORITY
@@ -37,7 +43,7 @@ rule import_lits:
         **get_default_resources(),
     params:
         code=stage_code("import-lits"),
-        out_dir="results/data/{problem}/import",
+        out_dir="results/data/{problem}/import/lits",
     shell:
         stage_shell("import-lits")
 
@@ -47,7 +53,10 @@ rule import_slices_table:
         source=get_table,
         files=get_table_files,
     output:
-        table="results/data/{problem}/import/slices_table.tsv",
+        **recorded(
+            table="results/data/{problem}/import/slices_table.tsv",
+            folder=directory("results/data/{problem}/import/slices_table"),
+        ),
     log:
         "results/logs/import_slices_table/{problem}.log",
     priority: DATA_PRIORITY
@@ -57,7 +66,7 @@ rule import_slices_table:
         **get_default_resources(),
     params:
         code=stage_code("import-slices-table"),
-        out_dir="results/data/{problem}/import",
+        out_dir="results/data/{problem}/import/slices_table",
     shell:
         stage_shell("import-slices-table")
 
@@ -67,7 +76,9 @@ rule import_cac_table:
         source=get_table,
         files=get_table_files,
     output:
-        table="results/data/{problem}/import/cac_table.tsv",
+        **recorded(
+            table="results/data/{problem}/import/cac_table.tsv",
+        ),
     log:
         "results/logs/import_cac_table/{problem}.log",
     priority: DATA_PRIORITY
@@ -86,7 +97,9 @@ rule manifest:
         shards=get_manifest_shards,
         user=get_manifest_user_files,
     output:
-        out="results/data/{problem}/manifest.tsv",
+        **recorded(
+            out="results/data/{problem}/manifest.tsv",
+        ),
     log:
         "results/logs/manifest/{problem}.log",
     priority: DATA_PRIORITY
@@ -107,8 +120,10 @@ rule split:
     input:
         manifest="results/data/{problem}/manifest.tsv",
     output:
-        out="results/data/{problem}/split.tsv",
-        report="results/data/{problem}/split_counts.tsv",
+        **recorded(
+            out="results/data/{problem}/split.tsv",
+            report="results/data/{problem}/split_counts.tsv",
+        ),
     log:
         "results/logs/split/{problem}.log",
     priority: DATA_PRIORITY
@@ -132,11 +147,13 @@ rule prepare:
         manifest="results/data/{problem}/manifest.tsv",
         split="results/data/{problem}/split.tsv",
     output:
-        images="results/prepared/{problem}/images.npy",
-        candidates="results/prepared/{problem}/candidates.npy",
-        masks="results/prepared/{problem}/masks.npy",
-        cases="results/prepared/{problem}/cases.tsv",
-        meta="results/prepared/{problem}/meta.json",
+        **recorded(
+            images="results/prepared/{problem}/images.npy",
+            candidates="results/prepared/{problem}/candidates.npy",
+            masks="results/prepared/{problem}/masks.npy",
+            cases="results/prepared/{problem}/cases.tsv",
+            meta="results/prepared/{problem}/meta.json",
+        ),
     log:
         "results/logs/prepare/{problem}.log",
     priority: DATA_PRIORITY
@@ -155,8 +172,10 @@ rule roi_qc:
     input:
         prepared=lambda w: get_prepared(w.problem),
     output:
-        table="results/qc/{problem}/roi.tsv",
-        montage="results/qc/{problem}/roi.png",
+        **recorded(
+            table="results/qc/{problem}/roi.tsv",
+            montage="results/qc/{problem}/roi.png",
+        ),
     log:
         "results/logs/roi_qc/{problem}.log",
     conda:

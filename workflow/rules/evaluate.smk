@@ -8,8 +8,10 @@ rule metrics:
         run=get_run_json,
         prepared=lambda w: get_prepared(w.problem),
     output:
-        out="results/metrics/{problem}/{model}/{run}.json",
-        cases="results/metrics/{problem}/{model}/{run}_cases.tsv",
+        **recorded(
+            out="results/metrics/{problem}/{model}/{run}.json",
+            cases="results/metrics/{problem}/{model}/{run}_cases.tsv",
+        ),
     log:
         "results/logs/metrics/{problem}/{model}/{run}.log",
     conda:
@@ -28,14 +30,16 @@ rule table2:
     input:
         metrics=get_main_metrics,
     output:
-        tsv=report(
-            "results/tables/table2.tsv",
-            caption="../report/table2.rst",
-            category="All problems",
-            subcategory="Tables",
+        **recorded(
+            tsv=report(
+                "results/tables/table2.tsv",
+                caption="../report/table2.rst",
+                category="All problems",
+                subcategory="Tables",
+            ),
+            markdown="results/tables/table2.md",
+            latex="results/tables/table2.tex",
         ),
-        markdown="results/tables/table2.md",
-        latex="results/tables/table2.tex",
     log:
         "results/logs/tables/table2.log",
     conda:
@@ -52,11 +56,13 @@ rule table3:
     input:
         cases=lambda w: get_main_cases(w.problem),
     output:
-        out=report(
-            "results/tables/table3_{problem}.tsv",
-            caption="../report/table3.rst",
-            category="{problem}",
-            subcategory="Tables",
+        **recorded(
+            out=report(
+                "results/tables/table3_{problem}.tsv",
+                caption="../report/table3.rst",
+                category="{problem}",
+                subcategory="Tables",
+            ),
         ),
     log:
         "results/logs/tables/table3_{problem}.log",
@@ -77,11 +83,13 @@ rule table4:
     input:
         cases=lambda w: get_main_cases(w.problem),
     output:
-        out=report(
-            "results/tables/table4_{problem}.tsv",
-            caption="../report/table4.rst",
-            category="{problem}",
-            subcategory="Tables",
+        **recorded(
+            out=report(
+                "results/tables/table4_{problem}.tsv",
+                caption="../report/table4.rst",
+                category="{problem}",
+                subcategory="Tables",
+            ),
         ),
     log:
         "results/logs/tables/table4_{problem}.log",
@@ -101,11 +109,13 @@ rule comparison:
     input:
         cases=lambda w: get_main_cases(w.problem),
     output:
-        out=report(
-            "results/tables/supplementary_{problem}.tsv",
-            caption="../report/supplementary_comparison.rst",
-            category="{problem}",
-            subcategory="Tables",
+        **recorded(
+            out=report(
+                "results/tables/supplementary_{problem}.tsv",
+                caption="../report/supplementary_comparison.rst",
+                category="{problem}",
+                subcategory="Tables",
+            ),
         ),
     log:
         "results/logs/tables/supplementary_{problem}.log",
@@ -125,11 +135,13 @@ rule sample_size_summary:
     input:
         metrics=get_sample_size_metrics,
     output:
-        out=report(
-            "results/tables/sample_size.tsv",
-            caption="../report/sample_size_table.rst",
-            category="All problems",
-            subcategory="Tables",
+        **recorded(
+            out=report(
+                "results/tables/sample_size.tsv",
+                caption="../report/sample_size_table.rst",
+                category="All problems",
+                subcategory="Tables",
+            ),
         ),
     log:
         "results/logs/tables/sample_size.log",

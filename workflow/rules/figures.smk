@@ -13,7 +13,7 @@ for kind, entry in FIGURES.items():
         input:
             **entry["inputs"],
         output:
-            **figure_outputs(kind),
+            **recorded(**figure_outputs(kind)),
         log:
             f"results/logs/figures/{kind}/{entry['name']}.log",
         conda:

@@ -11,9 +11,11 @@ rule train:
     input:
         prepared=lambda w: get_prepared(w.problem),
     output:
-        model="results/models/{problem}/{model}/n{n}_r{rep}/model.pt",
-        log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/log.tsv",
-        run="results/models/{problem}/{model}/n{n}_r{rep}/run.json",
+        **recorded(
+            model="results/models/{problem}/{model}/n{n}_r{rep}/model.pt",
+            log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/log.tsv",
+            run="results/models/{problem}/{model}/n{n}_r{rep}/run.json",
+        ),
     log:
         "results/logs/train/{problem}/{model}/n{n}_r{rep}.log",
     benchmark:
@@ -52,9 +54,11 @@ rule train:
 
 use rule train as train_start with:
     output:
-        model="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}/model.pt",
-        log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}/log.tsv",
-        run="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}/run.json",
+        **recorded(
+            model="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}/model.pt",
+            log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}/log.tsv",
+            run="results/models/{problem}/{model}/n{n}_r{rep}/starts/start{start}/run.json",
+        ),
     log:
         "results/logs/train/{problem}/{model}/n{n}_r{rep}/start{start}.log",
     benchmark:
@@ -74,9 +78,11 @@ rule select_start:
         models=lambda w: start_files(w, "model.pt"),
         logs=lambda w: start_files(w, "log.tsv"),
     output:
-        model="results/models/{problem}/{model}/n{n}_r{rep}/model.pt",
-        log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/log.tsv",
-        run="results/models/{problem}/{model}/n{n}_r{rep}/run.json",
+        **recorded(
+            model="results/models/{problem}/{model}/n{n}_r{rep}/model.pt",
+            log_tsv="results/models/{problem}/{model}/n{n}_r{rep}/log.tsv",
+            run="results/models/{problem}/{model}/n{n}_r{rep}/run.json",
+        ),
     log:
         "results/logs/select_start/{problem}/{model}/n{n}_r{rep}.log",
     wildcard_constraints:
@@ -99,8 +105,11 @@ rule predict:
         prepared=lambda w: get_prepared(w.problem),
         model_file="results/models/{problem}/{model}/{run}/model.pt",
     output:
-        table="results/predictions/{problem}/{model}/{run}/predictions.tsv",
-        localization="results/predictions/{problem}/{model}/{run}/localization.npy",
+        **recorded(
+            table="results/predictions/{problem}/{model}/{run}/predictions.tsv",
+            localization="results/predictions/{problem}/{model}/{run}/localization.npy",
+            maps=directory("results/predictions/{problem}/{model}/{run}/maps"),
+        ),
     log:
         "results/logs/predict/{problem}/{model}/{run}.log",
     benchmark:
@@ -133,9 +142,11 @@ rule baseline:
     input:
         prepared=lambda w: get_prepared(w.problem),
     output:
-        table="results/predictions/{problem}/{baseline}/nall_r0/predictions.tsv",
-        localization="results/predictions/{problem}/{baseline}/nall_r0/localization.npy",
-        run="results/predictions/{problem}/{baseline}/nall_r0/run.json",
+        **recorded(
+            table="results/predictions/{problem}/{baseline}/nall_r0/predictions.tsv",
+            localization="results/predictions/{problem}/{baseline}/nall_r0/localization.npy",
+            run="results/predictions/{problem}/{baseline}/nall_r0/run.json",
+        ),
     log:
         "results/logs/baseline/{problem}/{baseline}.log",
     wildcard_constraints:
