@@ -17,7 +17,12 @@ the given cores, and reads back from Snakemake's job records (`.snakemake/metada
   and warm (the size + mtime cache), against the 10 s target.
 
 `--seed` replaces the config's seed (written to `<workdir>.yaml`), for a run on the tuning
-seed (docs/protocol.md): its figures go to `--out`, never to the record. `--repeats N` adds
+seed (docs/protocol.md): its figures go to `--out`, never to the record. `--seeds A B C` runs
+the study once per data seed (`<workdir>/<seed>`, each from empty unless `--resume`) and adds
+`summary`: per problem, model and metric the mean, sd, min, max and a 95% t interval of the
+mean over every main run of every seed (the variance between draws and training runs; each
+run's own bootstrap CI covers only the cases of its test split), and each claim of
+`study_claims.CLAIMS` with the count of runs in which it holds. `--repeats N` adds
 `evaluation.repeats: {models: [rl-unet, enc-unet], n: N}` (Table II's mean and sd over N
 training runs); with `--resume` the work folder is kept, so a finished study only trains the
 extra repeats and remakes what depends on them (times are then those of this invocation).
@@ -38,6 +43,7 @@ import pandas as pd
 import yaml
 from bench_checks import audit_seconds
 from snakemake_jobs import build, job_spans, job_times, machine, save_result
+from study_claims import per_run, summary
 
 from rlnet.config import read_yaml
 
@@ -127,23 +133,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config/config.yaml")
     parser.add_argument("--seed", type=int, help="replace the config's seed (tuning runs)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="one study per data seed")
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/study")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/study.json")
     parser.add_argument("--repeats", type=int, default=1, help="main runs of rl-unet, enc-unet")
     parser.add_argument("--resume", action="store_true", help="keep the work folder")
     args = parser.parse_args()
+    if args.seeds:
+        studies = {}
+        for seed in args.seeds:
+            studies[str(seed)] = one_study(args, seed, args.workdir / str(seed))
+        result = {"seeds": args.seeds, "studies": studies, "machine": machine()}
+        baselines = read_yaml(args.config)["evaluation"].get("baselines", [])
+        by_seed = {seed: per_run(args.workdir / seed) for seed in studies}
+        result["summary"] = summary(by_seed, baselines)
+        save_result(result, args.out)
+        return
+    save_result(one_study(args, args.seed, args.workdir), args.out)
+
+
+def one_study(args: argparse.Namespace, seed: int | None, workdir: Path) -> dict:
+    """Build the study of ``seed`` (None: the config's) in ``workdir``; its figures."""
     if not args.resume:
-        shutil.rmtree(args.workdir, ignore_errors=True)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    config = study_config(args.config, args.seed, args.repeats, args.workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = study_config(args.config, seed, args.repeats, workdir)
     result = {"config": str(args.config), "seed": read_yaml(config)["seed"], "cores": args.cores}
     result["repeats"], result["resumed"] = args.repeats, args.resume
     result["machine"] = machine()
     start = time.time()
-    wall = build(config, args.workdir, args.cores, ["all"])
+    wall = build(config, workdir, args.cores, ["all"])
     end = time.time()
-    spans = job_spans(args.workdir)
+    spans = job_spans(workdir)
     result["wall_s"] = round(wall, 1)
     result["phases"] = phases(spans, start, end)
     result["targets"] = TARGETS
@@ -151,14 +173,14 @@ def main() -> None:
         "all_s": wall <= TARGETS["all_s"],
         **{k: result["phases"][k] <= TARGETS[k] for k in ("data_stage_s", "tables_figures_s")},
     }
-    result["job_s_per_rule"] = job_times(args.workdir, tuple(spans), since=start)
-    result["runs"] = runs(args.workdir)
-    result["science"] = science(args.workdir)
+    result["job_s_per_rule"] = job_times(workdir, tuple(spans), since=start)
+    result["runs"] = runs(workdir)
+    result["science"] = science(workdir)
     try:
-        result["audit_table2"] = audit_seconds(args.workdir, ["results/tables/table2.tsv"])
+        result["audit_table2"] = audit_seconds(workdir, ["results/tables/table2.tsv"])
     except SystemExit as failed:  # the figures above stay on record; the failure with them
         result["audit_table2"] = {"failed": str(failed)[-2000:]}
-    save_result(result, args.out)
+    return result
 
 
 if __name__ == "__main__":

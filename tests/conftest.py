@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 
 from rlnet import io
 from rlnet.biomarker import Biomarker, of_problem
@@ -19,6 +20,7 @@ REAL_CT = ROOT / "tests" / "data" / "real-ct"
 PROBLEM_2D = {
     "source": {"manifest": "unused"},
     "spatial_dims": 2,
+    "grid": {"spacing": [2.0, 2.0], "shape": [32, 32]},  # the toy cases' pixels, padded
     "candidates": {"hu": [-20, 100]},
     "input_window": [-250, 250],
     "split": {"train": 0.5, "val": 0.25, "test": 0.25, "strata": 2},
@@ -58,6 +60,15 @@ def toy_case(rng: np.random.Generator, shape=(30, 30)) -> tuple[np.ndarray, np.n
     image[20:26, 18:26] = 40  # distractor: in the candidate range, never the target
     image += rng.normal(0, 5, shape).astype(np.int16)
     return image, mask
+
+
+def band(mask: np.ndarray, spacing, half_width: float) -> np.ndarray:
+    """Pixels within ``half_width`` mm of a pixel of the other label (``spacing``: the mask's,
+    mm): where a mask resampled by nearest neighbour may differ from its source
+    (tests/test_grid.py derives the widths)."""
+    inside = ndimage.distance_transform_edt(mask > 0, sampling=spacing)
+    outside = ndimage.distance_transform_edt(mask == 0, sampling=spacing)
+    return np.where(mask > 0, inside, outside) <= half_width
 
 
 def write_toy_dataset(folder: Path, n: int = 24, seed: int = 0) -> pd.DataFrame:
@@ -162,8 +173,14 @@ def user_data_study(tmp_path_factory) -> Path:
         "cac": {"cac_table": "user-cac/scores.csv"},
         "liver": {"lits": "lits"},
     }
+    grids = {  # the data's own pixels: the slices', the phantom chests', the toy LiTS volumes'
+        "pma": {"spacing": [2.0, 1.5], "shape": [32, 32]},
+        "cac": {"spacing": [3.0, 2.5, 2.5]},
+        "liver": {"spacing": [0.7, 0.8], "shape": [48, 48]},
+    }
     config["problems"] = {
-        problem: config["problems"][problem] | {"source": source, "models": ["rl-unet"]}
+        problem: config["problems"][problem]
+        | {"source": source, "models": ["rl-unet"], "grid": grids[problem]}
         for problem, source in sources.items()
     }
     config["sample_size"]["problems"] = []
@@ -174,7 +191,7 @@ def user_data_study(tmp_path_factory) -> Path:
     config["infer"] = {"liver": {"scans": str(scans.relative_to(study)), "models": ["rl-unet"]}}
     (study / "study.yaml").write_text(yaml.safe_dump(config))
     targets = ["results/tables/table2.tsv", "results/qc/cac/roi.tsv"]
-    run_snakemake(study, *targets, "results/infer/liver/rl-unet/predictions.tsv")
+    run_snakemake(study, *targets, "results/infer/liver/rl-unet")
     return study
 
 

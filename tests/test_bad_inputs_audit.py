@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, biomarker, write_toy_dataset
+from conftest import PROBLEM_2D, ROOT, biomarker, write_toy_dataset
 from rlnet import cli, io, provenance
 
 SPLIT = json.dumps({"train": 0.5, "val": 0.25, "test": 0.25, "strata": 1})
@@ -245,6 +245,7 @@ def test_an_edited_user_image_reruns_its_jobs_and_fails_the_audit(tmp_path):
     io.write_table(tmp_path / "raw" / "manifest.tsv", table)
     problem = config["problems"]["pma"]
     problem["source"] = {"manifest": str(tmp_path / "raw" / "manifest.tsv")}
+    problem["grid"] = PROBLEM_2D["grid"]
     problem["split"] = {"train": 0.5, "val": 0.25, "test": 0.25, "strata": 1}
     config["problems"] = {"pma": problem}
     config["sample_size"]["problems"] = ["pma"]

@@ -24,6 +24,7 @@ import SimpleITK as sitk
 import yaml
 
 from conftest import (
+    PROBLEM_2D,
     ROOT,
     assert_nothing_half_written,
     biomarker,
@@ -161,7 +162,7 @@ MANIFEST_CASES = {
     "spacing differs from header": (cell("spacing", "3 2"), 2, (),
                                     "line 5 (case c03): spacing 3 2 differs from the header's 2 2"),
     "negative header spacing": (cell("image", negative_header_spacing), 2, (),
-                                "neg.mha header spacing (2.0, -2.0) must be finite and > 0"),
+                                "neg.mha: header spacing (2.0, -2.0) must be finite and > 0"),
     "zero NIfTI pixdim": (nifti_pixdim(0.0), 2, (),
                           "pixdim.nii.gz header spacing (2.0, 0.0) must be finite and > 0"),
     "NaN NIfTI pixdim": (nifti_pixdim(float("nan")), 2, (),
@@ -374,6 +375,7 @@ def test_workflow_passes_dims_masks_and_the_users_file_to_the_data_stages(workfl
     table.to_csv(workflow_copy / "raw" / "manifest.tsv", sep="\t", index=False)
     config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
     config["problems"]["pma"]["source"] = {"manifest": "raw/manifest.tsv"}
+    config["problems"]["pma"]["grid"] = PROBLEM_2D["grid"]
     (workflow_copy / "study.yaml").write_text(yaml.safe_dump(config))
     targets = ["results/data/pma/split.tsv", "results/data/liver/manifest.tsv"]
     # a whole study (pma from a manifest), not merged over the default

@@ -89,6 +89,53 @@ def test_roi_on_a_2d_problem_is_refused(default):
     expect_error(default, "problems.pma.roi", "only 3D")
 
 
+def test_a_users_source_needs_a_grid(default):
+    default["problems"]["pma"]["source"] = {"manifest": "m.tsv"}
+    expect_error(
+        default,
+        "config key 'problems.pma.grid': required for your own data",
+        "e.g. grid: {spacing: [0.8, 0.8], shape: [448, 448]}",
+    )
+    default["problems"]["pma"]["grid"] = {"spacing": [0.8, 0.8], "shape": [448, 448]}
+    cfg.validate(default)
+
+
+@pytest.mark.parametrize(
+    "problem, grid, fragment",
+    [
+        (
+            "pma",
+            {"spacing": [1.0, 1.0, 1.0], "shape": [64, 64]},
+            "grid.spacing': [1.0, 1.0, 1.0] has 3",
+        ),
+        (
+            "pma",
+            {"spacing": [1.0, 1.0], "shape": [100, 100]},
+            "grid.shape': [100, 100] must be two multiples of 16",
+        ),
+        ("pma", {"spacing": [1.0, 1.0]}, "grid.shape': required for 2D problems"),
+        (
+            "cac",
+            {"spacing": [3.0, 2.0, 2.0], "shape": [64, 64]},
+            "grid.shape': 3D problems crop the ROI",
+        ),
+    ],
+)
+def test_a_bad_grid_is_named(default, problem, grid, fragment):
+    default["problems"][problem]["grid"] = grid
+    expect_error(default, f"config key 'problems.{problem}.{fragment}")
+
+
+def test_a_phantoms_grid_is_its_own_spacing_and_shape(default):
+    """The default's problems: the chest slices 96 x 96 at 3.6 mm, the heart volumes' 3 x 2 x 2
+    mm; a phantom slice of 100 x 90 pixels meets a grid of 112 x 96 (multiples of 16)."""
+    assert cfg.problem_grid(default, "pma") == {"spacing": [3.6, 3.6], "shape": [96, 96]}
+    assert cfg.problem_grid(default, "cac") == {"spacing": [3.0, 2.0, 2.0]}
+    default["phantoms"]["chest"]["shape"] = [100, 90]
+    assert cfg.problem_grid(default, "sfa")["shape"] == [112, 96]
+    assert cfg.prepare_settings(default, "sfa")["grid"]["shape"] == [112, 96]
+
+
 def test_problem_training_overrides_merge(default):
     merged = cfg.training_settings(default, "cac")
     assert merged["batch_size"] == default["problems"]["cac"]["training"]["batch_size"]

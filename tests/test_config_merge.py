@@ -78,6 +78,7 @@ def test_config_checker_checks_a_file_as_the_workflow_reads_it(tmp_path, capsys)
     assert cfg.main([str(source)]) == 1
     assert "config key 'problems.pma.source'" in capsys.readouterr().err
     source.write_text(
-        "problems: {pma: {source: {manifest: m.tsv, synthetic: null, target: null}}}\n"
+        "problems: {pma: {source: {manifest: m.tsv, synthetic: null, target: null}, "
+        "grid: {spacing: [0.8, 0.8], shape: [448, 448]}}}\n"
     )
     assert cfg.main([str(source)]) == 0

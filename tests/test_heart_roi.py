@@ -10,7 +10,7 @@ from rlnet import io
 from rlnet.datasets.manifest import COLUMNS, ManifestError, check_headers
 from rlnet.phantoms import heart
 from rlnet.prepare import Prepared, PrepareError, prepare
-from rlnet.roi_qc import roi_qc, roi_table
+from rlnet.roi_qc import roi_qc, roi_table, window_box
 
 SHAPE, SPACING = (32, 64, 64), (3.0, 2.5, 2.5)
 PROBLEM_3D = {
@@ -18,6 +18,7 @@ PROBLEM_3D = {
     "candidates": {"hu": [130, 3000]},
     "input_window": [-1000, 1500],
     "roi": {"size": [16, 32, 32], "margin": [1, 2, 2]},
+    "grid": {"spacing": list(SPACING)},
 }
 
 
@@ -41,15 +42,16 @@ def split_of(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_a_roi_center_places_the_crop_by_hand(tmp_path):
-    """Centre (10, 20, 30), window + margins (18, 36, 36): the crop starts at (1, 2, 12)."""
+    """Centre (10, 20, 30), window + margins (18, 36, 36): the crop starts at voxel (1, 2, 12),
+    at (3, 5, 30) mm (spacing 3 x 2.5 x 2.5 mm, origin 0)."""
     table = manifest(tmp_path, roi_center=["10 20 30", "", ""])
     prepare(table, split_of(table), PROBLEM_3D, tmp_path / "out")
     prepared = Prepared.load(tmp_path / "out")
     row = prepared.cases.loc[0]
-    assert (row["roi_center"], row["roi_source"], row["origin"]) == (
+    assert (row["roi_center"], row["roi_source"], row["grid_origin"]) == (
         "10 20 30",
         "roi_center",
-        "1 2 12",
+        "3 5 30",
     )
     image, _ = io.read_image(table.loc[0, "image"])
     assert np.array_equal(prepared.images[0], image[1:19, 2:38, 12:48])
@@ -117,3 +119,14 @@ def test_the_qc_flags_a_doubtful_roi(tmp_path):
     )
     table = roi_table(cases)
     assert table["flag"].tolist() == ["doubtful", ""]
+
+
+def test_the_qc_box_is_the_window_at_the_grids_spacing():
+    """A 32 x 32 window of 2 mm voxels on a 0.7 mm scan, centred on pixel (100, 200): 91.43
+    pixels a side, its first grid voxel's centre 16 x 2 mm = 45.71 pixels before the centre,
+    its edge half a grid voxel (1.43 pixels) further; at the scan's own spacing the box is the
+    crop's pixels (centre - 16 - 0.5)."""
+    top, left, height, width = window_box((100, 200), (32, 32), (2 / 0.7, 2 / 0.7))
+    assert (height, width) == pytest.approx((32 * 2 / 0.7, 32 * 2 / 0.7))
+    assert (top, left) == pytest.approx((100 - 16.5 * 2 / 0.7, 200 - 16.5 * 2 / 0.7))
+    assert window_box((10, 20), (16, 32), (1.0, 1.0)) == (1.5, 3.5, 16.0, 32.0)

@@ -45,9 +45,10 @@ def test_maps_overlay_the_source_image(predicted):
     local = np.load(predicted / "localization.npy")
     for k, row in table.iterrows():
         array, geometry = io.read_image(row["map"], kind="mask")
-        assert array.shape == (30, 30)  # the slice before padding to a multiple of 16
+        assert array.shape == (30, 30)  # the slice before padding to the 32 x 32 grid
         assert geometry.spacing == pytest.approx((2.0, 2.0))
-        np.testing.assert_array_equal(array, local[k][:30, :30])
+        # centred: the slice's pixel 15 is the grid's 16, so the slice is grid rows/columns 1-30
+        np.testing.assert_array_equal(array, local[k][1:31, 1:31])
         assert row["map"].endswith(f"{row['case_id']}.nii.gz")
 
 

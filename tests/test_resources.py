@@ -87,6 +87,7 @@ def test_a_manifest_problem_counts_its_rows(tmp_path):
     manifest = tmp_path / "manifest.tsv"
     manifest.write_text("case_id\tvalue\n" + "".join(f"c{k}\t1\n" for k in range(10)))
     config["problems"]["pma"]["source"] = {"manifest": str(manifest)}
+    config["problems"]["pma"]["grid"] = {"spacing": [0.7, 0.7], "shape": [512, 512]}
     assert res.expected_cases(config, "pma") == 10
     assert res.train_priority(config, "pma") == round(10 * 0.6 * 512 * 512 * 20 / 1e6)
 

@@ -7,8 +7,9 @@ import pytest
 
 from conftest import REAL_CT
 from rlnet import io
+from rlnet.heart_search import LOW_CONFIDENCE, find_heart
 from rlnet.phantoms import heart
-from rlnet.roi import LOW_CONFIDENCE, crop, find_heart, paste
+from rlnet.roi import crop, paste
 
 #: Localisation error bounds (mm) against the phantom's true heart centre.
 MEAN_ERROR_MM, MAX_ERROR_MM = 6.0, 15.0
@@ -42,9 +43,9 @@ def test_locate_heart_paper_scale():
     assert errors.max() < MAX_ERROR_MM and inside.all()
 
 
-def test_locate_heart_needs_lungs():
-    with pytest.raises(ValueError, match="no lungs"):
-        find_heart(np.full((20, 30, 30), 40, dtype=np.int16), (3.0, 2.0, 2.0))
+def test_a_volume_without_lungs_has_no_confidence():
+    found = find_heart(np.full((20, 30, 30), 40, dtype=np.int16), (3.0, 2.0, 2.0))
+    assert found.confidence == 0.0 and "no lungs" in found.note
 
 
 def test_an_abdominal_ct_without_heart_is_doubtful():

@@ -63,6 +63,7 @@ def prepared(shard, problem, root):
         "spatial_dims": 2,
         "candidates": {"hu": PROBLEMS[problem]["hu"]},
         "input_window": [-250, 250],
+        "grid": {"spacing": CHEST["spacing"], "shape": CHEST["shape"]},  # the phantom's own
     }
     prepare(manifest, split, spec, root / "prepared")
     return root / "prepared"

@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import files_under
+from conftest import REAL_CT, band, files_under
 from rlnet import cli, io
 from rlnet.biomarkers import agatston
+from rlnet.datasets.manifest import validate
 from rlnet.datasets.tables import TableError, import_cac_table, import_slices_table
 from rlnet.phantoms import heart
+from rlnet.prepare import Prepared, prepare
 from user_data import cac_folder, slices_folder
 
 
@@ -85,6 +87,79 @@ def test_a_cac_row_without_volume_or_mask_is_named(tmp_path):
     table.to_csv(source, index=False)
     with pytest.raises(TableError, match=r"line 3 \(case p1\): no calcium volume"):
         import_cac_table(source)
+
+
+#: Bad cells of a CAC table's line 3 (case p1): (column, value, image written as bad.nii.gz
+#: (array, spacing) or None, the error's fragment).
+BAD_CAC_CELLS = {
+    "heart mask on another grid": (
+        "heart_mask", "bad.nii.gz", (np.ones((32, 64, 60), np.uint8), (3.0, 2.5, 2.5)),
+        r"heart_mask .*bad.nii.gz has shape \(32, 64, 60\), the image \(32, 64, 64\)",
+    ),
+    "a 2D slice as the scan": (
+        "image", "bad.nii.gz", (np.full((8, 8), -1000, np.int16), (2.5, 2.5)),
+        r"image .*bad.nii.gz has 2 dimensions",
+    ),
+    "roi_center outside": ("roi_center", "40 1 1", None, r"roi_center 40 1 1 lies outside"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_CAC_CELLS)
+def test_cac_header_errors_name_the_users_table_and_line(tmp_path, bad):
+    """The header checks run on the user's CAC table, so their errors name it and its line
+    (before: the import passed, and the manifest stage named the pipeline's copy,
+    results/data/cac/import/cac_table.tsv)."""
+    column, value, image, fragment = BAD_CAC_CELLS[bad]
+    source = cac_folder(tmp_path, 2)
+    if image is not None:
+        io.write_image(tmp_path / "bad.nii.gz", *image)
+    table = pd.read_csv(source, dtype=str, keep_default_na=False)
+    table[column] = table.get(column, "")
+    table.loc[1, column] = value
+    table.to_csv(source, index=False)
+    with pytest.raises(TableError, match=r"scores.csv: line 3 \(case p1\): " + fragment):
+        import_cac_table(source)
+
+
+def test_a_slices_table_mixes_slice_sizes_on_the_grid(tmp_path):
+    """A real 512 x 512 DICOM slice (0.977 mm, its body > -500 HU as the reference) listed
+    first, then 30 x 30 toy slices at 2 x 1.5 mm (which were padded to 512^2 beside it): every
+    case reaches the 256 x 256 grid at 2 mm, and each reference mask measures its listed area
+    within the band bound of tests/test_grid.py (pixels within 2 d_s + d_g of the other
+    label)."""
+    source = slices_folder(tmp_path / "user", n=4)
+    ct, geometry = io.read_image(REAL_CT / "dicom-abdomen")
+    body = (ct > -500).astype(np.uint8)
+    io.write_image(tmp_path / "user" / "body.nii.gz", body, geometry)
+    s = geometry.spacing[1]
+    first = {
+        "case_id": "dicom",
+        "image": str(REAL_CT / "dicom-abdomen"),
+        "slice": "10",
+        "value": float(body[10].sum()) * s * s,
+        "mask": "body.nii.gz",
+    }
+    table = pd.concat([pd.DataFrame([first]), pd.read_csv(source, dtype=str)], ignore_index=True)
+    table.fillna("").to_csv(source, index=False)
+    manifest = validate(import_slices_table(source, tmp_path / "out"), source)
+    split = pd.DataFrame({"case_id": manifest["case_id"], "split": "test", "stratum": 0})
+    problem = {
+        "spatial_dims": 2,
+        "candidates": {"hu": [-20, 100]},
+        "input_window": [-250, 250],
+        "grid": {"spacing": [2.0, 2.0], "shape": [256, 256]},  # 512 mm: the whole body
+    }
+    prepare(manifest, split, problem, tmp_path / "prepared")
+    prepared = Prepared.load(tmp_path / "prepared")
+    assert prepared.masks.shape == (5, 256, 256)
+    assert (prepared.cases["voxel_size"] == 4.0).all()
+    for k, row in manifest.iterrows():
+        mask, own = io.read_image(row["mask"], kind="mask")
+        d_s, d_g = np.linalg.norm(own.spacing) / 2, np.linalg.norm([2.0, 2.0]) / 2
+        pixel = float(np.prod(own.spacing))
+        bound = band(mask, own.spacing, 2 * d_s + d_g).sum() * pixel
+        area = prepared.masks[k].sum() * 4.0
+        assert abs(area - row["value"]) <= bound, (row["case_id"], area, row["value"], bound)
 
 
 def test_the_tiny_study_runs_on_a_slices_table(user_data_study):

@@ -125,14 +125,16 @@ VAL_LOSSES = [1.0, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 0.5, 0.6, 0.7, 0.8, 0.9, 1
 
 
 @pytest.mark.parametrize(
-    ("patience", "epochs", "best_epoch"),
-    [(1, 3, 1), (3, 5, 1), (5, 7, 1), (6, 13, 7)],
+    ("patience", "epochs", "best_epoch", "stopped_by"),
+    [(1, 3, 1, "patience"), (3, 5, 1, "patience"), (5, 7, 1, "patience"), (6, 13, 7, "budget")],
 )
 def test_early_stopping_after_patience_keeps_the_best_epoch(
-    toy_prepared, tmp_path, monkeypatch, patience, epochs, best_epoch
+    toy_prepared, tmp_path, monkeypatch, caplog, patience, epochs, best_epoch, stopped_by
 ):
     """The run stops ``patience`` epochs after its best; a patience longer than the flat start
-    (5 bad epochs after epoch 1) reaches the drop at epoch 7 and keeps that model."""
+    (5 bad epochs after epoch 1) reaches the drop at epoch 7 and keeps that model, and then
+    the 13-epoch budget ends it (5 bad epochs after 7): run.json says which, a budget stop
+    warns."""
     losses = iter(VAL_LOSSES)
     monkeypatch.setattr(Trainer, "_train_epoch", lambda self, epoch: 0.0)
     monkeypatch.setattr(Trainer, "_validate", lambda self: (next(losses), 0.0))
@@ -140,6 +142,25 @@ def test_early_stopping_after_patience_keeps_the_best_epoch(
     run = Trainer(spec(**settings), toy_prepared, "cpu").fit(tmp_path / "a", tmp_path / "ck")
     assert (run["epochs"], run["best_epoch"]) == (epochs, best_epoch)
     assert run["best_val_loss"] == VAL_LOSSES[best_epoch]
+    assert run["stopped_by"] == stopped_by
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["stopped_by"] == stopped_by
+    warned = [r.message for r in caplog.records if "stopped by its budget" in r.getMessage()]
+    assert bool(warned) == (stopped_by == "budget")
+
+
+@pytest.mark.parametrize(("direct_loss", "expected"), [("mae", 1.5), ("mse", 2.5)])
+def test_direct_regressors_learn_with_the_configured_loss(direct_loss, expected):
+    """Errors (value - target) / scale of -1 and 2 (scale 2): MAE 1.5, MSE (1 + 4) / 2 = 2.5.
+    RL models keep MSE whatever the setting."""
+    from rlnet.models import build_model
+    from rlnet.models.output import ModelOutput
+    from rlnet.training.loop import _loss
+
+    batch = {"target": torch.tensor([4.0, 2.0])}
+    out = ModelOutput(torch.tensor([2.0, 6.0]), None, None)
+    enc = build_model("enc-unet", 2, 2)
+    assert _loss(enc, batch, out, 2.0, direct_loss).item() == pytest.approx(expected)
+    assert _loss(build_model("rl-unet", 2, 2), batch, out, 2.0, direct_loss).item() == 2.5
 
 
 def test_each_epoch_prints_its_run_and_an_upper_bound_on_time_left(

@@ -7,6 +7,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from rlnet.labels import BASELINES
 from rlnet.phantom_registry import PHANTOMS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
@@ -15,6 +16,8 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "config.y
 
 #: 3D ROIs feed the networks uncropped: every axis must survive four 2x poolings.
 ROI_MULTIPLE = 16
+#: 2D grid shapes likewise (the U-Net's four poolings).
+GRID_MULTIPLE = 16
 
 
 class ConfigError(ValueError):
@@ -63,17 +66,27 @@ def check_ranges(config: dict) -> None:
 
 
 def check_infer(config: dict) -> None:
-    """Each ``infer`` entry names a problem and models trained on it."""
+    """Each ``infer`` entry names a problem and models it trains (its ``models``, all trained
+    models of the registry by the schema, the ``baseline`` CNN among them); a learning-free
+    baseline (``rlnet.labels.BASELINES``) has nothing trained to apply."""
     for problem, block in config.get("infer", {}).items():
         if problem not in config["problems"]:
-            raise ConfigError(f"config key 'infer.{problem}': no such problem")
-        trained = [m for m in config["problems"][problem]["models"] if m != "baseline"]
+            known = ", ".join(config["problems"])
+            raise ConfigError(f"config key 'infer.{problem}': no such problem (problems: {known})")
+        trained = config["problems"][problem]["models"]
         for model in block["models"]:
-            if model not in trained:
+            if model in trained:
+                continue
+            key = f"config key 'infer.{problem}.models'"
+            if model in BASELINES:
                 raise ConfigError(
-                    f"config key 'infer.{problem}.models': {model} is not trained on {problem} "
-                    f"(its models: {', '.join(trained)})"
+                    f"{key}: {model} is a baseline without learning (evaluation.baselines): "
+                    f"nothing trained to apply to new scans (models of {problem}: "
+                    f"{', '.join(trained)})"
                 )
+            raise ConfigError(
+                f"{key}: {model} is not trained on {problem} (its models: {', '.join(trained)})"
+            )
 
 
 def check_semantics(config: dict) -> None:
@@ -144,6 +157,7 @@ def check_semantics(config: dict) -> None:
                 f"config key 'problems.{name}.roi.size': {problem['roi']['size']} must be "
                 f"multiples of {ROI_MULTIPLE} (the networks pool four times)"
             )
+        check_grid(name, problem)
         if "mask" in problem["candidates"] and "synthetic" in source:
             if "candidate_mask" not in source:
                 raise ConfigError(
@@ -158,6 +172,49 @@ def check_semantics(config: dict) -> None:
                     f"config key 'sample_size.problems': '{name}' is not a configured problem"
                 )
     check_evaluation(config)
+
+
+#: A grid block per spatial_dims, named in the error of a user's problem without one.
+GRID_EXAMPLES = {2: "{spacing: [0.8, 0.8], shape: [448, 448]}", 3: "{spacing: [3.0, 2.0, 2.0]}"}
+
+
+def check_grid(name: str, problem: dict) -> None:
+    """A problem's ``grid``: required for a user's source; one spacing per axis; 2D a shape of
+    multiples of GRID_MULTIPLE, 3D none (the ROI is its shape). ConfigError naming the key."""
+
+    def key(sub: str = "") -> str:
+        return f"config key 'problems.{name}.grid{sub}'"
+
+    dims = problem["spatial_dims"]
+    grid = problem.get("grid")
+    if grid is None:
+        if "synthetic" not in problem["source"]:
+            example = GRID_EXAMPLES[dims]
+            raise ConfigError(
+                f"{key()}: required for your own data: the voxel size every case is resampled "
+                f"to{' and the slice size' if dims == 2 else ''}, e.g. grid: {example}"
+            )
+        return
+    if len(grid["spacing"]) != dims:
+        raise ConfigError(
+            f"{key('.spacing')}: {grid['spacing']} has {len(grid['spacing'])} values; the problem "
+            f"is {dims}D"
+        )
+    if dims == 3:
+        if "shape" in grid:
+            raise ConfigError(
+                f"{key('.shape')}: 3D problems crop the ROI (roi.size + 2 x roi.margin voxels at "
+                "the grid's spacing); leave shape out"
+            )
+        return
+    shape = grid.get("shape")
+    if shape is None:
+        raise ConfigError(f"{key('.shape')}: required for 2D problems (the slice size, [y, x])")
+    if len(shape) != 2 or any(s % GRID_MULTIPLE for s in shape):
+        raise ConfigError(
+            f"{key('.shape')}: {shape} must be two multiples of {GRID_MULTIPLE} (the networks "
+            "pool four times)"
+        )
 
 
 def check_evaluation(config: dict) -> None:
@@ -243,13 +300,37 @@ def drop_nulls(config: dict) -> dict:
 #: Keys of a problem's block that ``rlnet.prepare`` reads. The prepare rule gets only these, so
 #: an edit of the problem's models, training or split block does not re-prepare it (and so
 #: retrain every model of the problem); a split edit reaches prepare through split.tsv.
-PREPARE_KEYS = ("spatial_dims", "candidates", "input_window", "roi")
+PREPARE_KEYS = ("spatial_dims", "candidates", "input_window", "roi", "grid")
+
+
+def problem_grid(config: dict, problem: str) -> dict:
+    """The training grid of a problem: its ``grid`` block, else (a synthetic source) the
+    phantom's own spacing and, 2D, its slice shape rounded up to a multiple of GRID_MULTIPLE,
+    so the phantom's images are used as they are. A user's source must set ``grid``
+    (``check_grid``): a grid taken from the data would change with the cases."""
+    block = config["problems"][problem]
+    if "grid" in block:
+        return copy.deepcopy(block["grid"])
+    phantom = config["phantoms"][block["source"]["synthetic"]]
+    grid = {"spacing": list(phantom["spacing"])}
+    if block["spatial_dims"] == 2:
+        grid["shape"] = [-(-int(s) // GRID_MULTIPLE) * GRID_MULTIPLE for s in phantom["shape"]]
+    return grid
 
 
 def prepare_settings(config: dict, problem: str) -> dict:
-    """The part of a problem's block that ``rlnet.prepare.prepare`` reads."""
+    """The part of a problem's block that ``rlnet.prepare.prepare`` reads, its grid resolved
+    (``problem_grid``)."""
     block = config["problems"][problem]
-    return {key: block[key] for key in PREPARE_KEYS if key in block}
+    settings = {key: block[key] for key in PREPARE_KEYS if key in block}
+    settings["grid"] = problem_grid(config, problem)
+    return settings
+
+
+def problem_settings(config: dict, problem: str) -> dict:
+    """A problem's whole block with its grid resolved: what a stage preparing new scans as the
+    problem's cases reads (rule infer)."""
+    return {**copy.deepcopy(config["problems"][problem]), **prepare_settings(config, problem)}
 
 
 #: Prefix of the models trained on reference masks (every case of their problem needs one).

@@ -1,5 +1,6 @@
-"""Verification of the images read: a NIfTI file holds the bytes its header announces, CT
-values are finite, fit int16 and are not constant, masks hold non-negative integers.
+"""Verification of the images read: a header's spacing is finite and > 0, a NIfTI file holds
+the bytes its header announces, CT values are finite, fit int16 and are not constant, masks
+hold non-negative integers.
 
 ITK's NIfTI reader fills a cut-off file's missing voxels with zeros and turns NaN into 0; these
 checks make such files errors naming the file (``ImageReadError``), for ``rlnet.io``.
@@ -40,6 +41,14 @@ def is_nifti(path: Path) -> bool:
     """Whether SimpleITK reads ``path`` (a file) as NIfTI: by its name, as ITK chooses the
     reader (asking ITK costs ~1 ms per file)."""
     return path.name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def check_spacing(path: str | os.PathLike, spacing: Sequence[float]) -> None:
+    """Raise ImageReadError naming ``path`` unless every spacing value (mm) is finite and > 0."""
+    spacing = tuple(float(s) for s in spacing)
+    if not all(np.isfinite(s) and s > 0 for s in spacing):
+        shown = tuple(float(f"{s:.7g}") for s in spacing)  # float32 headers: 3.6, not 3.5999999
+        raise ImageReadError(f"{path}: header spacing {shown} must be finite and > 0 (mm)")
 
 
 def check_nifti_size(path: Path, header) -> None:

@@ -165,27 +165,14 @@ def read_image(path: str | os.PathLike, kind: str = "ct") -> tuple[np.ndarray, G
 
 
 def _read_sitk(path: Path):
-    """The SimpleITK image of a file or DICOM series folder, verified complete."""
-    sitk = _itk()
-
+    """The SimpleITK image of a file or DICOM series folder, verified complete, its spacing
+    finite and > 0 as stored (never ITK's 1 mm for a zero)."""
     try:
         if path.is_dir():
-            reader = sitk.ImageSeriesReader()
-            files = dicom_series_files(path)
-            reader.SetFileNames(files)
-            reader.MetaDataDictionaryArrayUpdateOn()
-            image = reader.Execute()
-            positions = [
-                [float(v) for v in reader.GetMetaData(k, POSITION_TAG).split("\\")]
-                for k in range(len(files))
-                if reader.HasMetaDataKey(k, POSITION_TAG)
-            ]
-            if len(positions) == len(files) > 1:
-                _check_even_slices(path, positions, image.GetDirection())
-            if len(files) == 1 and image.GetDimension() == 3:
-                image = image[:, :, 0]  # one slice: a 2D image (in-plane geometry)
-            return image
-        image = sitk.ReadImage(str(path))
+            return _read_series(path)
+        reader = _header(path)
+        _check_header_spacing(path, reader)
+        image = reader.Execute()
     except RuntimeError as err:
         raise ImageReadError(f"{path}: cannot read image ({_itk_reason(err)})") from err
     # NRRD, MetaImage and DICOM readers fail on missing pixel data; ITK's NIfTI reader fills
@@ -195,6 +182,66 @@ def _read_sitk(path: Path):
         if int(image.GetMetaData("datatype")) in checks.NIFTI_FLOAT_TYPES:
             checks.check_nifti_finite(path)
     return image
+
+
+def _read_series(folder: Path):
+    """The SimpleITK image of the DICOM series in ``folder`` (one slice: a 2D image), every
+    file's pixel spacing checked and the slices evenly spaced."""
+    sitk = _itk()
+
+    reader = sitk.ImageSeriesReader()
+    files = dicom_series_files(folder)
+    reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()
+    image = reader.Execute()
+    for k, name in enumerate(files):
+        tags = {
+            t: reader.GetMetaData(k, t) for t in PIXEL_SPACING_TAGS if reader.HasMetaDataKey(k, t)
+        }
+        _check_pixel_spacing(Path(name), tags)
+    positions = [
+        [float(v) for v in reader.GetMetaData(k, POSITION_TAG).split("\\")]
+        for k in range(len(files))
+        if reader.HasMetaDataKey(k, POSITION_TAG)
+    ]
+    if len(positions) == len(files) > 1:
+        _check_even_slices(folder, positions, image.GetDirection())
+    if len(files) == 1 and image.GetDimension() == 3:
+        image = image[:, :, 0]  # one slice: a 2D image (in-plane geometry)
+    return image
+
+
+def _check_header_spacing(path: Path, reader) -> None:
+    """ImageReadError naming ``path`` unless its header spacing is finite and > 0: a NIfTI
+    file's pixdim as stored (ITK reads a zero as 1 mm), any other format's as ITK reads it."""
+    n_dims = reader.GetDimension()
+    if checks.is_nifti(path) and path.name.lower().endswith((".nii", ".nii.gz")):
+        stored = checks.nifti_header(path)["pixdim"][1 : n_dims + 1]
+        spacing = tuple(float(s) for s in stored)[::-1]
+    else:
+        spacing = tuple(float(s) for s in reader.GetSpacing())[::-1]
+    checks.check_spacing(path, spacing)
+
+
+def _check_pixel_spacing(path: Path, tags: dict[str, str]) -> None:
+    """ImageReadError naming the DICOM file unless the first pixel-size tag present
+    (``PIXEL_SPACING_TAGS``: its values in ``tags``) holds two finite values > 0: GDCM reads a
+    zero or a missing pixel size as 1 mm."""
+    tag = next((t for t in PIXEL_SPACING_TAGS if t in tags), None)
+    if tag is None:
+        raise ImageReadError(
+            f"{path}: no pixel size in the DICOM header (none of the tags "
+            f"{', '.join(PIXEL_SPACING_TAGS)}): the pixel size is unknown"
+        )
+    try:
+        spacing = tuple(float(v) for v in tags[tag].split("\\"))
+    except ValueError:
+        spacing = ()
+    if len(spacing) != 2:
+        raise ImageReadError(
+            f"{path}: pixel size {tags[tag].strip()!r} (DICOM tag {tag}) is not two numbers (mm)"
+        )
+    checks.check_spacing(path, spacing)
 
 
 def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, ...]]:
@@ -218,26 +265,36 @@ def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, 
 
 
 @keeps_locale
-def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
+def read_geometry(
+    path: str | os.PathLike, one_slice_as_2d: bool = True
+) -> tuple[tuple[int, ...], Geometry]:
     """Shape (array order) and geometry from an image header, without reading the pixels
     (a NIfTI file's size is checked against its header: cheap, see ``image_checks.gzip_size``).
 
     A directory is a DICOM series (one per folder): every file's header is read; the first
     gives the in-plane geometry, the slices' gap along the slice normal the slice spacing (the
-    gaps must be equal). A series of one slice is a 2D image (its in-plane geometry).
+    gaps must be equal). A series of one slice is a 2D image (its in-plane geometry), or with
+    ``one_slice_as_2d=False`` the volume of one slice it is, at its position: the geometry a
+    map must be written with to overlay the slice in a viewer.
     """
     path = Path(path)
     if not path.is_dir():
         reader = _header(path)
+        _check_header_spacing(path, reader)
         if checks.is_nifti(path):
             checks.check_nifti_size(path, reader)
         return tuple(int(s) for s in reader.GetSize()[::-1]), _geometry_of(reader)
     files = dicom_series_files(path)
     headers = [_header(Path(f)) for f in files]
+    for name, header in zip(files, headers, strict=True):
+        tags = {t: header.GetMetaData(t) for t in PIXEL_SPACING_TAGS if header.HasMetaDataKey(t)}
+        _check_pixel_spacing(Path(name), tags)
     first = headers[0]
     geometry = _geometry_of(first)
     columns, rows = first.GetSize()[:2]
     if len(files) == 1:  # one slice: a 2D image, as read_image gives it
+        if not one_slice_as_2d:
+            return (1, int(rows), int(columns)), geometry
         return (int(rows), int(columns)), geometry.plane(0)
     if len(files) > 1:
         step = _check_even_slices(path, [h.GetOrigin() for h in headers], first.GetDirection())
@@ -249,6 +306,14 @@ def read_geometry(path: str | os.PathLike) -> tuple[tuple[int, ...], Geometry]:
 
 #: DICOM tag of a slice's position (ImagePositionPatient, mm).
 POSITION_TAG = "0020|0032"
+#: DICOM tags of the pixel size (row, column spacing in mm), the first one present is read:
+#: PixelSpacing (CT, MR), ImagerPixelSpacing (projection images), NominalScannedPixelSpacing
+#: (secondary capture, which ITK's DICOM writer makes).
+PIXEL_SPACING_TAGS = ("0028|0030", "0018|1164", "0018|2010")
+#: Files of a series folder that are not slices: hidden files (``.DS_Store``) and a DICOMDIR.
+NOT_SLICES = ("DICOMDIR",)
+#: A DICOM file's "DICM" marker ends at this byte (after the 128-byte preamble).
+DICOM_MAGIC_END = 132
 #: Largest difference between slice gaps of one series read as even (mm).
 SLICE_GAP_TOLERANCE_MM = 0.01
 
@@ -272,7 +337,51 @@ def dicom_series_files(folder: str | os.PathLike) -> list[str]:
             f"{folder}: holds {len(series)} DICOM series ({listed}); "
             f"move each series to a folder of its own and name the one to use"
         )
-    return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, series[0]))
+    files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, series[0]))
+    _check_every_file_is_a_slice(Path(folder), files)
+    return files
+
+
+def _check_every_file_is_a_slice(folder: Path, files: Sequence[str]) -> None:
+    """ImageReadError naming each file of ``folder`` that is not one of the series' ``files``:
+    GDCM leaves out a truncated or corrupt file without a word, which would lose its slice (or,
+    in the middle, leave a gap). Hidden files and a DICOMDIR are not slices."""
+    listed = {Path(f).name for f in files}
+    strays = [
+        path
+        for path in sorted(folder.iterdir())
+        if path.is_file()
+        and path.name not in listed
+        and not path.name.startswith(".")
+        and path.name.upper() not in NOT_SLICES
+    ]
+    if not strays:
+        return
+    whys = [_why_not_a_slice(path) for path in strays]
+    advice = "replace it with a complete copy or remove it"
+    if len(strays) == 1:
+        raise ImageReadError(
+            f"{strays[0]}: {whys[0]}, in the folder of a DICOM series of {len(files)} other "
+            f"file(s); {advice}"
+        )
+    named = "; ".join(f"{p.name} ({why})" for p, why in zip(strays[:5], whys, strict=False))
+    more = f" and {len(strays) - 5} more" if len(strays) > 5 else ""
+    raise ImageReadError(
+        f"{folder}: {len(strays)} files are not slices of its DICOM series of {len(files)} "
+        f"file(s): {named}{more}; replace each with a complete copy or remove it"
+    )
+
+
+def _why_not_a_slice(path: Path) -> str:
+    """Why a file GDCM left out of a folder's series is not one of its slices."""
+    with open(path, "rb") as handle:
+        if handle.read(DICOM_MAGIC_END)[DICOM_MAGIC_END - 4 :] != b"DICM":
+            return "not a DICOM file"
+    try:
+        _header(path)
+    except ImageReadError:
+        return "a DICOM file that cannot be read whole (truncated or corrupt)"
+    return "a DICOM file that is not an image of the series"
 
 
 def _check_even_slices(

@@ -8,7 +8,8 @@ Outputs (one folder per trained model):
                       used by the metrics stage (binarised by ``rlnet.localization``: the
                       ``area`` rule by default, the paper's ``threshold`` on request)
     maps/{case}.nii.gz the binarised localization in the source image's geometry (overlays the
-                      CT in 3D Slicer / ITK-SNAP); for cac the ROI is placed back in the volume
+                      CT in 3D Slicer / ITK-SNAP): the training grid's window mapped back onto
+                      the source's voxels (for cac the ROI placed back in the volume)
 """
 
 import logging
@@ -19,7 +20,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from rlnet import biomarkers, io, roi
+from rlnet import biomarkers, grid, io
 from rlnet.localization import RULES, binarise
 from rlnet.models import build_model
 from rlnet.prepare import Prepared
@@ -97,18 +98,20 @@ def _agatston_columns(
 
 
 def _write_map(prepared: Prepared, index: int, local: np.ndarray, path: Path) -> None:
-    """Place one binarised localization back into its source image's space and write it."""
+    """Place one binarised localization (the network window of a grid array) back on its
+    source image's voxels (``rlnet.grid.to_source``, nearest neighbour) and write it in the
+    source's geometry. A one-slice DICOM series gets a one-slice volume at the slice's position.
+    """
     row = prepared.cases.loc[index]
-    shape, geometry = io.read_geometry(row["image"])
-    if prepared.spatial_dims == 3:
-        origin = [
-            int(o) + m
-            for o, m in zip(str(row["origin"]).split(), prepared.center_offset(), strict=True)
-        ]
-        full = roi.paste(local, origin, shape, fill=0)
-    else:
-        full = local[tuple(slice(0, s) for s in shape)]
-    io.write_image(path, full.astype(np.uint8), geometry)
+    shape, source = io.read_geometry(row["image"])
+    origin = tuple(float(v) for v in str(row["grid_origin"]).split())
+    placed = io.Geometry(prepared.spacing(index), origin, source.direction)
+    window = placed.shifted(prepared.center_offset())
+    full = grid.to_source(local.astype(np.uint8), window, source, shape)
+    volume_shape, volume = io.read_geometry(row["image"], one_slice_as_2d=False)
+    if len(volume_shape) > len(shape):
+        full, source = full[np.newaxis], volume
+    io.write_image(path, full.astype(np.uint8), source)
 
 
 def predict(

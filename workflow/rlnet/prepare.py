@@ -1,18 +1,31 @@
-"""Prepare a problem for training: fixed-size arrays of images, candidates and reference masks.
+"""Prepare a problem for training: images, candidates and reference masks on its training grid.
 
 Outputs (in one folder, memory-mappable ``.npy``, cases in split order train, val, test):
     images.npy      int16 HU, (N, *shape)
     candidates.npy  uint8 {0,1}, (N, *shape)
     masks.npy       uint8 {0,1} reference masks (zeros where a case has none), (N, *shape)
-    cases.tsv       one row per array index: ids, split, stratum, value, voxel size, geometry
-    meta.json       shapes, padding / ROI settings, HU windows
+    cases.tsv       one row per array index: ids, split, stratum, value, the grid's voxel size
+                    (``spacing``, ``voxel_size``) and where the array lies (``grid_origin``, mm,
+                    array order: voxel 0's position; its axes are the source's), the source's
+                    spacing and shape; 3D: the heart centre, its source and confidence
+    meta.json       shapes, the grid, ROI settings, HU windows
 
-2D slices are padded with air to a multiple of 16 (the U-Net's four poolings). 3D volumes are
-cropped to a fixed ROI (``roi.size`` + 2 x ``roi.margin`` voxels, no rescaling) around the heart:
-the manifest's ``roi_center`` ("z y x" voxels), else the centroid of its ``heart_mask``, else the
-centre ``rlnet.roi.find_heart`` finds (with a confidence; below ``roi.LOW_CONFIDENCE`` a warning
-names the case). cases.tsv records the centre, its source, the confidence and why it is low.
-The margin leaves room for displacement augmentation.
+Every case reaches the networks at the problem's training grid (``rlnet.grid``: the settings'
+``grid``, ``rlnet.config.problem_grid``), whatever its own pixel size and size, in any case
+order: 2D slices are resampled to ``grid.spacing`` and centre-cropped or padded with air to
+``grid.shape``; 3D volumes give a fixed ROI (``roi.size`` + 2 x ``roi.margin`` voxels at
+``grid.spacing``) centred on the heart: the manifest's ``roi_center`` ("z y x" source voxels),
+else the centroid of its ``heart_mask``, else the centre ``rlnet.heart_search.find_heart``
+finds on the source image (with a confidence; below its ``LOW_CONFIDENCE`` a warning names the
+case). The margin leaves room for displacement augmentation. Reference values stay as the
+manifest gives them; an area or volume measured on the arrays uses the grid's voxel size.
+
+HU candidates are thresholds of the resampled CT, not a resampled mask of the source's
+thresholds: the candidates are then exactly the network input's voxels in the HU range (the
+RL head multiplies its map with them), and an opening's radius (voxels) means the same on
+every case. A given candidate mask (liver) is resampled like the reference (nearest
+neighbour); with an HU range as well, only its voxels in the range are candidates. Grid voxels
+beyond the source image are never candidates.
 """
 
 import json
@@ -25,30 +38,19 @@ import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
 
-from rlnet import io, roi
+from rlnet import grid as grids
+from rlnet import heart_search, io
 from rlnet.candidates import hu_candidates
 from rlnet.datasets.manifest import format_spacing, parse_roi_center, parse_spacing
 from rlnet.split import SPLITS
 
 log = logging.getLogger(__name__)
 
-PAD_MULTIPLE = 16
 AIR_HU = -1000
 
 
 class PrepareError(ValueError):
     """A case that cannot be prepared; the message names the case and file."""
-
-
-def padded_shape(shape: tuple[int, ...], multiple: int = PAD_MULTIPLE) -> tuple[int, ...]:
-    """Smallest shape >= ``shape`` with every axis a multiple of ``multiple``."""
-    return tuple(-(-s // multiple) * multiple for s in shape)
-
-
-def pad_to(array: np.ndarray, shape: tuple[int, ...], fill: float) -> np.ndarray:
-    """Pad at the end of each axis to ``shape`` with ``fill``."""
-    widths = [(0, t - s) for s, t in zip(array.shape, shape, strict=True)]
-    return np.pad(array, widths, constant_values=fill)
 
 
 def _read(path: str, case_id: str, what: str, spatial_dims: int) -> tuple[np.ndarray, io.Geometry]:
@@ -78,37 +80,41 @@ def _ordered_cases(manifest: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class _Case:
-    """One case's prepared arrays and the geometry facts that go in cases.tsv."""
+    """One case's arrays on the grid and the geometry facts that go in cases.tsv."""
 
     image: np.ndarray
     candidates: np.ndarray
     mask: np.ndarray
-    origin: tuple[int, ...]  # index of the array's first voxel in the source image
-    spacing: tuple[float, ...]
+    placed: io.Geometry  # the grid array's geometry (voxel 0's position, grid spacing)
+    source_spacing: tuple[float, ...]
     source_shape: tuple[int, ...]  # shape of the source image
-    heart: roi.HeartSearch | None = None  # 3D: the ROI centre and how it was found
+    heart: heart_search.HeartSearch | None = (
+        None  # 3D: the ROI centre (source voxels), how it was found
+    )
     heart_source: str = ""  # roi_center | heart_mask | search
 
 
-def _heart(row: pd.Series, image: np.ndarray, geometry: io.Geometry) -> tuple[roi.HeartSearch, str]:
+def _heart(
+    row: pd.Series, image: np.ndarray, geometry: io.Geometry
+) -> tuple[heart_search.HeartSearch, str]:
     """The ROI centre of a 3D case and where it came from: the manifest's roi_center, its
     heart_mask's centroid, or the search (logged as a warning when its confidence is low)."""
     case = row["case_id"]
     if row["roi_center"]:
-        return roi.HeartSearch(parse_roi_center(row["roi_center"]), 1.0, ""), "roi_center"
+        return heart_search.HeartSearch(parse_roi_center(row["roi_center"]), 1.0, ""), "roi_center"
     if row["heart_mask"]:
         heart = _read(row["heart_mask"], case, "heart_mask", 3)[0] > 0
         if not heart.any():
             raise PrepareError(f"case {case}: heart_mask {row['heart_mask']} is empty")
         centre = np.rint(np.argwhere(heart).mean(axis=0)).astype(int)
-        return roi.HeartSearch(tuple(int(c) for c in centre), 1.0, ""), "heart_mask"
+        return heart_search.HeartSearch(tuple(int(c) for c in centre), 1.0, ""), "heart_mask"
     try:
-        found = roi.find_heart(image, geometry.spacing)
+        found = heart_search.find_heart(image, geometry.spacing, geometry.direction)
     except ValueError as err:
         raise PrepareError(
             f"case {case}: {row['image']}: {err}; give the case a roi_center or heart_mask"
         ) from None
-    if found.confidence < roi.LOW_CONFIDENCE:
+    if found.confidence < heart_search.LOW_CONFIDENCE:
         log.warning(
             "case %s: heart ROI doubtful (confidence %.2f: %s); check results/qc, or give a "
             "roi_center or heart_mask in the manifest",
@@ -119,7 +125,64 @@ def _heart(row: pd.Series, image: np.ndarray, geometry: io.Geometry) -> tuple[ro
     return found, "search"
 
 
-def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | None) -> _Case:
+def _read_mask(row: pd.Series, column: str, what: str, image: np.ndarray, dims: int):
+    """A case's mask of the image's shape (its ``column``); PrepareError naming it otherwise."""
+    mask = _read(row[column], row["case_id"], what, dims)[0]
+    if mask.shape != image.shape:
+        raise PrepareError(
+            f"case {row['case_id']}: {what} {row[column]} shape {mask.shape} != image {image.shape}"
+        )
+    return mask
+
+
+def _candidates(
+    row: pd.Series,
+    problem: dict,
+    image: np.ndarray,
+    source: io.Geometry,
+    grid: grids.Grid,
+    centre: tuple[int, ...],
+    on_grid: np.ndarray,
+) -> np.ndarray:
+    """The candidate mask on the grid: the given mask resampled, the HU range of the CT on the
+    grid, or both (the given mask's voxels in the HU range); 0 beyond the source image."""
+    cand_cfg = problem["candidates"]
+    placed = grids.placement(source, grid, centre)
+    inside = np.broadcast_to(np.uint8(1), image.shape)  # no memory: a view of one value
+    found = grids.sample(inside, source, placed, grid.shape, mask=True, fill=0)
+    if "mask" in cand_cfg:
+        if not row["candidate_mask"]:
+            raise PrepareError(f"case {row['case_id']}: no candidate_mask path in the manifest")
+        given = _read_mask(row, "candidate_mask", "candidate mask", image, problem["spatial_dims"])
+        found &= grids.sample(given, source, placed, grid.shape, mask=True, fill=0)
+    if "hu" in cand_cfg:
+        found &= _hu_candidates(cand_cfg, image, source, grid, centre, on_grid)
+    return found
+
+
+def _hu_candidates(
+    cand_cfg: dict,
+    image: np.ndarray,
+    source: io.Geometry,
+    grid: grids.Grid,
+    centre: tuple[int, ...],
+    on_grid: np.ndarray,
+) -> np.ndarray:
+    """The HU range of the CT on the grid (``on_grid``; with an opening, the CT on a grid
+    widened by twice its radius, so that the opening sees beyond the grid's edge as it would
+    on the whole image)."""
+    radius = int(cand_cfg.get("opening_radius", 0))
+    ct = on_grid
+    if radius:
+        wide = grids.Grid(grid.spacing, tuple(s + 4 * radius for s in grid.shape))
+        wide_placed = grids.placement(source, wide, centre)
+        ct = grids.sample(image, source, wide_placed, wide.shape, mask=False, fill=AIR_HU)
+    found = hu_candidates(ct, cand_cfg["hu"], radius)
+    inner = tuple(slice(2 * radius, 2 * radius + s) for s in grid.shape)
+    return found[inner]
+
+
+def _prepare_case(row: pd.Series, problem: dict, grid: grids.Grid) -> _Case:
     dims = problem["spatial_dims"]
     image, geometry = _read(row["image"], row["case_id"], "image", dims)
     spacing = parse_spacing(row["spacing"]) if row["spacing"] else geometry.spacing
@@ -130,53 +193,37 @@ def _prepare_case(row: pd.Series, problem: dict, out_shape: tuple[int, ...] | No
             f"case {row['case_id']}: manifest spacing {spacing} differs from the image header "
             f"{geometry.spacing} of {row['image']}"
         )
-    mask = (
-        _read(row["mask"], row["case_id"], "mask", dims)[0] if row["mask"] else np.zeros_like(image)
-    )
-    if mask.shape != image.shape:
-        raise PrepareError(
-            f"case {row['case_id']}: mask {row['mask']} shape {mask.shape} != image {image.shape}"
-        )
-    cand_cfg = problem["candidates"]
-    if "mask" in cand_cfg:
-        if not row["candidate_mask"]:
-            raise PrepareError(f"case {row['case_id']}: no candidate_mask path in the manifest")
-        candidates = _read(row["candidate_mask"], row["case_id"], "candidate mask", dims)[0] > 0
-        candidates = candidates.astype(np.uint8)
-    else:
-        candidates = hu_candidates(image, cand_cfg["hu"], cand_cfg.get("opening_radius", 0))
-    origin: tuple[int, ...] = (0,) * dims
-    source_shape = image.shape
+    mask = _read_mask(row, "mask", "mask", image, dims) if row["mask"] else None
     heart, heart_source = None, ""
     if dims == 3:
-        size = tuple(
-            s + 2 * m for s, m in zip(problem["roi"]["size"], problem["roi"]["margin"], strict=True)
-        )
         heart, heart_source = _heart(row, image, geometry)
-        image, origin = roi.crop(image, heart.centre, size, fill=AIR_HU)
-        candidates, _ = roi.crop(candidates, heart.centre, size, fill=0)
-        mask, _ = roi.crop(mask, heart.centre, size, fill=0)
-    elif out_shape is not None:
-        if any(s > t for s, t in zip(image.shape, out_shape, strict=True)):
-            raise PrepareError(
-                f"case {row['case_id']}: image shape {image.shape} differs from the first case's "
-                f"{out_shape}; 2D problems need one slice size"
-            )
-        image = pad_to(image, out_shape, AIR_HU)
-        candidates = pad_to(candidates, out_shape, 0)
-        mask = pad_to(mask, out_shape, 0)
+        centre = tuple(heart.centre)
+    else:
+        centre = tuple(s // 2 for s in image.shape)
+    placed = grids.placement(geometry, grid, centre)
+    on_grid = grids.sample(image, geometry, placed, grid.shape, mask=False, fill=AIR_HU)
+    candidates = _candidates(row, problem, image, geometry, grid, centre, on_grid)
     if not candidates.any():
         log.warning("case %s: candidate mask is empty; its prediction will be 0", row["case_id"])
+    if mask is None:
+        reference = np.zeros(grid.shape, np.uint8)
+    else:
+        reference = grids.sample(mask, geometry, placed, grid.shape, mask=True, fill=0)
     return _Case(
-        image.astype(np.int16),
+        on_grid.astype(np.int16),
         candidates.astype(np.uint8),
-        (mask > 0).astype(np.uint8),
-        tuple(int(o) for o in origin),
+        (reference > 0).astype(np.uint8),
+        io.Geometry(grid.spacing, placed.origin, placed.direction),
         geometry.spacing,
-        source_shape,
+        image.shape,
         heart,
         heart_source,
     )
+
+
+def _millimetres(values) -> str:
+    """Positions (mm) as 'a b c', precise to well below a micrometre."""
+    return " ".join(f"{float(v):.10g}" for v in values)
 
 
 def prepare(
@@ -204,50 +251,42 @@ def prepare(
 def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
     cases = _ordered_cases(manifest, split)
     dims = problem["spatial_dims"]
-    out_shape = None
-    if dims == 2:
-        first, _ = _read(cases.loc[0, "image"], cases.loc[0, "case_id"], "image", dims)
-        out_shape = padded_shape(first.shape)
-    else:
-        out_shape = tuple(
-            s + 2 * m for s, m in zip(problem["roi"]["size"], problem["roi"]["margin"], strict=True)
-        )
+    grid = grids.Grid.of_settings(problem)
     n = len(cases)
     arrays = {
-        "images": open_memmap(folder / "images.npy", "w+", np.int16, (n, *out_shape)),
-        "candidates": open_memmap(folder / "candidates.npy", "w+", np.uint8, (n, *out_shape)),
-        "masks": open_memmap(folder / "masks.npy", "w+", np.uint8, (n, *out_shape)),
+        "images": open_memmap(folder / "images.npy", "w+", np.int16, (n, *grid.shape)),
+        "candidates": open_memmap(folder / "candidates.npy", "w+", np.uint8, (n, *grid.shape)),
+        "masks": open_memmap(folder / "masks.npy", "w+", np.uint8, (n, *grid.shape)),
     }
-    origins, spacings, source_shapes, hearts = [], [], [], []
+    prepared = []
     for k, row in cases.iterrows():
-        case = _prepare_case(row, problem, out_shape if dims == 2 else None)
+        case = _prepare_case(row, problem, grid)
         arrays["images"][k] = case.image
         arrays["candidates"][k] = case.candidates
         arrays["masks"][k] = case.mask
-        origins.append(" ".join(str(o) for o in case.origin))
-        spacings.append(format_spacing(case.spacing))
-        source_shapes.append(" ".join(str(s) for s in case.source_shape))
-        hearts.append(case)
+        prepared.append(case)
     for array in arrays.values():
         array.flush()
     table = cases[
         ["case_id", "subject_id", "split", "stratum", "value", "agatston", "image", "mask"]
     ].copy()
     table.insert(0, "index", np.arange(n))
-    table["spacing"] = spacings
-    table["voxel_size"] = [float(np.prod(parse_spacing(s))) for s in spacings]
-    table["origin"] = origins
-    table["source_shape"] = source_shapes
+    table["spacing"] = format_spacing(grid.spacing)
+    table["voxel_size"] = float(np.prod(parse_spacing(format_spacing(grid.spacing))))
+    table["grid_origin"] = [_millimetres(c.placed.origin) for c in prepared]
+    table["source_spacing"] = [format_spacing(c.source_spacing) for c in prepared]
+    table["source_shape"] = [" ".join(str(s) for s in c.source_shape) for c in prepared]
     table["has_mask"] = cases["mask"].astype(bool).astype(int)
     if dims == 3:
-        table["roi_center"] = [" ".join(map(str, c.heart.centre)) for c in hearts]
-        table["roi_source"] = [c.heart_source for c in hearts]
-        table["roi_confidence"] = [c.heart.confidence for c in hearts]
-        table["roi_note"] = [c.heart.note for c in hearts]
+        table["roi_center"] = [" ".join(map(str, c.heart.centre)) for c in prepared]
+        table["roi_source"] = [c.heart_source for c in prepared]
+        table["roi_confidence"] = [c.heart.confidence for c in prepared]
+        table["roi_note"] = [c.heart.note for c in prepared]
     io.write_table(folder / "cases.tsv", table)
     meta = {
         "spatial_dims": dims,
-        "shape": list(out_shape),
+        "shape": list(grid.shape),
+        "grid": {"spacing": list(grid.spacing), "shape": list(grid.shape)},
         "input_window": list(problem["input_window"]),
         "candidates": problem["candidates"],
         "roi": problem.get("roi"),
@@ -292,7 +331,7 @@ class Prepared:
         return tuple(float(v) for v in str(self.cases.loc[index, "spacing"]).split())
 
     def window(self) -> tuple[int, ...]:
-        """Spatial shape the network sees: the ROI for 3D, the padded slice for 2D."""
+        """Spatial shape the network sees: the ROI for 3D, the grid's slice for 2D."""
         roi = self.meta.get("roi")
         return tuple(roi["size"]) if roi else tuple(self.meta["shape"])
 

@@ -92,15 +92,15 @@ def code_version(stage: str, phantom_module: str | None = None) -> dict:
     }
 
 
-def expand(paths: Iterable[str | Path]) -> list[Path]:
+def expand(paths: Iterable[str | Path], every_depth: bool = False) -> list[Path]:
     """Files named by ``paths``; a folder stands for the files directly inside it (a DICOM
-    series folder given as an input: its files)."""
+    series folder given as an input: its files), or, ``every_depth``, for every file below it
+    (a folder a stage replaces whole, with its subfolders: infer's maps/)."""
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(
-                p for p in path.iterdir() if p.is_file() and not p.name.endswith(SUFFIX)
-            )
+            found = path.rglob("*") if every_depth else path.iterdir()
+            files += sorted(p for p in found if p.is_file() and not p.name.endswith(SUFFIX))
         elif path.exists():
             files.append(path)
     return files
@@ -114,8 +114,9 @@ def write_records(
     phantom_module: str | None = None,
     listed: Mapping[Path, Iterable[Path]] | None = None,
 ) -> None:
-    """Write a sidecar beside every output file, and for each output table in ``listed`` one
-    shared record per folder of the files it lists (atomically).
+    """Write a sidecar beside every output file (a folder's: the files directly inside it), and
+    for each output table in ``listed`` one shared record per folder of the files it lists
+    (atomically).
 
     The records of one stage run differ only in the file and its hash, so the JSON is encoded
     once with placeholders and each record fills in its own two strings (the same bytes as

@@ -110,8 +110,8 @@ def train_priority(config: Mapping, problem: str, n: str = "all", model: str | N
     training cases x voxels per case x the epoch budget (``max_epochs`` of the run).
     Cases: ``n`` for a sample-size run, else the expected training split
     (:func:`expected_cases` x ``split.train``); voxels per case: the 3D ROI with its margins,
-    else the 2D phantom's slice shape, else a 512 x 512 CT slice. A cost per voxel that
-    differs between architectures is not modelled.
+    else the 2D training grid's slice shape. A cost per voxel that differs between
+    architectures is not modelled.
     """
     from rlnet.config import training_settings
 
@@ -119,10 +119,6 @@ def train_priority(config: Mapping, problem: str, n: str = "all", model: str | N
     cases = int(n) if n != "all" else expected_cases(config, problem) * block["split"]["train"]
     epochs = training_settings(config, problem, n, model)["max_epochs"]
     return round(cases * _voxels_per_case(config, problem) * epochs / 1e6)
-
-
-#: Voxels of a user's 2D slice when the config does not say (the usual CT matrix).
-DEFAULT_SLICE_VOXELS = 512 * 512
 
 
 def expected_cases(config: Mapping, problem: str) -> float:
@@ -147,16 +143,16 @@ def expected_cases(config: Mapping, problem: str) -> float:
 
 
 def _voxels_per_case(config: Mapping, problem: str) -> int:
-    """Voxels one case feeds the network: the ROI with margins (3D), else the slice."""
+    """Voxels one case feeds the network: the ROI with margins (3D), else the grid's slice."""
+    from rlnet.config import problem_grid
+
     block = config["problems"][problem]
     if "roi" in block:
         sides = [
             s + 2 * m for s, m in zip(block["roi"]["size"], block["roi"]["margin"], strict=True)
         ]
-    elif "synthetic" in block["source"]:
-        sides = config["phantoms"][block["source"]["synthetic"]]["shape"]
     else:
-        return DEFAULT_SLICE_VOXELS
+        sides = problem_grid(config, problem)["shape"]
     return math.prod(sides)
 
 

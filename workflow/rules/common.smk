@@ -2,16 +2,19 @@
 # package (workflow/) on sys.path.
 import json
 import re
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.io import is_flagged
+from snakemake.settings.types import DeploymentMethod
 
 import rlnet
 from rlnet import codebase, provenance
 from rlnet.biomarker import of_problem
 from rlnet.cli import STAGES
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
+from rlnet.config import problem_settings
 from rlnet.config import drop_nulls
 from rlnet.config import validate as validate_config
 from rlnet import phantom_registry
@@ -32,12 +35,19 @@ except ConfigError as err:
 # Rules run `python -m rlnet <stage>` with the package imported here, in any environment (venv,
 # conda env, SLURM job; run directly or as a wrapper's module): every shell command starts by
 # putting it on PYTHONPATH (a conda env unsets the caller's), in bash's strict mode, which a
-# prefix replaces (pipefail: a failed `python ... | tee` fails its job). Braces doubled:
-# Snakemake formats the prefix.
+# prefix replaces (pipefail: a failed `python ... | tee` fails its job). `python` is the
+# interpreter running Snakemake (its folder first on PATH: `.venv/bin/snakemake` works without
+# activating the venv), except when jobs run in conda envs (--sdm conda, --use-conda): then
+# each job's env provides it. Braces doubled: Snakemake formats the prefix.
 PACKAGE_PARENT = Path(rlnet.__file__).resolve().parents[1]
+JOBS_IN_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+INTERPRETER_PATH = (
+    "" if JOBS_IN_CONDA else f'export PATH="{Path(sys.executable).parent}:$PATH"; '
+)
 shell.prefix(
     "set -euo pipefail; "
     f'export PYTHONPATH="{PACKAGE_PARENT}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; '
+    + INTERPRETER_PATH
 )
 PROBLEMS = list(config["problems"])
 #: Models that train (the main study's and the sample-size sweep's).
@@ -370,29 +380,27 @@ def get_table_outputs():
 
 
 def get_infer_outputs():
-    """Predictions on new scans of every model the ``infer`` block names."""
+    """The output folder (predictions.tsv, maps/, ...) of every model the ``infer`` block
+    names on new scans."""
     return [
-        f"results/infer/{problem}/{model}/predictions.tsv"
+        f"results/infer/{problem}/{model}"
         for problem, block in config.get("infer", {}).items()
         for model in block["models"]
     ]
 
 
 def get_infer_inputs(wildcards):
-    """The scans of ``infer.<problem>``: a TSV and the files it lists, or a folder's files
-    (one level of subfolders: DICOM series)."""
+    """The scans of ``infer.<problem>``: a TSV and the files it lists, one image file, or every
+    file below a folder (DICOM series at any depth)."""
     scans = Path(config["infer"][wildcards.problem]["scans"])
     if scans.is_file():
         return [str(scans)] + manifest_files(scans)
     if not scans.is_dir():
         raise WorkflowError(
-            f"config key 'infer.{wildcards.problem}.scans': {scans} is no folder or TSV"
+            f"config key 'infer.{wildcards.problem}.scans': {scans} is no folder, scans TSV "
+            "or image file"
         )
-    return sorted(
-        str(p)
-        for p in scans.glob("**/*")
-        if p.is_file() and len(p.relative_to(scans).parts) <= 2
-    )
+    return sorted(str(p) for p in scans.rglob("*") if p.is_file())
 
 
 def get_qc_outputs():

@@ -174,7 +174,8 @@ rule infer:
         scans=lambda w: config["infer"][w.problem]["scans"],
         files=get_infer_inputs,
     output:
-        "results/infer/{problem}/{model}/predictions.tsv",
+        # replaced whole by the stage; update: kept until then, and restored if the job fails
+        out_dir=update(directory("results/infer/{problem}/{model}")),
     log:
         "results/logs/infer/{problem}/{model}.log",
     wildcard_constraints:
@@ -185,7 +186,7 @@ rule infer:
         **get_default_resources(),
     params:
         code=stage_code("infer"),
-        settings=lambda w: as_json(config["problems"][w.problem]),
+        settings=lambda w: as_json(problem_settings(config, w.problem)),
         batch_size=lambda w: training_settings(config, w.problem, model=w.model)[
             "batch_size"
         ],
@@ -194,6 +195,4 @@ rule infer:
         risk_scheme=config["evaluation"]["risk_scheme"],
         localization=config["evaluation"]["localization"],
     shell:
-        stage_shell(
-            "infer", out_dir="results/infer/{wildcards.problem}/{wildcards.model}"
-        )
+        stage_shell("infer")

@@ -45,12 +45,15 @@ class Arg:
         records: provenance names beyond the argument itself: ``.ext`` the file with that
             suffix beside it, ``@files`` the files a table lists, ``:key`` (and
             ``:key@files``) the path under ``key`` of a JSON argument.
+        replaced: an output folder the stage replaces whole, its records with it: they are
+            not cleared before the run (a failed run leaves the previous folder as it was).
     """
 
     flag: str
     role: str
     options: dict = field(default_factory=dict)
     records: tuple[str, ...] = ()
+    replaced: bool = False
 
     @property
     def dest(self) -> str:
@@ -70,11 +73,20 @@ def inp(flag: str, *, listed: bool = False, **options) -> Arg:
     return Arg(flag, "input", {"type": Path, "required": True, **options}, _listed(listed))
 
 
-def out(flag: str, *, beside: tuple[str, ...] = (), listed: bool = False, **options) -> Arg:
+def out(
+    flag: str,
+    *,
+    beside: tuple[str, ...] = (),
+    listed: bool = False,
+    replaced: bool = False,
+    **options,
+) -> Arg:
     """A file or folder the stage writes; ``beside``: suffixes of files written next to it
-    (``(".png", ".json")``); ``listed``: the table lists files the stage wrote."""
+    (``(".png", ".json")``); ``listed``: the table lists files the stage wrote; ``replaced``:
+    a folder the stage replaces whole (its files at every depth are recorded)."""
     records = tuple(beside) + _listed(listed)
-    return Arg(flag, "output", {"type": Path, "required": True, **options}, records)
+    options = {"type": Path, "required": True, **options}
+    return Arg(flag, "output", options, records, replaced)
 
 
 def param(flag: str, *, records: tuple[str, ...] = (), **options) -> Arg:
@@ -123,6 +135,11 @@ class Stage:
     def outputs(self) -> tuple[str, ...]:
         """Provenance names of what the stage writes."""
         return tuple(n for a in self.args if a.role == "output" for n in a.names())
+
+    @property
+    def replaced(self) -> tuple[str, ...]:
+        """Names of the output folders the stage replaces whole (``Arg.replaced``)."""
+        return tuple(a.dest for a in self.args if a.role == "output" and a.replaced)
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         """Add the stage's arguments to its sub-command parser."""

@@ -125,17 +125,30 @@ def predict(a: argparse.Namespace) -> None:
 @stage(
     "infer",
     "apply a trained model to new scans without reference values: values, maps (NIfTI)",
-    *MODEL_USE,
+    *MODEL_USE[:-1],
+    out("--out-dir", replaced=True),
     param("--settings", type=json_block, help="problems.<name> block (JSON)"),
-    inp("--scans", help="a folder of scans or a scans TSV"),
+    inp("--scans", help="a folder of scans, a scans TSV or one image"),
     filled=("images",),
 )
 def infer(a: argparse.Namespace) -> None:
-    from rlnet.infer import infer_scans, scan_table
+    from rlnet.infer import infer_scans
+    from rlnet.scans import PATH_COLUMNS, check_scans, read_scans
 
-    scans = scan_table(a.scans)
-    a.images = [Path(v) for c in ("image", "candidate_mask") for v in scans[c] if v]
-    infer_scans(a.model_file, a.problem, a.model, a.settings, scans, a.out_dir, **_model_use(a))
+    scans, lines = read_scans(a.scans)
+    scans = check_scans(scans, a.scans, a.settings, lines)
+    a.images = [Path(v) for c in PATH_COLUMNS for v in scans[c] if v]
+    infer_scans(
+        a.model_file,
+        a.problem,
+        a.model,
+        a.settings,
+        scans,
+        a.out_dir,
+        source=a.scans,
+        lines=lines,
+        **_model_use(a),
+    )
 
 
 @stage(

@@ -64,10 +64,12 @@ def files_written(stage: Stage) -> tuple[str, ...]:
 def clear(stage: Stage, args: argparse.Namespace) -> None:
     """Remove the provenance records of a stage's outputs before it runs, so a failed run
     leaves no record of a file it did not write (a folder output: every record in it; the files
-    an output table lists: the shared records of their folders)."""
+    an output table lists: the shared records of their folders). A folder the stage replaces
+    whole keeps its records until the new folder takes its place."""
     from rlnet import provenance
 
-    for path in paths(args, files_written(stage)):
+    kept = set(stage.replaced)
+    for path in paths(args, tuple(n for n in files_written(stage) if n not in kept)):
         stale = path.glob(f"*{provenance.SUFFIX}") if path.is_dir() else [provenance.sidecar(path)]
         for record in stale:
             record.unlink(missing_ok=True)
@@ -78,14 +80,18 @@ def clear(stage: Stage, args: argparse.Namespace) -> None:
 
 
 def write(stage: Stage, args: argparse.Namespace, argv: list[str]) -> None:
-    """Record every output of a successful run with the inputs and code that made it."""
+    """Record every output of a successful run with the inputs and code that made it (a folder
+    the stage replaces whole: every file below it)."""
     from rlnet import provenance
 
+    kept = set(stage.replaced)
+    flat = paths(args, tuple(n for n in files_written(stage) if n not in kept))
+    trees = provenance.expand(paths(args, stage.replaced), every_depth=True)
     provenance.write_records(
         stage.name,
         argv,
         paths(args, stage.inputs),
-        paths(args, files_written(stage)),
+        flat + trees,
         phantom_module(args),
         dict(listed(args, stage.outputs)),
     )

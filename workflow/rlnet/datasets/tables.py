@@ -12,7 +12,8 @@ or from a ``calcium_mask`` on the scan's grid (its voxels x the voxel volume; it
 reference mask); optional ``subject_id``, ``heart_mask``, ``roi_center``. Scans stay where they
 are; the manifest points to them.
 
-Relative paths are taken from the table's folder. Errors name the table, the line and the case.
+Relative paths are taken from the table's folder. Errors name the table, the line and the case
+(a CAC table's header checks too: the manifest stage's, run here on the user's table).
 """
 
 import math
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from rlnet import io
-from rlnet.datasets import manifest_files
+from rlnet.datasets import manifest, manifest_files
 
 #: Columns each importer needs, and those it also reads.
 SLICES_REQUIRED, SLICES_OPTIONAL = ("case_id", "image", "value"), ("subject_id", "slice", "mask")
@@ -149,10 +150,34 @@ def _import_slice(path: Path, line: int, row: pd.Series, out_dir: Path, written:
     }
 
 
+def check_cac_headers(path: Path, table: pd.DataFrame) -> None:
+    """The manifest's header checks (``manifest.check_headers``: 3D scans, spacing finite and
+    > 0, calcium and heart masks on the scan's grid, the ROI centre inside it) on every row of
+    a CAC table, so an error names the user's table and line, not the imported manifest."""
+    checked = pd.DataFrame(
+        {
+            "case_id": table["case_id"],
+            "image": table["image"],
+            "spacing": "",
+            "mask": table.get("calcium_mask", ""),
+            "candidate_mask": "",
+            "heart_mask": table.get("heart_mask", ""),
+            "roi_center": table.get("roi_center", ""),
+        },
+        index=table.index,
+    )
+    try:
+        manifest.check_headers(checked, path, spatial_dims=3, lines=True)
+    except manifest.ManifestError as err:
+        raise TableError(str(err)) from None
+
+
 def import_cac_table(path: str | Path) -> pd.DataFrame:
-    """The manifest of a CAC table (see the module docstring); scans stay where they are."""
+    """The manifest of a CAC table (see the module docstring); scans stay where they are.
+    Every row's headers are checked first (``check_cac_headers``)."""
     path = Path(path)
     table = read_table(path, CAC_REQUIRED, CAC_OPTIONAL)
+    check_cac_headers(path, table)
     rows = []
     for line, row in table.iterrows():
         if row.get("volume", ""):

@@ -79,11 +79,14 @@ class RunSpec:
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-def _loss(model: torch.nn.Module, batch: dict, out, scale: float) -> torch.Tensor:
+def _loss(model: torch.nn.Module, batch: dict, out, scale: float, direct_loss: str) -> torch.Tensor:
+    """The family's loss: soft Dice + BCE (seg), MSE (rl), ``direct_loss`` (enc: "mae" or
+    "mse") on the target scaled by ``scale``."""
     if model.family == "seg":
         return seg_loss(out.prob, batch["mask"])
     error = (out.value - batch["target"]) / scale
-    return (error**2).mean() if model.family == "rl" else error.abs().mean()
+    squared = model.family == "rl" or direct_loss == "mse"
+    return (error**2).mean() if squared else error.abs().mean()
 
 
 def save_torch(obj: object, path: Path) -> None:
@@ -136,6 +139,7 @@ class Trainer:
             )
             self.output_bias = self._output_bias(family, raw[self.train_idx])
         self.scale = float(max(np.mean(train_targets), 1e-6))
+        self.direct_loss = self.settings.get("direct_loss", "mae")
         bias = {} if self.output_bias is None else {"output_bias": self.output_bias}
         torch.manual_seed(spec.run_seed)
         self.model = build_model(
@@ -233,7 +237,7 @@ class Trainer:
             batch = self._to_device(batch)
             with autocast(self.device, self.settings["amp"]):
                 out = self.model(batch["image"], batch["candidates"], batch["voxel_size"])
-                loss = _loss(self.model, batch, out, self.scale)
+                loss = _loss(self.model, batch, out, self.scale, self.direct_loss)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"{self.spec.model} on {self.spec.problem}: training loss is "
@@ -257,7 +261,7 @@ class Trainer:
             batch = self._to_device(batch)
             with autocast(self.device, self.settings["amp"]):
                 out = self.model(batch["image"], batch["candidates"], batch["voxel_size"])
-                loss = _loss(self.model, batch, out, self.scale)
+                loss = _loss(self.model, batch, out, self.scale, self.direct_loss)
             total += loss.item() * len(batch["target"])
             count += len(batch["target"])
             preds.append(out.value.float().cpu().numpy())
@@ -387,7 +391,18 @@ class Trainer:
             print(self._progress(state["history"], max_epochs), file=sys.stderr, flush=True)
             save_torch(self._checkpoint_state(epoch, state), checkpoint)
             epoch += 1
-        return self._write_outputs(out_dir, state)
+        stopped_by = "patience" if state["bad_epochs"] >= patience else "budget"
+        if stopped_by == "budget":
+            log.warning(
+                "%s (n %s, rep %d): stopped by its budget of %d epochs, not by early stopping "
+                "(best epoch %d): it may not have converged; raise max_epochs",
+                self._name,
+                "all" if self.spec.n is None else self.spec.n,
+                self.spec.rep,
+                max_epochs,
+                state["best_epoch"] + 1,
+            )
+        return self._write_outputs(out_dir, state, stopped_by)
 
     def _progress(self, history: list[dict], max_epochs: int) -> str:
         """The console line of the last epoch of ``history``: which run, how far, how long."""
@@ -402,7 +417,7 @@ class Trainer:
             f"{spent:.0f} s so far, at most ~{left:.0f} s left)"
         )
 
-    def _write_outputs(self, out_dir: Path, state: dict) -> dict:
+    def _write_outputs(self, out_dir: Path, state: dict, stopped_by: str) -> dict:
         """Write model.pt (best weights + run metadata), log.tsv, run.json; return run.json's
         content. Timings go to log.tsv and run.json only, so model.pt is byte-identical
         between identical runs."""
@@ -428,6 +443,7 @@ class Trainer:
             "epochs": len(state["history"]),
             "best_epoch": state["best_epoch"],
             "best_val_loss": state["best_val"],
+            "stopped_by": stopped_by,
             "device": str(self.device),
             "torch": torch.__version__,
             "settings": self.settings,

@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from rlnet.training.loop import RunSpec
 
 #: What run.json records of each start.
-START_KEYS = ("output_bias", "best_val_loss", "best_epoch", "epochs", "train_seconds")
+START_KEYS = (
+    "output_bias",
+    "best_val_loss",
+    "best_epoch",
+    "epochs",
+    "stopped_by",
+    "train_seconds",
+)
 #: The files of a run, written by a training job and copied from the kept start.
 RUN_FILES = ("model.pt", "log.tsv")
 #: The run.json keys that say which run a start belongs to.
