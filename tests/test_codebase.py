@@ -2,6 +2,9 @@
 both use this."""
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -111,3 +114,43 @@ def test_a_stage_hash_covers_exactly_its_modules(monkeypatch):
         codebase, "behaviour_hash", lambda m: "0" * 64 if m == "rlnet.split" else real(m)
     )
     assert codebase.stage_behaviour("split") != before
+
+
+#: The package modules a stage's function imports (read from its cli module by hand) -> the
+#: modules of the training grid, the heart search and the scan reader it must run.
+STAGE_IMPORTS = {
+    "prepare": (["rlnet.io", "rlnet.prepare", "rlnet.datasets.manifest"], {"grid", "heart_search"}),
+    "roi-qc": (["rlnet.roi_qc"], {"grid", "heart_search", "roi_qc"}),
+    "infer": (["rlnet.infer", "rlnet.scans"], {"grid", "heart_search", "scans", "infer"}),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_IMPORTS))
+def test_a_stage_runs_every_module_python_loads_for_it(stage):
+    """Python's own import system as the oracle: the rlnet modules loaded by importing the
+    package modules the stage's function imports (in a fresh interpreter) are all among the
+    stage's modules, the training grid, the heart search and the scan reader included where the
+    stage uses them. (The cli package loads every cli module; by design a stage runs only its
+    own: rlnet.codebase.)"""
+    imports, used = STAGE_IMPORTS[stage]
+    script = f"import sys; {'; '.join(f'import {m}' for m in imports)}; print(*sorted(sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = {m for m in result.stdout.split() if m.split(".")[0] == "rlnet"}
+    modules = set(codebase.stage_modules(stage))
+    assert {f"rlnet.{m}" for m in used} <= loaded
+    assert loaded <= modules, sorted(loaded - modules)
+
+
+def test_the_data_stages_before_prepare_run_no_grid_heart_search_or_scans():
+    """Editing how a case is placed on the grid, where the heart is or how new scans are read
+    reruns nothing of synthesis, the manifest or the split."""
+    later = {"rlnet.grid", "rlnet.heart_search", "rlnet.scans", "rlnet.roi"}
+    for stage in ("synthesize", "manifest", "split"):
+        assert not later & set(codebase.stage_modules(stage)), stage
+    assert "rlnet.scans" not in codebase.stage_modules("predict")

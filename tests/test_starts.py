@@ -119,6 +119,10 @@ def test_starts_as_jobs_give_the_model_that_training_them_in_turn_gives(toy_prep
         ],
     }
     assert untimed(run) == untimed(expected)
+    # why each start's training ended is kept beside its losses
+    assert [s["stopped_by"] for s in run["output_bias_starts"]] == [
+        in_turn[d]["stopped_by"] for d in SHIFTS
+    ]
     own_seconds = [
         json.loads((folders[d] / "run.json").read_text())["train_seconds"] for d in SHIFTS
     ]

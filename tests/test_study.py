@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_starts import trained_in_turn, untimed
 
 from conftest import ROOT
+from rlnet.training.loop import RunSpec
 
 pytestmark = pytest.mark.slow
 CONFIG = yaml.safe_load((ROOT / "config/test.yaml").read_text())
@@ -41,6 +44,7 @@ def planned_jobs(study: Path) -> dict[str, int]:
         capture_output=True,
         text=True,
     )
+    assert result.returncode == 0, result.stderr[-3000:]
     jobs = {}
     for line in result.stdout.splitlines():
         parts = line.split()
@@ -173,38 +177,48 @@ def test_nothing_left_to_do_after_all(test_study):
 UNDECLARED_ON_PURPOSE = ("results/checkpoints/", "results/.audit-cache.json")
 
 
-def declared(study: Path) -> tuple[set[str], set[str]]:
-    """(files, folders) that the jobs of `all` declare: every output, log and benchmark of a
-    dry run planning every job again; a folder is a directory() output."""
-    command = [
-        str(BIN / "snakemake"),
-        "-n",
-        "--forceall",
-        "all",
-        "--configfile",
-        "config/test.yaml",
-    ]
+def summary(study: Path) -> list[dict[str, str]]:
+    """The rows of `snakemake --summary all`: one per output file of every job (output_file,
+    date, rule, log-file(s), status, plan)."""
+    command = [str(BIN / "snakemake"), "--summary", "all", "--configfile", "config/test.yaml"]
     result = subprocess.run(command, cwd=study, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    paths = {
-        path
-        for line in re.findall(r"^    (?:output|log|benchmark): (.+)$", result.stdout, re.M)
-        for path in line.split(", ")
-    }
-    folders = {p for p in paths if (study / p).is_dir()}
-    return paths - folders, folders
+    lines = [line for line in result.stdout.splitlines() if "\t" in line]
+    header = lines[0].split("\t")
+    assert header[:2] == ["output_file", "date"], lines[0]
+    return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+
+
+def benchmarks(study: Path) -> set[str]:
+    """The benchmark files of the jobs of `all` (a dry run planning every job again)."""
+    command = [str(BIN / "snakemake"), "-n", "--forceall", "all", "--configfile"]
+    result = subprocess.run(
+        [*command, "config/test.yaml"], cwd=study, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return set(re.findall(r"^    benchmark: (.+)$", result.stdout, re.M))
 
 
 def test_every_file_a_job_writes_is_declared(test_study):
-    """results/ of the tiny study holds the files its jobs declare and nothing else (besides
-    UNDECLARED_ON_PURPOSE): each record, each map, each synthetic image is an output."""
-    files, folders = declared(test_study)
+    """results/ of the tiny study holds the files `snakemake --summary` lists (every output,
+    each made and up to date, and every log), the benchmarks and nothing else (besides
+    UNDECLARED_ON_PURPOSE): each record, each map, each synthetic image is an output or inside
+    a directory() output."""
+    rows = summary(test_study)
+    assert rows and all((r["status"], r["plan"]) == ("ok", "no update") for r in rows), [
+        r for r in rows if (r["status"], r["plan"]) != ("ok", "no update")
+    ][:5]
+    outputs = {r["output_file"] for r in rows}
+    logs = {log for r in rows if r["log-file(s)"] != "-" for log in r["log-file(s)"].split(",")}
+    folders = {p for p in outputs if (test_study / p).is_dir()}
+    files = (outputs - folders) | logs | benchmarks(test_study)
     assert folders >= {
         "results/data/synthetic/chest/shard0",
         "results/predictions/pma/rl-unet/nall_r0/maps",
         "results/predictions/pma/enc-unet/nall_r0/maps",  # a direct regressor's, empty
     }
-    assert "results/tables/table2.tsv.prov.json" in files
+    assert {"results/tables/table2.tsv", "results/tables/table2.tsv.prov.json"} <= files
+    assert "results/logs/tables/table2.log" in logs
     on_disk = {
         str(p.relative_to(test_study)) for p in (test_study / "results").rglob("*") if p.is_file()
     }
@@ -215,6 +229,65 @@ def test_every_file_a_job_writes_is_declared(test_study):
     assert not undeclared, f"{len(undeclared)} undeclared, e.g. {undeclared[:10]}"
     assert not sorted(files - on_disk), "declared but not written"
     assert any(f.startswith("results/data/synthetic/chest/shard0/images/") for f in inside)
+    assert any(f.startswith("results/predictions/pma/rl-unet/nall_r0/maps/") for f in inside)
+
+
+#: What run.json records of each start of a run of several (stopped_by: why its training ended).
+START_FIGURES = ("output_bias", "best_val_loss", "best_epoch", "epochs", "stopped_by")
+
+
+def test_two_starts_as_jobs_give_the_model_of_one_job_training_both(test_study, tmp_path):
+    """The tiny study with output_bias_starts [0, 2] (in a copy of it): pma's rl-unet run is two
+    train_start jobs and a select_start job, nothing else (the data stage is done), and its
+    model.pt is byte for byte, log.tsv loss for loss and run.json but timings what one job
+    training both starts in turn and keeping the lower best validation loss gives (as the one
+    training job did before starts were jobs: test_starts.IN_TURN). Start +0 is the tiny
+    study's own run of one start."""
+    study = tmp_path / "study"
+    shutil.copytree(test_study, study, symlinks=True)
+    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    config["training"]["output_bias_starts"] = [0, 2]
+    (study / "starts.yaml").write_text(yaml.safe_dump(config))
+    run = "results/models/pma/rl-unet/nall_r0"
+    target = (f"{run}/model.pt", "--configfile", "starts.yaml")
+    files = [f"{f}{x}" for f in ("model.pt", "log.tsv", "run.json") for x in ("", ".prov.json")]
+    assert {(rule, outputs) for rule, _, outputs in dry_run(study, *target, target=None)} == {
+        ("select_start", frozenset(f"{run}/{f}" for f in files)),
+        *(("train_start", frozenset(f"{run}/starts/start+{d}/{f}" for f in files)) for d in (0, 2)),
+    }
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [str(BIN / "snakemake"), *target, "--cores", "2"],
+        cwd=study,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    settings = json.loads((study / run / "starts/start+0/run.json").read_text())["settings"]
+    assert "output_bias_shift" not in settings
+    spec = RunSpec("pma", "rl-unet", None, 0, CONFIG["seed"], settings)
+    in_turn = trained_in_turn(study / "results/prepared/pma", spec, tmp_path / "in_turn")
+    assert in_turn[0]["best_val_loss"] != in_turn[2]["best_val_loss"]
+    best = min(in_turn, key=lambda d: in_turn[d]["best_val_loss"])
+    kept = tmp_path / f"in_turn/{best}"
+    assert (study / run / "model.pt").read_bytes() == (kept / "model.pt").read_bytes()
+    log, expected_log = (pd.read_csv(f / "log.tsv", sep="\t") for f in (study / run, kept))
+    pd.testing.assert_frame_equal(log.drop(columns="seconds"), expected_log.drop(columns="seconds"))
+    selected = json.loads((study / run / "run.json").read_text())
+    assert untimed(selected) == untimed(
+        {
+            **in_turn[best],
+            "output_bias_shift": best,
+            "output_bias_starts": [
+                {"shift": d, **{k: in_turn[d][k] for k in START_FIGURES}} for d in (0, 2)
+            ],
+        }
+    )
+    assert (test_study / run / "model.pt").read_bytes() == (
+        tmp_path / "in_turn/0/model.pt"
+    ).read_bytes()
 
 
 def test_audit_walks_table2_back_to_the_raw_images(test_study):
@@ -229,13 +302,34 @@ def test_audit_walks_table2_back_to_the_raw_images(test_study):
     assert "0 raw input(s)" in result.stdout
 
 
-def planned_outputs(study: Path, *args: str) -> set[str]:
-    """Every output file a dry run of ``all`` plans (``args``: more options)."""
-    command = [str(BIN / "snakemake"), "-n", "all", "--configfile", "config/test.yaml", *args]
+def dry_run(
+    study: Path, *args: str, target: str | None = "all"
+) -> set[tuple[str, frozenset[str], frozenset[str]]]:
+    """The jobs a dry run plans, each as (rule, inputs, outputs): of ``target`` on the tiny
+    study's config with more options ``args``, or of ``args`` alone (``target`` None)."""
+    command = [str(BIN / "snakemake"), "-n"]
+    command += [target, "--configfile", "config/test.yaml", *args] if target else [*args]
     result = subprocess.run(command, cwd=study, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = re.findall(r"^\s*output: (.+)$", result.stdout, re.MULTILINE)
-    return {o for line in lines for o in line.split(", ")}
+    jobs = set()
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", result.stdout, flags=re.M)[1:]:
+        fields = dict(re.findall(r"^    (input|output): (.+)$", block, re.M))
+        rule = re.match(r"(?:local)?rule (\w+):", block)[1]
+        files = {k: frozenset(fields.get(k, "").split(", ")) - {""} for k in ("input", "output")}
+        jobs.add((rule, files["input"], files["output"]))
+    return jobs
+
+
+def descendants(jobs: set, rule: str) -> set:
+    """The jobs of ``rule`` and every job that reads, directly or through others, a file one of
+    them writes: a walk over the jobs' declared inputs and outputs."""
+    found = {job for job in jobs if job[0] == rule}
+    while True:
+        written = {path for _, _, outputs in found for path in outputs}
+        more = {job for job in jobs - found if job[1] & written}
+        if not more:
+            return found
+        found |= more
 
 
 def edited(module: Path, edit) -> tuple[bytes, os.stat_result]:
@@ -289,23 +383,23 @@ def test_comment_docstring_and_version_edits_rerun_nothing_and_the_audit_says_so
 
 
 def test_behaviour_edit_reruns_exactly_its_jobs_and_descendants(test_study):
-    """Snakemake and the audit agree on code: a behaviour edit of rlnet/metrics.py plans what
-    forcing every metrics job plans (they and everything downstream of them, found by
-    Snakemake from the rules' files), no more, and fails the audit naming it."""
+    """Snakemake and the audit agree on code: a behaviour edit of rlnet/metrics.py plans the
+    metrics jobs and every job downstream of them (found by walking the inputs and outputs of
+    all jobs), no more, and fails the audit naming it."""
     module = test_study / "workflow" / "rlnet" / "metrics.py"
-    expected = planned_outputs(test_study, "--forcerun", "metrics")
+    expected = descendants(dry_run(test_study, "--forceall"), "metrics")
     sweep = CONFIG["sample_size"]
     runs = sum(repeats(m) for p in CONFIG["problems"].values() for m in p["models"])
     runs += len(BASELINES) * len(CONFIG["problems"])
     runs += len(sweep["sizes"]) * sweep["repeats"] * len(sweep["problems"])
     content, stat = edited(module, lambda text: text + "\nEDITED_BY_TEST_STUDY = True\n")
     try:
-        outputs = planned_outputs(test_study)
+        planned = dry_run(test_study)
         jobs = planned_jobs(test_study)
         audit = rlnet(test_study, "audit", "results/tables/table2.tsv", "--allow-comment-edits")
     finally:
         restore(module, content, stat)
-    assert outputs == expected
+    assert planned == expected
     assert jobs == {
         "metrics": runs,
         "table2": 1,
