@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from test_starts import trained_in_turn, untimed
 
@@ -238,11 +239,11 @@ START_FIGURES = ("output_bias", "best_val_loss", "best_epoch", "epochs", "stoppe
 
 def test_two_starts_as_jobs_give_the_model_of_one_job_training_both(test_study, tmp_path):
     """The tiny study with output_bias_starts [0, 2] (in a copy of it): pma's rl-unet run is two
-    train_start jobs and a select_start job, nothing else (the data stage is done), and its
-    model.pt is byte for byte, log.tsv loss for loss and run.json but timings what one job
-    training both starts in turn and keeping the lower best validation loss gives (as the one
-    training job did before starts were jobs: test_starts.IN_TURN). Start +0 is the tiny
-    study's own run of one start."""
+    train_start jobs, run side by side, and a select_start job, nothing else (the data stage is
+    done), and its model.pt is byte for byte, log.tsv loss for loss and run.json but timings
+    what one job training both starts in turn and keeping the lower best validation loss gives
+    (as the one training job did before starts were jobs: test_starts.IN_TURN). Start +0 has the
+    weights of the tiny study's own run of one start."""
     study = tmp_path / "study"
     shutil.copytree(test_study, study, symlinks=True)
     config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
@@ -264,6 +265,9 @@ def test_two_starts_as_jobs_give_the_model_of_one_job_training_both(test_study, 
         text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # side by side on 2 cores (one thread each): both starts began before either finished
+    started_first = (result.stdout + result.stderr).split("Finished jobid:")[0]
+    assert started_first.count("rule train_start:") == 2
 
     settings = json.loads((study / run / "starts/start+0/run.json").read_text())["settings"]
     assert "output_bias_shift" not in settings
@@ -285,9 +289,14 @@ def test_two_starts_as_jobs_give_the_model_of_one_job_training_both(test_study, 
             ],
         }
     )
-    assert (test_study / run / "model.pt").read_bytes() == (
-        tmp_path / "in_turn/0/model.pt"
-    ).read_bytes()
+    # start +0 trains the weights of the run of one start (only its settings name more starts)
+    one, zero = (
+        torch.load(f / "model.pt", weights_only=False)
+        for f in (test_study / run, kept.parent / "0")
+    )
+    assert one["run"]["settings"]["output_bias_starts"] == [0]
+    assert one["model"].keys() == zero["model"].keys()
+    assert all(torch.equal(one["model"][k], zero["model"][k]) for k in one["model"])
 
 
 def test_audit_walks_table2_back_to_the_raw_images(test_study):
