@@ -152,7 +152,7 @@ def test_model_training_overrides_one_model_of_one_problem(default):
     assert merged["lr"]["enc"] == default["training"]["lr"]["enc"]
     assert merged["batch_size"] == default["problems"]["cac"]["training"]["batch_size"]
     other = cfg.training_settings(default, "cac", model="rl-unet")
-    assert other["max_epochs"] == default["problems"]["cac"]["training"]["max_epochs"] != 3
+    assert other["max_epochs"] == default["training"]["max_epochs"] != 3
 
 
 def test_model_training_of_a_model_the_problem_lacks_is_refused(default):

@@ -298,6 +298,34 @@ def test_3d_infer_writes_roi_qc_and_flags_a_doubtful_roi_by_name(tmp_path, caplo
         assert ((inside >= low) & (inside < low + size)).all()
 
 
+def test_3d_infer_on_real_chest_ct_centres_the_roi_in_the_annotated_heart(tmp_path):
+    """cac on the two real chest CTs (NRRD, tests/data/real-ct/chest): neither ROI doubtful,
+    each centre inside the heart annotated by eye (tests/heart_annotation.py), a finite
+    Agatston score and risk group per scan, the map on the scan's grid."""
+    import heart_annotation
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for name in heart_annotation.SCANS:
+        shutil.copy(heart_annotation.CHEST / name, scans / name)
+    assert infer(tmp_path, "cac", scans) == 0
+    out = tmp_path / "results" / "infer" / "cac" / "rl-unet"
+    table = io.read_table(out / "predictions.tsv")
+    assert sorted(table["case_id"]) == ["lung1_image", "lung2_image"]
+    assert (table["roi_flag"].fillna("") == "").all()
+    assert (table["roi_confidence"] >= 0.5).all()
+    for row in table.itertuples():
+        shape, geometry = io.read_geometry(row.image)
+        heart = heart_annotation.heart_mask(f"{row.case_id}.nrrd", shape)
+        centre = tuple(int(v) for v in row.roi_center.split())
+        assert heart[centre], (row.case_id, centre)
+        assert np.isfinite(row.prediction) and row.prediction >= 0
+        map_shape, map_geometry = io.read_geometry(row.map)
+        assert map_shape == shape
+        for field in ("spacing", "origin", "direction"):
+            assert getattr(map_geometry, field) == pytest.approx(getattr(geometry, field))
+
+
 def test_3d_scans_tsv_sets_the_roi_by_roi_center_or_heart_mask(tmp_path):
     """A scans TSV's roi_center is the ROI centre as given; a heart_mask's centroid (a box of
     z 4-9, y 20-29, x 30-41: centre 6.5, 24.5, 35.5, rounded half to even) is the centre."""

@@ -27,10 +27,3 @@ def hu_candidates(
         mask = ndimage.binary_opening(mask, structure, iterations=opening_radius)
     return mask.astype(np.uint8)
 
-
-def coverage(candidates: np.ndarray, target: np.ndarray) -> float:
-    """Fraction of target voxels inside the candidates (1.0 for an empty target)."""
-    n_target = int(np.count_nonzero(target))
-    if n_target == 0:
-        return 1.0
-    return float(np.count_nonzero((candidates > 0) & (target > 0)) / n_target)
