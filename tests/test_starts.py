@@ -181,7 +181,8 @@ def test_one_start_a_fixed_bias_or_a_direct_regressor_train_once(toy_prepared, t
 
 def test_shifts_without_the_automatic_bias_are_a_config_error():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    assert config["training"]["output_bias_starts"] == [0, 2]  # the default: shifts are valid
+    assert config["training"]["output_bias"] == "auto"
+    config["training"]["output_bias_starts"] = [0, 2]  # beside the automatic bias: valid
     cfg.validate(config)
     model_level = copy.deepcopy(config)
     model_level["problems"]["pma"]["model_training"] = {"rl-unet": {"output_bias": -2.0}}
@@ -195,9 +196,10 @@ def test_shifts_without_the_automatic_bias_are_a_config_error():
 
 
 def test_one_model_can_train_one_start_through_model_training():
-    """The default trains every RL model from b and b + 2; a per-model override of one problem
-    brings that model alone back to one start."""
+    """With every RL model trained from b and b + 2, a per-model override of one problem brings
+    that model alone back to one start."""
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["training"]["output_bias_starts"] = [0, 2]
     config["problems"]["cac"]["model_training"] = {"rl-senet": {"output_bias_starts": [0]}}
     cfg.validate(config)
     one = cfg.training_settings(config, "cac", model="rl-senet")

@@ -45,8 +45,8 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
 
 def test_configfile_merges_over_the_default_and_null_leaves_out(tmp_path):
     """An override file of two keys over the embedded default (config.yaml by hand: global
-    batch 16; cac batch 4 and 15 epochs; liver 15 epochs): training.max_epochs 3
-    reaches pma only, the other keys stay; sfa set to null plans no sfa job, and
+    batch 16 and 40 epochs; cac batch 4, no epochs of its own): training.max_epochs 3 reaches
+    every problem, the other keys stay (cac's batch 4); sfa set to null plans no sfa job, and
     `--config sample_size=` (empty: null) drops the sweep (no subset run n100)."""
     override = tmp_path / "override.yaml"
     override.write_text("training: {max_epochs: 3}\nproblems: {sfa: null}\n")
@@ -58,8 +58,8 @@ def test_configfile_merges_over_the_default_and_null_leaves_out(tmp_path):
     assert "/sfa/" not in result.stdout and "/n100_r" not in result.stdout
     train = re.findall(r"rlnet train .*--problem (\w+) .*--settings '([^']+)'", result.stdout)
     settings = {(p, json.loads(t)["max_epochs"], json.loads(t)["batch_size"]) for p, t in train}
-    # cac: its own batch 4 and 15 epochs (the default's per-problem blocks)
-    assert settings == {("pma", 3, 16), ("liver", 15, 16), ("cac", 15, 4)}
+    # cac: its own batch 4 (the default's per-problem block), the override's epochs
+    assert settings == {("pma", 3, 16), ("liver", 3, 16), ("cac", 3, 4)}
 
 
 def test_one_file_target_plans_only_its_ancestors(tmp_path):
