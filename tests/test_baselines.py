@@ -244,7 +244,7 @@ def test_candidates_on_calcium_calibrate_volume_and_agatston(calcium, tmp_path):
         ("rule", None, "problem pma: baseline 'rule' needs config key problems.pma.baselines.rule"),
         ("rule", "median", "one of region, agatston, threshold (got 'median')"),
         ("rule", "agatston", "problem pma, baseline rule 'agatston': needs 3D images"),
-        ("median", None, "unknown baseline 'median'; known: candidates, rule"),
+        ("median", None, "unknown baseline 'median'; known: candidates, rule, heart-rule"),
     ],
 )
 def test_bad_settings_are_named_and_write_nothing(toy_prepared, tmp_path, baseline, rule, message):
@@ -290,3 +290,156 @@ def test_cli_error_is_one_line(toy_prepared, tmp_path, caplog):
         "problems.pma.baselines.rule, one of region, agatston, threshold (got None)"
     ]
     assert not (tmp_path / "out").exists()
+
+
+# --- the skin-distance rule: bodies with a fat frame of known width ------------------------------
+
+#: Fat frame width (pixels) of every hand-made body; pixels are 2 mm x 2 mm.
+FRAME_PX = 2
+
+
+def body_case(height: int, width: int, blob: int) -> tuple[np.ndarray, np.ndarray]:
+    """(image, reference) of a 24 x 24 slice: a rectangular body (40 HU) at rows 2..2+height,
+    columns 2..2+width, its outer FRAME_PX pixels fat (-100 HU: the reference), a lung (-800
+    HU) of 4 x 4 pixels at its centre and ``blob`` fat pixels just above the lung: deep fat
+    (depth >= 5 px once the lung is filled as body, 1 px if it were not)."""
+    image = np.full((24, 24), -1000, np.int16)
+    image[2 : 2 + height, 2 : 2 + width] = 40
+    frame = np.zeros((24, 24), bool)
+    frame[2 : 2 + height, 2 : 2 + width] = True
+    frame[2 + FRAME_PX : 2 + height - FRAME_PX, 2 + FRAME_PX : 2 + width - FRAME_PX] = False
+    image[frame] = -100
+    cy, cx = 2 + height // 2, 2 + width // 2
+    image[cy - 2 : cy + 2, cx - 2 : cx + 2] = -800
+    image[cy - 3, cx - 2 : cx - 2 + blob] = -100
+    return image, frame
+
+
+@pytest.fixture
+def bodies(tmp_path):
+    """8 train, 1 val, 3 test bodies of varying size and deep fat; value = frame area (mm^2)."""
+    shapes = [(14, 16, 0), (16, 14, 4), (18, 20, 2), (20, 18, 3), (15, 17, 1), (17, 19, 4)]
+    shapes += [(19, 15, 0), (20, 20, 2), (16, 16, 1), (14, 18, 3), (18, 16, 4), (20, 20, 2)]
+    made = [body_case(*s) for s in shapes]
+    images = np.stack([m[0] for m in made])
+    masks = np.stack([m[1] for m in made]).astype(np.uint8)
+    candidates = ((images >= -140) & (images <= -70)).astype(np.uint8)
+    splits = ["train"] * 8 + ["val"] + ["test"] * 3
+    cases = pd.DataFrame(
+        {
+            "case_id": [f"b{k}" for k in range(12)],
+            "subject_id": [f"s{k}" for k in range(12)],
+            "split": splits,
+            "value": masks.reshape(12, -1).sum(axis=1) * 4.0,
+            "spacing": "2 2",
+            "voxel_size": 4.0,
+            "has_mask": 1,
+        }
+    )
+    return write_prepared(tmp_path / "sfa", images, candidates, masks, cases), masks
+
+
+def test_skin_rule_fits_the_frame_width_and_finds_the_frame(bodies, tmp_path):
+    folder, masks = bodies
+    table = baselines.run_baseline(folder, "sfa", "skin-rule", tmp_path / "out")
+    fit = json.loads((tmp_path / "out" / "run.json").read_text())["fit"]
+    # an axis-aligned body: a pixel's depth is its distance in pixels to the nearest row or
+    # column outside, times 2 mm; the frame lies at depths 2 and 4 mm, the deep fat at >= 10 mm
+    assert fit["distance_mm"] == 2.0 * FRAME_PX and fit["step_mm"] == 2.0
+    assert fit["train_rmse"] == 0.0 and fit["train_r"] == pytest.approx(1.0)
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "localization.npy"), masks[9:])
+    np.testing.assert_allclose(table["prediction"], masks[9:].reshape(3, -1).sum(axis=1) * 4.0)
+    record, _ = evaluate.evaluate(
+        tmp_path / "out" / "predictions.tsv",
+        tmp_path / "out" / "localization.npy",
+        folder,
+        {},
+        n_boot=5,
+    )
+    assert record["metrics"]["dice"]["value"] == 1.0
+
+
+def test_skin_rule_refuses_mask_candidates(bodies, tmp_path):
+    folder, _ = bodies
+    meta = json.loads((folder / "meta.json").read_text())
+    io.write_json(folder / "meta.json", {**meta, "candidates": {"mask": "candidate_mask"}})
+    with pytest.raises(baselines.BaselineError, match="skin-rule: needs 2D images with HU-range"):
+        baselines.run_baseline(folder, "sfa", "skin-rule", tmp_path / "out")
+
+
+# --- the heart-region rule: calcium in and out of a heart mask -----------------------------------
+
+#: Stored (4, 8, 8), window (2, 6, 6) (margin 1); voxels 3 x 1 x 1 mm (1 mm^2 pixels).
+HEART_ROI = {"size": [2, 6, 6], "margin": [1, 1, 1]}
+
+
+def heart_case(coronary_hu: int | None) -> np.ndarray:
+    """A stored (4, 8, 8) image: background -100 HU; heart mask (heart_box) at z 1-2, y 2-4,
+    x 2-3; a single 450 HU voxel inside the heart (1 mm^2: dropped below 2 mm^2); a coronary
+    lesion of 2 voxels (y 3-4) at x 4, z 1 (1 mm outside the mask) of ``coronary_hu``; a bone
+    (500 HU) at x 6, y 2-4 on both slices (3 mm from the mask); a 900 HU voxel in the margin."""
+    image = np.full((4, 8, 8), -100, np.int16)
+    image[2, 2, 2] = 450
+    if coronary_hu is not None:
+        image[1, 3:5, 4] = coronary_hu
+    image[1:3, 2:5, 6] = 500
+    image[0, 0, 0] = 900
+    return image
+
+
+def heart_box() -> np.ndarray:
+    box = np.zeros((4, 8, 8), np.uint8)
+    box[1:3, 2:5, 2:4] = 1
+    return box
+
+
+#: Agatston (2 mm^2 minimum) of the coronary lesion by its HU: 2 mm^2 x weight, slice factor 1.
+CORONARY = {None: 0.0, 250: 4.0, 350: 6.0, 450: 8.0}
+
+
+@pytest.fixture
+def hearts(tmp_path):
+    """6 train, 1 val, 3 test cases; the last test case has no heart mask."""
+    hu = [250, None, 350, 450, 250, None, 350, 450, None, 250]
+    images = np.stack([heart_case(h) for h in hu])
+    has_heart = [1] * 9 + [0]
+    heart = np.stack([heart_box() if h else np.zeros((4, 8, 8), np.uint8) for h in has_heart])
+    splits = ["train"] * 6 + ["val"] + ["test"] * 3
+    agatston = [CORONARY[h] for h in hu]
+    cases = calcium_cases(splits, [2 * 3.0 * (h is not None) for h in hu], agatston)
+    folder = write_prepared(
+        tmp_path / "cac", images, images >= 130, np.zeros_like(images), cases, HEART_ROI
+    )
+    np.save(folder / "heart.npy", heart)
+    io.write_table(
+        folder / "cases.tsv", io.read_table(folder / "cases.tsv").assign(has_heart=has_heart)
+    )
+    return folder
+
+
+def test_heart_rule_counts_calcium_in_the_heart_grown_by_the_fitted_margin(hearts, tmp_path):
+    kw = {"connectivity": 8, "min_lesion_mm2": 2.0}
+    table = baselines.run_baseline(hearts, "cac", "heart-rule", tmp_path / "out", agatston_kw=kw)
+    fit = json.loads((tmp_path / "out" / "run.json").read_text())["fit"]
+    # training error: margin 0 misses the coronary lesion (1 mm outside), 1 and 2 mm are exact,
+    # from 3 mm on the bone counts too; the first exact margin wins
+    assert fit["margin_mm"] == 1.0 and fit["train_mae_agatston"] == 0.0
+    assert (fit["train_cases_with_heart"], fit["test_cases_whole_roi"]) == (6, 1)
+    # test: 450 HU (8), none (0); the case without a heart mask scores its whole ROI: coronary
+    # 250 HU (2 mm^2 x 2 = 4) + bone 3 mm^2 x 4 on two slices (24); the lone voxel never counts
+    assert table["predicted_agatston"].tolist() == [8.0, 0.0, 28.0]
+    assert table["predicted_volume"].tolist() == [6.0, 0.0, 24.0]  # voxels x 3 mm^3
+    local = np.load(tmp_path / "out" / "localization.npy")
+    expected = np.zeros((2, 6, 6), np.uint8)
+    expected[0, 2:4, 3] = 1  # the coronary lesion in window coordinates
+    np.testing.assert_array_equal(local[0], expected)
+
+
+def test_heart_rule_without_heart_masks_scores_the_roi(hearts, tmp_path):
+    (hearts / "heart.npy").unlink()
+    kw = {"connectivity": 8, "min_lesion_mm2": 2.0}
+    table = baselines.run_baseline(hearts, "cac", "heart-rule", tmp_path / "out", agatston_kw=kw)
+    # every case its whole ROI: coronary (8, 0, 4) + bone (24)
+    assert table["predicted_agatston"].tolist() == [32.0, 24.0, 28.0]
+    fit = json.loads((tmp_path / "out" / "run.json").read_text())["fit"]
+    assert fit["margin_mm"] is None and fit["train_cases_with_heart"] == 0

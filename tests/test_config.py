@@ -282,3 +282,23 @@ def test_every_schema_key_has_a_description():
     del schema["properties"]["training"]["description"]  # the check can fail
     del schema["definitions"]["training"]["properties"]["lr"]["properties"]["rl"]["description"]
     assert sorted(_undescribed_keys(schema)) == ["#/definitions/training.lr.rl", "training"]
+
+
+@pytest.mark.parametrize(
+    ("baseline", "dims", "score", "candidates", "applies"),
+    [
+        ("heart-rule", 3, "agatston", {"hu": [130, 3000]}, True),
+        ("heart-rule", 2, "measure", {"hu": [-140, -70]}, False),
+        ("skin-rule", 2, "measure", {"hu": [-140, -70]}, True),
+        ("skin-rule", 2, "measure", {"mask": "candidate_mask"}, False),
+        ("skin-rule", 2, "measure", {"mask": "candidate_mask", "hu": [-100, 60]}, False),
+        ("skin-rule", 3, "agatston", {"hu": [130, 3000]}, False),
+        ("candidates", 2, "measure", {"mask": "candidate_mask"}, True),
+        ("rule", 3, "agatston", {"hu": [130, 3000]}, True),
+    ],
+)
+def test_which_baselines_apply_to_a_problem(baseline, dims, score, candidates, applies):
+    """heart-rule on Agatston problems only; skin-rule on 2D problems whose candidates are an HU
+    range without a given mask (a mask with an HU range, as liver's, is not skin-bound fat)."""
+    problem = {"spatial_dims": dims, "biomarker": {"score": score}, "candidates": candidates}
+    assert cfg.baseline_applies(baseline, problem) is applies

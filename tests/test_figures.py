@@ -22,6 +22,7 @@ import yaml
 
 from conftest import biomarker
 from rlnet import io
+from rlnet.config import problem_baselines
 from rlnet.figures import agreement, confusion, data, errors, overlays, sample_size, style
 from rlnet.prepare import Prepared
 
@@ -410,11 +411,11 @@ def figures_the_config_implies(config: dict) -> set[str]:
     the baselines); for a problem whose biomarker is an Agatston score, a confusion matrix per
     model and baseline and the risk-group proportions; the RL-vs-segmentation comparison of a
     problem training rl-unet and seg-unet; a sample-size figure per problem of the sweep."""
-    baselines = config["evaluation"].get("baselines", [])
     names = set()
     for problem, settings in config["problems"].items():
         names |= {f"distribution/{problem}", f"abs_error/{problem}"}
         agatston = settings["biomarker"]["score"] == "agatston"
+        baselines = problem_baselines(config, problem)
         for model in settings["models"] + baselines:
             names |= {f"bland_altman/{problem}_{model}", f"correlation/{problem}_{model}"}
             if model in baselines or model.startswith(("rl-", "seg-")):
@@ -488,12 +489,13 @@ def test_edited_module_reruns_exactly_its_figures(test_study):
         edit("confusion.py")
         # `all` asks for every figure file itself (the `figures` target is not in its DAG)
         config = yaml.safe_load((test_study / "config" / "test.yaml").read_text())
-        baselines = config["evaluation"].get("baselines", [])
-        cac = len(config["problems"]["cac"]["models"] + baselines)
+        cac = len(config["problems"]["cac"]["models"] + problem_baselines(config, "cac"))
         assert planned_jobs(test_study) == {"figure_confusion": cac, "all": 1}
         edit("agreement.py")
         jobs = planned_jobs(test_study)
-        models = sum(len(p["models"] + baselines) for p in config["problems"].values())
+        models = sum(
+            len(s["models"] + problem_baselines(config, p)) for p, s in config["problems"].items()
+        )
         assert jobs["figure_bland_altman"] == jobs["figure_correlation"] == models
         assert set(jobs) == {
             "figure_confusion",

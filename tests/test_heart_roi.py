@@ -70,6 +70,82 @@ def test_a_heart_mask_centres_the_crop_on_its_centroid(tmp_path):
     assert (row["roi_center"], row["roi_source"]) == ("6 15 35", "heart_mask")
 
 
+def test_a_heart_region_is_cropped_as_the_image_and_leaves_the_roi_search(tmp_path):
+    """Case 0: a heart_region (used by the heart-rule baseline only) with the ROI still searched;
+    case 1: a heart_mask, which centres the ROI and is its region too; case 2: none (zeros,
+    has_heart 0). The region is cropped exactly as the image."""
+    box = np.zeros(SHAPE, np.uint8)
+    box[4:9, 10:21, 30:41] = 1
+    io.write_image(tmp_path / "heart.nii.gz", box, SPACING)
+    heart_file = str(tmp_path / "heart.nii.gz")
+    table = manifest(tmp_path, heart_region=[heart_file, "", ""], heart_mask=["", heart_file, ""])
+    searched = manifest(tmp_path)
+    prepare(searched, split_of(searched), PROBLEM_3D, tmp_path / "plain")
+    assert np.load(tmp_path / "plain" / "heart.npy").shape == (0,)  # written, empty
+    assert Prepared.load(tmp_path / "plain").heart is None
+    prepare(table, split_of(table), PROBLEM_3D, tmp_path / "out")
+    prepared, plain = Prepared.load(tmp_path / "out"), Prepared.load(tmp_path / "plain")
+    assert prepared.cases["has_heart"].tolist() == [1, 1, 0]
+    assert prepared.cases.loc[0, "roi_center"] == plain.cases.loc[0, "roi_center"]
+    assert prepared.cases["roi_source"].tolist() == ["search", "heart_mask", "search"]
+    for name in ("images", "candidates", "masks"):  # the region changes nothing else
+        assert getattr(prepared, name)[[0, 2]].tobytes() == getattr(plain, name)[[0, 2]].tobytes()
+    for k in (0, 1):
+        # the grid is the source's spacing: a crop by whole voxels from voxel origin / spacing
+        mm = (float(v) for v in prepared.cases.loc[k, "grid_origin"].split())
+        z, y, x = (round(v / s) for v, s in zip(mm, SPACING, strict=True))
+        d, h, w = prepared.heart.shape[1:]
+        expected = np.zeros((d, h, w), np.uint8)  # the box in the crop's coordinates
+        lo = [max(a - o, 0) for a, o in zip((4, 10, 30), (z, y, x), strict=True)]
+        hi = [min(b - o, n) for b, o, n in zip((9, 21, 41), (z, y, x), (d, h, w), strict=True)]
+        expected[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = 1
+        np.testing.assert_array_equal(prepared.heart[k], expected)
+    assert not prepared.heart[2].any()
+
+
+def test_a_heart_region_is_resampled_by_nearest_neighbour_on_a_coarser_grid(tmp_path):
+    """Grid 6 x 5 x 5 mm on a 3 x 2.5 x 2.5 mm source: every grid voxel lies exactly on a
+    source voxel (index = the grid's origin voxel + 2 x its index), so nearest neighbour takes
+    every second source voxel of the box (z 4-8, y 10-20, x 30-40) and stays binary."""
+    box = np.zeros(SHAPE, np.uint8)
+    box[4:9, 10:21, 30:41] = 1
+    io.write_image(tmp_path / "heart.nii.gz", box, SPACING)
+    table = manifest(tmp_path, n=1, heart_region=[str(tmp_path / "heart.nii.gz")])
+    coarse = {**PROBLEM_3D, "roi": {"size": [8, 16, 16], "margin": [1, 1, 1]}}
+    coarse["grid"] = {"spacing": [6.0, 5.0, 5.0]}
+    prepare(table, split_of(table), coarse, tmp_path / "out")
+    prepared = Prepared.load(tmp_path / "out")
+    mm = [float(v) for v in prepared.cases.loc[0, "grid_origin"].split()]
+    start = [v / s for v, s in zip(mm, SPACING, strict=True)]
+    assert all(float(s).is_integer() for s in start)
+    expected = np.zeros((10, 18, 18), np.uint8)
+    for g in np.ndindex(expected.shape):
+        source = [int(s) + 2 * i for s, i in zip(start, g, strict=True)]
+        inside = all(0 <= v < n for v, n in zip(source, SHAPE, strict=True))
+        expected[g] = box[tuple(source)] if inside else 0
+    assert expected.any()
+    np.testing.assert_array_equal(prepared.heart[0], expected)
+
+
+def test_a_heart_region_of_another_shape_names_the_case(tmp_path):
+    io.write_image(tmp_path / "small.nii.gz", np.ones((8, 8, 8), np.uint8), SPACING)
+    table = manifest(tmp_path, heart_region=["", str(tmp_path / "small.nii.gz"), ""])
+    message = r"case c1: heart_region .*small.nii.gz shape \(8, 8, 8\)"
+    with pytest.raises(PrepareError, match=message):
+        prepare(table, split_of(table), PROBLEM_3D, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_heart_region_on_a_2d_problem_is_refused(tmp_path):
+    image = np.zeros((8, 8), np.int16)
+    image[2:6, 2:6] = 40
+    io.write_image(tmp_path / "slice.nii.gz", image, (1.0, 1.0))
+    row = dict.fromkeys(COLUMNS, "") | {"case_id": "s0", "subject_id": "s0", "value": 1.0}
+    row |= {"image": str(tmp_path / "slice.nii.gz"), "heart_region": str(tmp_path / "slice.nii.gz")}
+    with pytest.raises(ManifestError, match="case s0: heart_region is for 3D problems"):
+        check_headers(pd.DataFrame([row]), tmp_path / "m.tsv", 2)
+
+
 def test_an_empty_heart_mask_names_the_case(tmp_path):
     io.write_image(tmp_path / "empty.nii.gz", np.zeros(SHAPE, np.uint8), SPACING)
     table = manifest(tmp_path, heart_mask=["", str(tmp_path / "empty.nii.gz"), ""])

@@ -107,3 +107,33 @@ def test_shard_without_the_target_mask_lists_the_masks_it_has(chest_shard):
         synthetic.read_shard(chest_shard, {"target": "liver"})
     with pytest.raises(ManifestError, match=r"no mask 'tumour'"):
         synthetic.read_shard(chest_shard, {"target": "pectoralis", "candidate_mask": "tumour"})
+
+
+def test_a_heart_shard_gives_its_pericardium_as_the_heart_region(tmp_path):
+    """The heart phantom's `heart` mask becomes heart_region (the heart-rule baseline's region),
+    not heart_mask (which would centre the ROI instead of the search); a chest shard has none."""
+    files = {}
+    for name in ("image", "cac", "heart"):
+        files[name] = tmp_path / f"h0_{name}.nii.gz"
+        files[name].write_bytes(b"")
+    shard = pd.DataFrame(
+        {
+            "case_id": ["h0", "h1"],
+            "subject_id": ["h0", "h1"],
+            "image": str(files["image"]),
+            "spacing": "3 2 2",
+            "value_cac": [4.0, 0.0],
+            "mask_cac": str(files["cac"]),
+            "agatston_cac": [12.0, 0.0],
+            "mask_heart": str(files["heart"]),
+        }
+    )
+    table = synthetic.manifest_from_shards([shard], {"target": "cac"}, "x")
+    assert table["heart_region"].tolist() == [str(files["heart"])] * 2
+    assert table["heart_mask"].tolist() == ["", ""]
+
+
+def test_a_chest_shard_has_no_heart_region(chest_shard):
+    source = {"target": "pectoralis"}
+    table = synthetic.manifest_from_shards([synthetic.read_shard(chest_shard, source)], source, "x")
+    assert (table["heart_region"] == "").all()

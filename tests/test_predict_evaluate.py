@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import TRAINING, write_prepared
-from rlnet import evaluate, io
+from rlnet import evaluate, io, metrics
 from rlnet.predict import CheckpointError, predict
 from rlnet.prepare import Prepared
 from rlnet.training.loop import RunSpec, Trainer
@@ -164,8 +164,9 @@ def pixels(points) -> np.ndarray:
     return mask
 
 
-@pytest.fixture
-def hand_evaluated(tmp_path):
+def hand_record(tmp_path, predictions=None, **options):
+    """evaluate() on the six hand cases (``predictions``: the predicted values, by default
+    HAND_CASES'); ``options`` pass on to evaluate."""
     names = list(HAND_CASES)
     cases = pd.DataFrame(
         {
@@ -185,14 +186,24 @@ def hand_evaluated(tmp_path):
     table = cases[["case_id", "subject_id"]].assign(
         index=np.arange(len(names)),
         reference=cases["value"],
-        prediction=[float(HAND_CASES[c][4]) for c in names],
+        prediction=predictions or [float(HAND_CASES[c][4]) for c in names],
         has_mask=1,
     )
     io.write_table(tmp_path / "predictions.tsv", table)
     np.save(tmp_path / "localization.npy", np.stack([pixels(HAND_CASES[c][2]) for c in names]))
     return evaluate.evaluate(
-        tmp_path / "predictions.tsv", tmp_path / "localization.npy", prepared, {}, n_boot=20
+        tmp_path / "predictions.tsv",
+        tmp_path / "localization.npy",
+        prepared,
+        {},
+        n_boot=20,
+        **options,
     )
+
+
+@pytest.fixture
+def hand_evaluated(tmp_path):
+    return hand_record(tmp_path)
 
 
 def test_dice_leaves_out_empty_references_and_dice_all_keeps_them(hand_evaluated):
@@ -224,3 +235,66 @@ def test_one_case_per_subject_and_no_empty_reference_add_no_metric(predicted, to
         predicted / "predictions.tsv", predicted / "localization.npy", toy_prepared, {}, n_boot=5
     )
     assert not {"dice_all", "rho_patient", "dice_patient"} & set(record["metrics"])
+
+
+def test_predict_writes_the_masks_of_both_rules(predicted, toy_prepared):
+    with np.load(predicted / "localizations.npz") as stored:
+        assert set(stored.files) == {"area", "threshold"}
+        np.testing.assert_array_equal(stored["area"], np.load(predicted / "localization.npy"))
+        area, threshold = stored["area"], stored["threshold"]
+    assert area.shape == threshold.shape and threshold.dtype == np.uint8
+
+
+def test_dice_under_the_other_rule_from_localizations(tmp_path):
+    """The hand cases scored with their masks as the ``area`` rule's, and other masks as the
+    ``threshold`` rule's: A misses one of its 4 reference pixels (2 x 3 / (3 + 4)), B and E
+    are exact, F is missed: (6/7 + 1 + 1 + 0) / 4 over the 4 cases with a reference."""
+    names = list(HAND_CASES)
+    threshold = np.stack([pixels(HAND_CASES[c][1]) for c in names])
+    threshold[0, 1, 1] = 0
+    threshold[names.index("F")] = 0
+    area = np.stack([pixels(HAND_CASES[c][2]) for c in names])
+    np.savez(tmp_path / "localizations.npz", area=area, threshold=threshold)
+    record, per_case = hand_record(tmp_path, localizations_path=tmp_path / "localizations.npz")
+    m = record["metrics"]
+    assert m["dice_threshold"]["value"] == pytest.approx((6 / 7 + 1 + 1 + 0) / 4)
+    assert m["dice_threshold"]["n"] == 4 and record["localization"] == "area"
+    assert m["dice"]["value"] == pytest.approx((0.5 + 1 + 1 + 0) / 4)  # the area rule's masks
+    assert per_case.set_index("case_id").loc["A", "dice_threshold"] == pytest.approx(6 / 7)
+    record, _ = hand_record(
+        tmp_path, localizations_path=tmp_path / "localizations.npz", localization_rule="threshold"
+    )
+    assert "dice_area" in record["metrics"] and "dice_threshold" not in record["metrics"]
+
+
+def test_bootstrap_replicates_are_kept_and_pair_up_across_runs(tmp_path):
+    """Two runs on one test set draw the same resamples (equal keys), so Table II can average
+    their replicates; every CI is the percentile interval of its own replicates."""
+    first, _ = hand_record(tmp_path)
+    second, _ = hand_record(tmp_path, predictions=[13.0, 19.0, 2.0, 4.0, 30.0, 35.0])
+    for name, entry in first["metrics"].items():
+        assert (
+            len(entry["bootstrap"]) == 20
+            and entry["resample"] == (second["metrics"][name]["resample"])
+        )
+        assert metrics.percentile_ci(entry["bootstrap"]) == pytest.approx(
+            (entry["ci_low"], entry["ci_high"]), nan_ok=True
+        )
+    assert first["bootstrap"] == {"resamples": 20, "seed": 0, "unit": "subject"}
+    assert first["metrics"]["rho"]["bootstrap"] != second["metrics"]["rho"]["bootstrap"]
+
+
+def test_calcium_free_scans_by_hand():
+    """Reference Agatston 0 on three scans: predicted 0, 12, 0 -> mean 4.0, 2 of 3 empty."""
+    table = pd.DataFrame(
+        {
+            "subject_id": ["s1", "s2", "s3", "s4"],
+            "reference_agatston": [0.0, 0.0, 0.0, 50.0],
+            "predicted_agatston": [0.0, 12.0, 0.0, 40.0],
+        }
+    )
+    m = evaluate.calcium_free_metrics(table, n_boot=50, seed=1)
+    assert m["agatston_fp"]["value"] == pytest.approx(4.0) and m["agatston_fp"]["n"] == 3
+    assert m["calcium_free_empty"]["value"] == pytest.approx(2 / 3)
+    assert 0 <= m["agatston_fp"]["ci_low"] <= 4.0 <= m["agatston_fp"]["ci_high"] <= 12.0
+    assert evaluate.calcium_free_metrics(table.iloc[3:], n_boot=5, seed=1) == {}

@@ -54,3 +54,12 @@ def test_a_candidate_mask_with_an_hu_range_keeps_its_voxels_in_the_range(tmp_pat
     expected = np.zeros((16, 16), np.uint8)
     expected[:, [0, 1, 3, 8, 9]] = 1  # 40 HU columns 0, 1, 3 (2 is air) and 50 HU columns 8, 9
     np.testing.assert_array_equal(candidates, expected)
+
+
+def test_a_2d_problem_writes_an_empty_heart_region(tmp_path):
+    """heart.npy is a declared output of every problem: in 2D an empty array, read as None."""
+    manifest = write_toy_dataset(tmp_path / "raw", n=16)
+    split = make_split(manifest, (0.5, 0.25, 0.25), seed=1, n_strata=2)
+    prepare(manifest, split, PROBLEM_2D, tmp_path / "out")
+    assert np.load(tmp_path / "out" / "heart.npy").shape == (0,)
+    assert Prepared.load(tmp_path / "out").heart is None

@@ -134,6 +134,7 @@ def test_a_folder_output_records_each_file(toy_prepared, tmp_path):
     assert {e["path"].rsplit("/", 1)[1] for e in inputs} == {
         "cases.tsv",
         "candidates.npy",
+        "heart.npy",
         "images.npy",
         "masks.npy",
         "meta.json",

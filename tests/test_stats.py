@@ -192,3 +192,48 @@ def test_stuart_maxwell_perfect_agreement_and_bad_shape() -> None:
         stats.stuart_maxwell(np.ones((2, 3)))
     with pytest.raises(ValueError, match="length mismatch"):
         stats.stuart_maxwell_from_groups([0, 1], [0])
+
+
+# --- adjustment of a family of p-values --------------------------------------------------------
+
+
+def test_holm_by_hand_with_an_undefined_test_left_out() -> None:
+    """Holm (1979) on 0.01, 0.04, 0.03, 0.005 (m = 4): sorted 0.005 x 4 = 0.02, 0.01 x 3 = 0.03,
+    0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> running maximum 0.06. A NaN (a test that could not be
+    run) stays NaN and does not enlarge the family."""
+    adjusted = stats.adjust_pvalues([0.01, 0.04, np.nan, 0.03, 0.005], "holm")
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, np.nan, 0.06, 0.02])
+
+
+def test_bonferroni_and_bh_by_hand_and_none_unchanged() -> None:
+    p = [0.01, 0.04, 0.03, 0.005]
+    np.testing.assert_allclose(stats.adjust_pvalues(p, "bonferroni"), [0.04, 0.16, 0.12, 0.02])
+    # Benjamini-Hochberg: p_(i) m / i = 0.02, 0.02, 0.04, 0.04, then the running minimum from
+    # the largest: 0.04, 0.04, 0.02, 0.02
+    np.testing.assert_allclose(stats.adjust_pvalues(p, "fdr_bh"), [0.02, 0.04, 0.04, 0.02])
+    np.testing.assert_array_equal(stats.adjust_pvalues(p, "none"), p)
+
+
+def test_adjustment_refuses_unknown_methods_and_non_p_values() -> None:
+    with pytest.raises(ValueError, match="unknown p-value adjustment 'sidak'"):
+        stats.adjust_pvalues([0.1], "sidak")
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        stats.adjust_pvalues([0.1, 1.5])
+
+
+# --- Wilcoxon's signed-rank test, paired by case -----------------------------------------------
+
+
+def test_wilcoxon_exact_p_by_hand() -> None:
+    """Five pairs, every difference positive with distinct ranks: W- = 0, the most extreme of
+    2^5 equally likely sign patterns on each side: two-sided exact p = 2 / 32 = 0.0625."""
+    p, n = stats.wilcoxon_paired([1.1, 2.3, 3.6, 4.0, 5.5], [1.0, 2.0, 3.0, 3.2, 4.5])
+    assert p == pytest.approx(0.0625) and n == 5
+
+
+def test_wilcoxon_drops_undefined_pairs_and_reads_no_difference_as_p_1() -> None:
+    p, n = stats.wilcoxon_paired([1.1, np.nan, 2.3, 3.6, 4.0, 5.5], [1.0, 7, 2.0, 3.0, 3.2, 4.5])
+    assert (p, n) == (pytest.approx(0.0625), 5)
+    assert stats.wilcoxon_paired([0.5, 0.7], [0.5, 0.7]) == (1.0, 2)
+    p, n = stats.wilcoxon_paired([np.nan], [0.5])
+    assert math.isnan(p) and n == 0

@@ -16,12 +16,12 @@ import yaml
 from test_starts import trained_in_turn, untimed
 
 from conftest import ROOT
+from rlnet.config import problem_baselines
 from rlnet.training.loop import RunSpec
 
 pytestmark = pytest.mark.slow
 CONFIG = yaml.safe_load((ROOT / "config/test.yaml").read_text())
 BIN = Path(sys.executable).parent
-BASELINES = CONFIG["evaluation"].get("baselines", [])
 REPEATS = CONFIG["evaluation"].get("repeats", {})
 
 
@@ -85,10 +85,9 @@ def test_table2_holds_every_configured_model(test_study):
     table = read(test_study, "results/tables/table2.tsv")
     for problem, settings in CONFIG["problems"].items():
         rows = table[(table["problem"] == problem) & (table["metric"] == "icc")]
-        assert sorted(rows["model"]) == sorted(settings["models"] + BASELINES)
-        assert rows.set_index("model")["repeats"].to_dict() == {
-            m: repeats(m) for m in settings["models"] + BASELINES
-        }
+        models = settings["models"] + problem_baselines(CONFIG, problem)
+        assert sorted(rows["model"]) == sorted(models)
+        assert rows.set_index("model")["runs"].to_dict() == {m: repeats(m) for m in models}
     kappa = table[table["metric"] == "kappa"]
     assert set(kappa["problem"]) == {"cac"}
     record = json.loads((test_study / "results/metrics/pma/rl-unet/nall_r0.json").read_text())
@@ -109,12 +108,13 @@ def test_table2_repeats_are_mean_and_sd_of_the_runs(test_study):
     table = read(test_study, "results/tables/table2.tsv")
     row = table[(table.problem == problem) & (table.model == model) & (table.metric == "icc")]
     assert row["value"].item() == pytest.approx(np.mean(values))
-    assert row["sd"].item() == pytest.approx(np.std(values, ddof=1))
+    assert row["sd_runs"].item() == pytest.approx(np.std(values, ddof=1))
+    assert row["ci_low"].item() <= row["value"].item() <= row["ci_high"].item()
 
 
 def test_baselines_are_predicted_and_evaluated_like_models(test_study):
     for problem in CONFIG["problems"]:
-        for name in BASELINES:
+        for name in problem_baselines(CONFIG, problem):
             folder = test_study / f"results/predictions/{problem}/{name}/nall_r0"
             run = json.loads((folder / "run.json").read_text())
             assert (run["model"], run["family"]) == (name, "baseline-rule")
@@ -399,7 +399,7 @@ def test_behaviour_edit_reruns_exactly_its_jobs_and_descendants(test_study):
     expected = descendants(dry_run(test_study, "--forceall"), "metrics")
     sweep = CONFIG["sample_size"]
     runs = sum(repeats(m) for p in CONFIG["problems"].values() for m in p["models"])
-    runs += len(BASELINES) * len(CONFIG["problems"])
+    runs += sum(len(problem_baselines(CONFIG, p)) for p in CONFIG["problems"])
     runs += len(sweep["sizes"]) * sweep["repeats"] * len(sweep["problems"])
     content, stat = edited(module, lambda text: text + "\nEDITED_BY_TEST_STUDY = True\n")
     try:
@@ -412,7 +412,10 @@ def test_behaviour_edit_reruns_exactly_its_jobs_and_descendants(test_study):
     assert jobs == {
         "metrics": runs,
         "table2": 1,
-        "table3": sum(len(p["models"] + BASELINES) > 1 for p in CONFIG["problems"].values()),
+        "table3": sum(
+            len(s["models"] + problem_baselines(CONFIG, p)) > 1
+            for p, s in CONFIG["problems"].items()
+        ),
         "table4": 1,
         "comparison": 1,
         "sample_size_summary": 1,

@@ -45,8 +45,8 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
 
 def test_configfile_merges_over_the_default_and_null_leaves_out(tmp_path):
     """An override file of two keys over the embedded default (config.yaml by hand: global
-    batch 16 and 40 epochs; cac batch 4, no epochs of its own): training.max_epochs 3 reaches
-    every problem, the other keys stay (cac's batch 4); sfa set to null plans no sfa job, and
+    batch 16 and 40 epochs; cac batch 4): training.max_epochs 3 reaches every problem, the
+    other keys stay (cac's batch 4); sfa set to null plans no sfa job, and
     `--config sample_size=` (empty: null) drops the sweep (no subset run n100)."""
     override = tmp_path / "override.yaml"
     override.write_text("training: {max_epochs: 3}\nproblems: {sfa: null}\n")
@@ -58,7 +58,7 @@ def test_configfile_merges_over_the_default_and_null_leaves_out(tmp_path):
     assert "/sfa/" not in result.stdout and "/n100_r" not in result.stdout
     train = re.findall(r"rlnet train .*--problem (\w+) .*--settings '([^']+)'", result.stdout)
     settings = {(p, json.loads(t)["max_epochs"], json.loads(t)["batch_size"]) for p, t in train}
-    # cac: its own batch 4 (the default's per-problem block), the override's epochs
+    # cac: its own batch 4 (the default's per-problem block)
     assert settings == {("pma", 3, 16), ("liver", 3, 16), ("cac", 3, 4)}
 
 
@@ -113,20 +113,29 @@ def planned(tmp_path: Path, config: Path) -> list[dict[str, str]]:
 
 
 def test_baselines_and_repeats_are_planned(tmp_path):
-    """config/test.yaml: a baseline job per problem x baseline writing predictions and run.json
+    """config/test.yaml: a baseline job per problem x baseline that applies to it (heart-rule on
+    the Agatston problem, skin-rule on the 2D problems with HU candidates and no candidate mask,
+    so not liver, whose candidates are a mask and an HU range) writing predictions and run.json
     (no training job), metrics reading that run.json, and enc-unet on pma trained twice
     (evaluation.repeats) with both runs in Table II."""
     config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
     jobs = planned(tmp_path / "work", ROOT / "config/test.yaml")
     outputs = {o for job in jobs for o in job.get("output", "").split(", ")}
-    names = config["evaluation"]["baselines"]
-    assert names == ["candidates", "rule"]
+    assert config["evaluation"]["baselines"] == ["candidates", "rule", "heart-rule", "skin-rule"]
+    applies = {
+        "pma": ["candidates", "rule", "skin-rule"],
+        "sfa": ["candidates", "rule", "skin-rule"],
+        "cac": ["candidates", "rule", "heart-rule"],
+        "liver": ["candidates", "rule"],
+    }
     baseline_jobs = [j for j in jobs if j["rule"] == "baseline"]
-    assert len(baseline_jobs) == len(config["problems"]) * len(names)
-    for problem in config["problems"]:
+    assert len(baseline_jobs) == sum(len(names) for names in applies.values())
+    assert not any("liver/skin-rule" in o or "pma/heart-rule" in o for o in outputs)
+    for problem, names in applies.items():
         for name in names:
             folder = f"results/predictions/{problem}/{name}/nall_r0"
             assert {f"{folder}/predictions.tsv", f"{folder}/run.json"} <= outputs
+            assert f"{folder}/localizations.npz" in outputs
             assert f"results/metrics/{problem}/{name}/nall_r0.json" in outputs
             assert f"results/figures/bland_altman/{problem}_{name}.pdf" in outputs
             assert f"results/figures/overlays/{problem}_{name}.pdf" in outputs

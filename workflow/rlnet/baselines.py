@@ -15,6 +15,19 @@ figures treat them as models (Table II rows; ``python -m rlnet baseline``).
     threshold   the candidates whose Gaussian-smoothed HU lies below (or above) a threshold,
                 direction and threshold chosen on training by Pearson r; area calibrated.
 
+``heart-rule``  (Agatston problems) calcium inside the heart: the lesions the Agatston score
+                counts (>= 130 HU, in-plane lesions of >= ``min_lesion_mm2``, the
+                ``evaluation.agatston`` settings) inside the case's heart region grown by a
+                margin, the margin (0-10 mm) minimising the training mean absolute error of the
+                Agatston score. The heart region is the prepared heart.npy (the phantom's
+                pericardium, or a user's heart_mask / heart_region); a case without one uses its
+                whole heart ROI (the margin is then fitted on the cases that have one).
+``skin-rule``   (2D problems with HU candidates, no candidate mask) the candidates within a
+                distance of the skin: the body (voxels > BODY_HU, holes filled, largest
+                component) and each pixel's Euclidean depth under its surface (mm); the
+                distance, on a grid of one pixel step, minimising the training squared error of
+                the candidate area within it. Not calibrated: the mask's area is the prediction.
+
 Maximising the training r is minimising the calibrated fit's training squared error
 (1 - r^2 of the value's variance). Calibrated values are clipped at 0 (no negative area).
 Everything is computed in the network window (``Prepared.region``: the slice in 2D, the ROI in
@@ -23,7 +36,8 @@ Everything is computed in the network window (``Prepared.region``: the slice in 
 on the candidate measure as well; a rule with a mask scores its mask, as the RL models do.
 
 Outputs (one folder, as predict writes for a model): predictions.tsv, localization.npy
-(uint8, (N_test, *window)) and run.json (the identity the metrics stage reads).
+(uint8, (N_test, *window)), localizations.npz (the same masks under every localization rule:
+a baseline's mask is already binary) and run.json (the identity the metrics stage reads).
 """
 
 import hashlib
@@ -35,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from rlnet import biomarkers, io
+from rlnet import biomarkers, io, localization
 from rlnet.labels import BASELINES
 from rlnet.prepare import Prepared
 
@@ -47,6 +61,10 @@ SMOOTHING_PX = 1.0
 THRESHOLD_QUANTILES = np.linspace(0.01, 0.99, 99)
 #: ``family`` of a baseline's run.json (models: rl, enc, seg).
 FAMILY = "baseline-rule"
+#: Margins (mm) around the heart region tried by the heart rule.
+HEART_MARGINS_MM = np.arange(0.0, 11.0, 1.0)
+#: Voxels above this HU belong to the body (air and lung below; the lungs are holes filled).
+BODY_HU = -500.0
 
 
 class BaselineError(ValueError):
@@ -325,6 +343,142 @@ def threshold_rule(prepared: Prepared, problem: str) -> Baseline:
     )
 
 
+def heart_regions(prepared: Prepared, index: int, margins: np.ndarray) -> list[np.ndarray] | None:
+    """The case's heart region grown by each margin (mm), in the window; None without one. The
+    distance to the region is taken over the whole stored array (ROI + margin)."""
+    if prepared.heart is None or not int(prepared.cases.loc[index, "has_heart"]):
+        return None
+    region = np.asarray(prepared.heart[index]) > 0
+    if not region.any():
+        return None
+    distance = ndimage.distance_transform_edt(~region, sampling=prepared.spacing(index))
+    inside = distance[prepared.region()]
+    return [inside <= m for m in margins]
+
+
+def heart_rule(prepared: Prepared, problem: str, agatston_kw: dict) -> Baseline:
+    """Agatston lesions inside the heart region grown by a margin fitted on training."""
+    what = f"problem {problem}, baseline heart-rule"
+    if prepared.spatial_dims != 3 or not reports_agatston(prepared):
+        raise BaselineError(
+            f"{what}: needs 3D images with a reference Agatston score for every case "
+            "(cases.tsv column agatston)"
+        )
+    lesion_kw = {k: agatston_kw[k] for k in ("connectivity", "min_lesion_mm2") if k in agatston_kw}
+
+    def scored(index: int, region: np.ndarray) -> tuple[float, np.ndarray]:
+        image, spacing = window(prepared, prepared.images, index), prepared.spacing(index)
+        lesions = biomarkers.counted_lesions(image, region, spacing, **lesion_kw)
+        return biomarkers.agatston(image, lesions, spacing, **agatston_kw), lesions
+
+    train, target = training_values(prepared, "agatston")
+    errors, fitted = np.zeros(len(HEART_MARGINS_MM)), 0
+    for index, score in zip(train, target, strict=True):
+        regions = heart_regions(prepared, index, HEART_MARGINS_MM)
+        if regions is not None:
+            fitted += 1
+            errors += [abs(scored(index, r)[0] - score) for r in regions]
+    k = int(np.argmin(errors)) if fitted else 0
+    margin = float(HEART_MARGINS_MM[k])
+    test = prepared.indices("test")
+    scores, masks, from_roi = [], [], 0
+    for index in test:
+        regions = heart_regions(prepared, index, HEART_MARGINS_MM[k : k + 1])
+        if regions is None:
+            from_roi += 1
+            regions = [np.ones(prepared.window(), bool)]
+        score, lesions = scored(index, regions[0])
+        scores.append(score)
+        masks.append(lesions)
+    masks = np.stack(masks).astype(np.uint8)
+    volumes = masks.reshape(len(test), -1).sum(axis=1) * voxel_sizes(prepared, test)
+    return Baseline(
+        values=volumes.astype(float),
+        masks=masks,
+        target="agatston",
+        n_train=fitted,
+        fit={
+            "margin_mm": margin if fitted else None,
+            "margins_mm": HEART_MARGINS_MM.tolist(),
+            "train_mae_agatston": float(errors[k] / fitted) if fitted else None,
+            "train_cases_with_heart": fitted,
+            "test_cases_whole_roi": from_roi,
+            "threshold_hu": biomarkers.AGATSTON_THRESHOLD_HU,
+            **lesion_kw,
+        },
+        agatston=np.asarray(scores, float),
+    )
+
+
+def skin_depths(image: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """Per pixel, its Euclidean distance (mm) to the nearest pixel outside the body (0 outside):
+    body = largest connected component of image > BODY_HU, holes filled."""
+    labels, n = ndimage.label(image > BODY_HU)
+    if n == 0:
+        return np.zeros(image.shape)
+    sizes = np.bincount(labels.ravel())[1:]
+    body = ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
+    return ndimage.distance_transform_edt(body, sampling=spacing)
+
+
+def candidate_depths(prepared: Prepared, index: int) -> np.ndarray:
+    """Depth under the skin (mm) of the case's candidate pixels inside the body, sorted."""
+    image = window(prepared, prepared.images, index).astype(float)
+    depth = skin_depths(image, prepared.spacing(index))
+    cand = window(prepared, prepared.candidates, index) > 0
+    return np.sort(depth[cand & (depth > 0)])
+
+
+def skin_rule(prepared: Prepared, problem: str) -> Baseline:
+    """Candidates within a distance of the skin, the distance fitted on training."""
+    what = f"problem {problem}, baseline skin-rule"
+    if prepared.spatial_dims != 2 or "mask" in prepared.meta.get("candidates", {}):
+        raise BaselineError(
+            f"{what}: needs 2D images with HU-range candidates and no candidate mask"
+        )
+    train, target = training_values(prepared)
+    depths = [candidate_depths(prepared, i) for i in train]
+    deepest = max((d[-1] for d in depths if d.size), default=0.0)
+    if deepest == 0:
+        raise BaselineError(f"{what}: the training cases have no candidate pixels in the body")
+    step = min(min(prepared.spacing(i)) for i in train)
+    grid = step * np.arange(1, int(np.ceil(deepest / step - 1e-9)) + 1)
+    tolerance = 1e-6 * step  # a pixel exactly at a grid distance is within it
+    sizes = voxel_sizes(prepared, train)
+    measures = np.stack(
+        [
+            np.searchsorted(d, grid + tolerance, side="right") * a
+            for d, a in zip(depths, sizes, strict=True)
+        ]
+    )
+    mse = ((measures - target[:, None]) ** 2).mean(axis=0)
+    k = int(np.argmin(mse))
+    distance = float(grid[k])
+    test = prepared.indices("test")
+    masks = []
+    for index in test:
+        image = window(prepared, prepared.images, index).astype(float)
+        depth = skin_depths(image, prepared.spacing(index))
+        cand = window(prepared, prepared.candidates, index) > 0
+        masks.append(cand & (depth > 0) & (depth <= distance + tolerance))
+    masks = np.stack(masks).astype(np.uint8)
+    values = masks.reshape(len(test), -1).sum(axis=1) * voxel_sizes(prepared, test)
+    r = pearson_rows(measures[:, k][None, :], target)[0]
+    return Baseline(
+        values=values.astype(float),
+        masks=masks,
+        target="value",
+        n_train=len(train),
+        fit={
+            "distance_mm": distance,
+            "step_mm": float(step),
+            "train_rmse": float(np.sqrt(mse[k])),
+            "train_r": float(r),
+            "body_hu": BODY_HU,
+        },
+    )
+
+
 def compute(
     prepared: Prepared,
     problem: str,
@@ -337,6 +491,10 @@ def compute(
         raise BaselineError(f"unknown baseline {baseline!r}; known: {', '.join(BASELINES)}")
     if baseline == "candidates":
         return candidates_baseline(prepared, problem)
+    if baseline == "heart-rule":
+        return heart_rule(prepared, problem, agatston_kw or {})
+    if baseline == "skin-rule":
+        return skin_rule(prepared, problem)
     if rule not in RULES:
         raise BaselineError(
             f"problem {problem}: baseline 'rule' needs config key problems.{problem}.baselines."
@@ -431,6 +589,9 @@ def run_baseline(
     }
     out_dir = Path(out_dir)
     io.save_npy(out_dir / "localization.npy", result.masks)
+    localization.save_all(
+        out_dir / "localizations.npz", {r: result.masks for r in localization.RULES}
+    )
     io.write_table(out_dir / "predictions.tsv", table)
     io.write_json(out_dir / "run.json", run)
     return table

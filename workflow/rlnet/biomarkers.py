@@ -72,6 +72,42 @@ def _structure(connectivity: int) -> np.ndarray:
     raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
 
 
+def _check_agatston_input(image_hu: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    image_hu = np.asarray(image_hu)
+    if image_hu.ndim != 3 or np.shape(mask) != image_hu.shape:
+        raise ValueError(
+            f"agatston needs (z, y, x) image and mask of the same shape, got {image_hu.shape} "
+            f"and {np.shape(mask)}"
+        )
+    return image_hu
+
+
+def _lesions(
+    image_hu: np.ndarray,
+    mask: np.ndarray,
+    spacing: Sequence[float],
+    connectivity: int,
+    min_lesion_mm2: float,
+):
+    """Per counted lesion: (slice z, its label image, its label, area mm^2, peak HU in the
+    slice). A lesion is a 2D connected region (in-plane ``connectivity``) of the voxels >= 130
+    HU inside ``mask`` on one axial slice, of area >= ``min_lesion_mm2``."""
+    inside = _check_mask(mask, spacing) & (image_hu >= AGATSTON_THRESHOLD_HU)
+    pixel_mm2 = float(spacing[1]) * float(spacing[2])
+    structure = _structure(connectivity)
+    for z in np.flatnonzero(inside.any(axis=(1, 2))):
+        labels, n = ndimage.label(inside[z], structure=structure)
+        if n == 0:
+            continue
+        index = np.arange(1, n + 1)
+        counts = ndimage.sum_labels(np.ones_like(labels), labels, index)
+        peaks = ndimage.maximum(image_hu[z], labels, index)
+        for label, count, peak in zip(index, counts, peaks, strict=True):
+            area = count * pixel_mm2
+            if area >= min_lesion_mm2:
+                yield z, labels, int(label), float(area), float(peak)
+
+
 def agatston(
     image_hu: np.ndarray,
     mask: np.ndarray,
@@ -93,28 +129,30 @@ def agatston(
         mask: (z, y, x) region where calcium may be counted (e.g. a localization mask).
         spacing: (z, y, x) voxel size in mm; spacing[0] is the slice thickness.
     """
-    image_hu = np.asarray(image_hu)
-    if image_hu.ndim != 3 or np.shape(mask) != image_hu.shape:
-        raise ValueError(
-            f"agatston needs (z, y, x) image and mask of the same shape, got {image_hu.shape} "
-            f"and {np.shape(mask)}"
-        )
-    inside = _check_mask(mask, spacing) & (image_hu >= AGATSTON_THRESHOLD_HU)
-    pixel_mm2 = float(spacing[1]) * float(spacing[2])
-    structure = _structure(connectivity)
-    total = 0.0
-    for z in np.flatnonzero(inside.any(axis=(1, 2))):
-        labels, n = ndimage.label(inside[z], structure=structure)
-        if n == 0:
-            continue
-        index = np.arange(1, n + 1)
-        counts = ndimage.sum_labels(np.ones_like(labels), labels, index)
-        peaks = ndimage.maximum(image_hu[z], labels, index)
-        for count, peak in zip(counts, peaks, strict=True):
-            area = count * pixel_mm2
-            if area >= min_lesion_mm2:
-                total += area * agatston_weight(float(peak))
+    image_hu = _check_agatston_input(image_hu, mask)
+    total = sum(
+        area * agatston_weight(peak)
+        for _, _, _, area, peak in _lesions(image_hu, mask, spacing, connectivity, min_lesion_mm2)
+    )
     return float(total * float(spacing[0]) / reference_thickness_mm)
+
+
+def counted_lesions(
+    image_hu: np.ndarray,
+    mask: np.ndarray,
+    spacing: Sequence[float],
+    *,
+    connectivity: int = 8,
+    min_lesion_mm2: float = 1.0,
+) -> np.ndarray:
+    """(z, y, x) bool: the voxels of the lesions :func:`agatston` counts inside ``mask`` (>= 130
+    HU, in-plane lesions of >= ``min_lesion_mm2``), so that ``agatston(image, counted_lesions(
+    image, mask, ...))`` equals ``agatston(image, mask)``."""
+    image_hu = _check_agatston_input(image_hu, mask)
+    out = np.zeros(image_hu.shape, dtype=bool)
+    for z, labels, label, _, _ in _lesions(image_hu, mask, spacing, connectivity, min_lesion_mm2):
+        out[z] |= labels == label
+    return out
 
 
 def risk_group(score: float | np.ndarray, scheme: str = "paper") -> int | np.ndarray:

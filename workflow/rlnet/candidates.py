@@ -26,4 +26,3 @@ def hu_candidates(
         structure = ndimage.generate_binary_structure(image_hu.ndim, 1)
         mask = ndimage.binary_opening(mask, structure, iterations=opening_radius)
     return mask.astype(np.uint8)
-

@@ -174,6 +174,25 @@ def check_semantics(config: dict) -> None:
     check_evaluation(config)
 
 
+def baseline_applies(baseline: str, problem: dict) -> bool:
+    """Whether a baseline of ``evaluation.baselines`` runs on a problem (its config block):
+    ``candidates`` and ``rule`` on every problem, ``heart-rule`` on Agatston problems (calcium
+    inside the heart), ``skin-rule`` on 2D problems whose candidates are an HU range without a
+    given mask (candidates within a distance of the skin)."""
+    if baseline == "heart-rule":
+        return problem["biomarker"]["score"] == "agatston"
+    if baseline == "skin-rule":
+        candidates = problem["candidates"]
+        return problem["spatial_dims"] == 2 and "hu" in candidates and "mask" not in candidates
+    return True
+
+
+def problem_baselines(config: dict, name: str) -> list[str]:
+    """The baselines of ``evaluation.baselines`` that run on problem ``name``, in that order."""
+    problem = config["problems"][name]
+    return [b for b in config["evaluation"].get("baselines", []) if baseline_applies(b, problem)]
+
+
 #: A grid block per spatial_dims, named in the error of a user's problem without one.
 GRID_EXAMPLES = {2: "{spacing: [0.8, 0.8], shape: [448, 448]}", 3: "{spacing: [3.0, 2.0, 2.0]}"}
 

@@ -8,10 +8,15 @@ voxel size, so the map's sum is the predicted measure in voxels. Two rules:
   candidates; ties go to the earlier voxel in C order.
 - ``threshold``: voxels above 0.5, the paper's rule.
 
-The default was chosen on validation Dice of the tuning seed (docs/protocol.md).
+The default was chosen on validation Dice of the tuning seed (docs/protocol.md). The metrics
+stage scores both (``localizations.npz``, one mask array per rule).
 """
 
+from pathlib import Path
+
 import numpy as np
+
+from rlnet import io
 
 #: The rules ``binarise`` knows.
 RULES = ("area", "threshold")
@@ -35,3 +40,13 @@ def binarise(maps: np.ndarray, rule: str) -> np.ndarray:
     if rule == "area":
         return np.stack([area_matched(m) for m in maps]).astype(np.uint8)
     raise ValueError(f"unknown localization rule {rule!r} (choose from {', '.join(RULES)})")
+
+
+def save_all(path: str | Path, masks: dict[str, np.ndarray]) -> None:
+    """Write ``localizations.npz`` atomically: one uint8 mask array [N, *window] per rule of
+    RULES (an empty array for a model without maps)."""
+    missing = set(RULES) - set(masks)
+    if missing:
+        raise ValueError(f"{path}: no masks for rule(s) {sorted(missing)}")
+    with io.atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **{rule: np.asarray(masks[rule], np.uint8) for rule in RULES})

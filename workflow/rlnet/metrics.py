@@ -236,19 +236,19 @@ def nan_summary(values: Sequence[float]) -> dict[str, float | int]:
 # --- uncertainty ------------------------------------------------------------------------------
 
 
-def bootstrap_ci(
+def bootstrap_replicates(
     statistic: Callable[..., float],
     *arrays: Sequence[float],
     groups: Sequence[object] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float]:
-    """Percentile bootstrap (1 - alpha) CI of ``statistic(*arrays)``, resampling subjects.
+) -> np.ndarray:
+    """(n_boot,) values of ``statistic(*arrays)`` on bootstrap resamples of subjects.
 
     ``groups`` gives each row's subject id: a resample draws subjects with replacement and takes
-    all rows of each drawn subject together (rows are independent subjects when None). Seeded
-    with ``numpy.random.default_rng(seed)``, so the result is deterministic.
+    all rows of each drawn subject together (a cluster bootstrap; rows are independent subjects
+    when None). Seeded with ``numpy.random.default_rng(seed)``: the same seed, subjects and row
+    order draw the same resamples, so replicates of several runs on one test set pair up.
     """
     if not arrays:
         raise ValueError("bootstrap_ci needs at least one array")
@@ -259,8 +259,8 @@ def bootstrap_ci(
     ids = np.arange(n_rows) if groups is None else np.asarray(groups)
     if len(ids) != n_rows:
         raise ValueError(f"length mismatch: groups has {len(ids)}, arrays {n_rows}")
-    if n_boot < 1 or not 0 < alpha < 1:
-        raise ValueError(f"need n_boot >= 1 and 0 < alpha < 1, got {n_boot}, {alpha}")
+    if n_boot < 1:
+        raise ValueError(f"need n_boot >= 1, got {n_boot}")
     _, subject_of_row = np.unique(ids, return_inverse=True)
     rows_of = np.split(
         np.argsort(subject_of_row, kind="stable"), np.cumsum(np.bincount(subject_of_row))[:-1]
@@ -271,5 +271,28 @@ def bootstrap_ci(
         drawn = rng.integers(0, len(rows_of), size=len(rows_of))
         rows = np.concatenate([rows_of[s] for s in drawn])
         stats[i] = statistic(*(arr[rows] for arr in data))
-    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    return stats
+
+
+def percentile_ci(replicates: Sequence[float], alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile (1 - alpha) interval of bootstrap replicates (NaN if any replicate is)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"need 0 < alpha < 1, got {alpha}")
+    low, high = np.quantile(np.asarray(replicates, dtype=float), [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
+
+
+def bootstrap_ci(
+    statistic: Callable[..., float],
+    *arrays: Sequence[float],
+    groups: Sequence[object] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float]:
+    """Percentile bootstrap (1 - alpha) CI of ``statistic(*arrays)``, resampling subjects
+    (:func:`bootstrap_replicates`, :func:`percentile_ci`); deterministic for a seed."""
+    if n_boot < 1 or not 0 < alpha < 1:
+        raise ValueError(f"need n_boot >= 1 and 0 < alpha < 1, got {n_boot}, {alpha}")
+    replicates = bootstrap_replicates(statistic, *arrays, groups=groups, n_boot=n_boot, seed=seed)
+    return percentile_ci(replicates, alpha)

@@ -7,6 +7,8 @@ Outputs (one folder per trained model):
     localization.npy  uint8 binarised localization (N_test, *window) in network-input space,
                       used by the metrics stage (binarised by ``rlnet.localization``: the
                       ``area`` rule by default, the paper's ``threshold`` on request)
+    localizations.npz the maps binarised by every rule (test split only), so the metrics stage
+                      reports Dice under both
     maps/{case}.nii.gz the binarised localization in the source image's geometry (overlays the
                       CT in 3D Slicer / ITK-SNAP): the training grid's window mapped back onto
                       the source's voxels (for cac the ROI placed back in the volume)
@@ -21,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from rlnet import biomarkers, grid, io
-from rlnet.localization import RULES, binarise
+from rlnet.localization import RULES, binarise, save_all
 from rlnet.models import build_model
 from rlnet.prepare import Prepared
 from rlnet.training.data import CaseDataset
@@ -152,6 +154,9 @@ def predict(
         log.warning("case %s: empty candidate mask, prediction 0", case)
     dataset = CaseDataset(prepared, indices, np.zeros(len(indices)), None, seed=0)
     values, maps = infer(model, dataset, torch_device, batch_size)
+    if reference:
+        every = {r: np.zeros(0, np.uint8) if maps is None else binarise(maps, r) for r in RULES}
+        save_all(out_dir / "localizations.npz", every)
     maps = None if maps is None else binarise(maps, localization)
     # back to target units from the space the model learned in (a run without the key: none)
     values = inverse(values, run.get("target_transform", "none"))

@@ -4,10 +4,15 @@ Outputs (in one folder, memory-mappable ``.npy``, cases in split order train, va
     images.npy      int16 HU, (N, *shape)
     candidates.npy  uint8 {0,1}, (N, *shape)
     masks.npy       uint8 {0,1} reference masks (zeros where a case has none), (N, *shape)
+    heart.npy       uint8 {0,1} heart region on the grid, (N, *shape), in 3D when some case
+                    has a heart_region or heart_mask (the heart-rule baseline's; its
+                    heart_region, else its heart_mask; zeros where a case has neither:
+                    cases.tsv ``has_heart``); otherwise an empty array (0,): always written,
+                    so it is a declared output whose provenance the audit checks
     cases.tsv       one row per array index: ids, split, stratum, value, the grid's voxel size
                     (``spacing``, ``voxel_size``) and where the array lies (``grid_origin``, mm,
                     array order: voxel 0's position; its axes are the source's), the source's
-                    spacing and shape; 3D: the heart centre, its source and confidence
+                    spacing and shape; 3D: the heart centre, its source and confidence, has_heart
     meta.json       shapes, the grid, ROI settings, HU windows
 
 Every case reaches the networks at the problem's training grid (``rlnet.grid``: the settings'
@@ -25,7 +30,7 @@ thresholds: the candidates are then exactly the network input's voxels in the HU
 RL head multiplies its map with them), and an opening's radius (voxels) means the same on
 every case. A given candidate mask (liver) is resampled like the reference (nearest
 neighbour); with an HU range as well, only its voxels in the range are candidates. Grid voxels
-beyond the source image are never candidates.
+beyond the source image are never candidates. A heart region is resampled like the reference.
 """
 
 import json
@@ -92,6 +97,7 @@ class _Case:
         None  # 3D: the ROI centre (source voxels), how it was found
     )
     heart_source: str = ""  # roi_center | heart_mask | search
+    heart_region: np.ndarray | None = None  # 3D: the heart region on the grid, or None
 
 
 def _heart(
@@ -133,6 +139,18 @@ def _read_mask(row: pd.Series, column: str, what: str, image: np.ndarray, dims: 
             f"case {row['case_id']}: {what} {row[column]} shape {mask.shape} != image {image.shape}"
         )
     return mask
+
+
+def _heart_region(
+    row: pd.Series, image: np.ndarray, source: io.Geometry, placed: io.Geometry, grid: grids.Grid
+) -> np.ndarray | None:
+    """The heart region of a 3D case on the grid (its heart_region, else its heart_mask;
+    nearest neighbour), or None without either."""
+    column = "heart_region" if row.get("heart_region") else "heart_mask"
+    if not row.get(column):
+        return None
+    region = _read_mask(row, column, column, image, 3) > 0
+    return grids.sample(region.astype(np.uint8), source, placed, grid.shape, mask=True, fill=0)
 
 
 def _candidates(
@@ -194,7 +212,7 @@ def _prepare_case(row: pd.Series, problem: dict, grid: grids.Grid) -> _Case:
             f"{geometry.spacing} of {row['image']}"
         )
     mask = _read_mask(row, "mask", "mask", image, dims) if row["mask"] else None
-    heart, heart_source = None, ""
+    heart, heart_source, heart_region = None, "", None
     if dims == 3:
         heart, heart_source = _heart(row, image, geometry)
         centre = tuple(heart.centre)
@@ -203,6 +221,8 @@ def _prepare_case(row: pd.Series, problem: dict, grid: grids.Grid) -> _Case:
     placed = grids.placement(geometry, grid, centre)
     on_grid = grids.sample(image, geometry, placed, grid.shape, mask=False, fill=AIR_HU)
     candidates = _candidates(row, problem, image, geometry, grid, centre, on_grid)
+    if dims == 3:
+        heart_region = _heart_region(row, image, geometry, placed, grid)
     if not candidates.any():
         log.warning("case %s: candidate mask is empty; its prediction will be 0", row["case_id"])
     if mask is None:
@@ -218,6 +238,7 @@ def _prepare_case(row: pd.Series, problem: dict, grid: grids.Grid) -> _Case:
         image.shape,
         heart,
         heart_source,
+        heart_region,
     )
 
 
@@ -258,12 +279,19 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
         "candidates": open_memmap(folder / "candidates.npy", "w+", np.uint8, (n, *grid.shape)),
         "masks": open_memmap(folder / "masks.npy", "w+", np.uint8, (n, *grid.shape)),
     }
+    regions = [c for c in ("heart_region", "heart_mask") if c in cases]
+    if dims == 3 and any(cases[c].astype(bool).any() for c in regions):
+        arrays["heart"] = open_memmap(folder / "heart.npy", "w+", np.uint8, (n, *grid.shape))
+    else:
+        np.save(folder / "heart.npy", np.zeros(0, np.uint8))
     prepared = []
     for k, row in cases.iterrows():
         case = _prepare_case(row, problem, grid)
         arrays["images"][k] = case.image
         arrays["candidates"][k] = case.candidates
         arrays["masks"][k] = case.mask
+        if "heart" in arrays:
+            arrays["heart"][k] = 0 if case.heart_region is None else case.heart_region
         prepared.append(case)
     for array in arrays.values():
         array.flush()
@@ -282,6 +310,7 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
         table["roi_source"] = [c.heart_source for c in prepared]
         table["roi_confidence"] = [c.heart.confidence for c in prepared]
         table["roi_note"] = [c.heart.note for c in prepared]
+        table["has_heart"] = [int(c.heart_region is not None) for c in prepared]
     io.write_table(folder / "cases.tsv", table)
     meta = {
         "spatial_dims": dims,
@@ -296,6 +325,14 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
     return table
 
 
+def _heart_array(path: Path) -> np.ndarray | None:
+    """heart.npy memory-mapped, or None where it is empty or absent (no case has a region)."""
+    if not path.exists():
+        return None
+    heart = np.load(path, mmap_mode="r")
+    return heart if heart.size else None
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A problem's prepared arrays (memory-mapped) and case table."""
@@ -305,6 +342,7 @@ class Prepared:
     masks: np.ndarray  # uint8, (N, *shape)
     cases: pd.DataFrame
     meta: dict
+    heart: np.ndarray | None = None  # uint8 heart region, (N, *shape); None without one
 
     @classmethod
     def load(cls, folder: str | Path) -> "Prepared":
@@ -316,6 +354,7 @@ class Prepared:
             masks=np.load(folder / "masks.npy", mmap_mode="r"),
             cases=io.read_table(folder / "cases.tsv"),
             meta=json.loads((folder / "meta.json").read_text()),
+            heart=_heart_array(folder / "heart.npy"),
         )
 
     @property

@@ -3,6 +3,9 @@
 - Williams's t for two dependent correlations sharing the reference (regression, p_c).
 - Kruskal-Wallis, then Dunn's test for all pairs (Dice and Hausdorff, p_d and p_dH).
 - Stuart-Maxwell test of marginal homogeneity of two methods' risk groups (CAC, Table IV).
+- Wilcoxon's signed-rank test of two methods' per-case (or per-subject) values, paired by case
+  (Dice and Hausdorff: the models are scored on the same cases, which Dunn's test ignores).
+- Multiple-comparison adjustment of a family of p-values (Holm by default), NaN-aware.
 Definitions as in the paper's Sec. II-G; each test is checked against published values in
 tests/test_stats.py.
 """
@@ -15,8 +18,55 @@ import scikit_posthocs as sp
 from scipy import stats as sstats
 from scipy.sparse.csgraph import connected_components
 from statsmodels.stats.contingency_tables import SquareTable
+from statsmodels.stats.multitest import multipletests
 
 from rlnet.metrics import _finite_1d, _groups, _paired, pearson
+
+#: Adjustments of a family of p-values (config ``evaluation.p_adjust``): statsmodels
+#: ``multipletests`` method names, or ``none``.
+P_ADJUST = ("holm", "bonferroni", "fdr_bh", "none")
+
+
+def adjust_pvalues(p_values: Sequence[float], method: str = "holm") -> np.ndarray:
+    """The family's p-values adjusted by ``method`` (statsmodels ``multipletests``: Holm 1979
+    step-down, Bonferroni, Benjamini-Hochberg), in the given order.
+
+    NaN entries (a test that could not be computed) stay NaN and are not counted in the
+    family's size; ``none`` returns the p-values unchanged.
+    """
+    if method not in P_ADJUST:
+        raise ValueError(f"unknown p-value adjustment {method!r}; known: {', '.join(P_ADJUST)}")
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1:
+        raise ValueError(f"p-values must be 1D, got shape {p.shape}")
+    defined = np.isfinite(p)
+    if np.any((p[defined] < 0) | (p[defined] > 1)):
+        raise ValueError(f"p-values must lie in [0, 1], got {p[defined].tolist()}")
+    out = p.copy()
+    if method != "none" and defined.any():
+        out[defined] = multipletests(p[defined], method=method)[1]
+    return out
+
+
+def wilcoxon_paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, int]:
+    """(two-sided p, pairs used) of Wilcoxon's signed-rank test of a - b, paired by position.
+
+    Pairs with an undefined value (NaN: e.g. a Hausdorff distance to an empty prediction) are
+    left out. scipy ``wilcoxon`` (zero differences dropped, Wilcoxon's method; exact p for
+    small samples without ties, the normal approximation otherwise). Every difference zero:
+    p = 1 (no evidence of a difference); no pair left: NaN.
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"wilcoxon_paired needs two 1D arrays of one length: {x.shape}, {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    n = int(keep.sum())
+    if n == 0:
+        return float("nan"), 0
+    diff = x[keep] - y[keep]
+    if not np.any(diff != 0):
+        return 1.0, n
+    return float(sstats.wilcoxon(diff).pvalue), n
 
 
 def williams_test(r_jk: float, r_jh: float, r_kh: float, n: int) -> tuple[float, float]:

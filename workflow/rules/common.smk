@@ -15,7 +15,7 @@ from rlnet.biomarker import of_problem
 from rlnet.cli import STAGES
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
 from rlnet.config import problem_settings
-from rlnet.config import drop_nulls
+from rlnet.config import drop_nulls, problem_baselines
 from rlnet.config import validate as validate_config
 from rlnet import phantom_registry
 from rlnet.datasets.manifest_files import manifest_files
@@ -260,7 +260,14 @@ def lits_files(problem, kind):
 def get_prepared(problem):
     """The prepared files of one problem."""
     folder = f"results/prepared/{problem}"
-    names = ("images.npy", "candidates.npy", "masks.npy", "cases.tsv", "meta.json")
+    names = (
+        "images.npy",
+        "candidates.npy",
+        "masks.npy",
+        "cases.tsv",
+        "meta.json",
+        "heart.npy",
+    )
     return [f"{folder}/{name}" for name in names]
 
 
@@ -281,10 +288,12 @@ def get_repeats(model):
 
 
 def get_main_models(problem):
-    """The configured models of ``problem``, then the baselines (the columns of Table II)."""
+    """The configured models of ``problem``, then the baselines that apply to it (the columns
+    of Table II)."""
     if problem not in PROBLEMS:
         return []
-    return list(config["problems"][problem]["models"]) + BASELINES
+    models = list(config["problems"][problem]["models"])
+    return models + problem_baselines(config, problem)
 
 
 def get_main_runs(problem):
@@ -295,7 +304,7 @@ def get_main_runs(problem):
         for m in config["problems"][problem]["models"]
         for rep in range(get_repeats(m))
     ]
-    return runs + [(b, "nall_r0") for b in BASELINES]
+    return runs + [(b, "nall_r0") for b in problem_baselines(config, problem)]
 
 
 def get_run_json(wildcards):

@@ -153,6 +153,7 @@ rule prepare:
             masks="results/prepared/{problem}/masks.npy",
             cases="results/prepared/{problem}/cases.tsv",
             meta="results/prepared/{problem}/meta.json",
+            heart="results/prepared/{problem}/heart.npy",
         ),
     log:
         "results/logs/prepare/{problem}.log",

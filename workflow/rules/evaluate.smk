@@ -5,6 +5,7 @@ rule metrics:
     input:
         predictions="results/predictions/{problem}/{model}/{run}/predictions.tsv",
         localization="results/predictions/{problem}/{model}/{run}/localization.npy",
+        localizations="results/predictions/{problem}/{model}/{run}/localizations.npz",
         run=get_run_json,
         prepared=lambda w: get_prepared(w.problem),
     output:
@@ -22,6 +23,7 @@ rule metrics:
         code=stage_code("metrics"),
         bootstrap=config["evaluation"]["bootstrap"],
         seed=config["seed"],
+        localization_rule=config["evaluation"]["localization"],
     shell:
         stage_shell("metrics", prepared=PREPARED)
 
@@ -100,6 +102,7 @@ rule table4:
     params:
         code=stage_code("table4"),
         models=lambda w: get_main_models(w.problem),
+        p_adjust=config["evaluation"]["p_adjust"],
         alpha=config["evaluation"]["alpha"],
     shell:
         stage_shell("table4")
@@ -126,7 +129,6 @@ rule comparison:
     params:
         code=stage_code("comparison"),
         models=lambda w: get_main_models(w.problem),
-        alpha=config["evaluation"]["alpha"],
     shell:
         stage_shell("comparison")
 

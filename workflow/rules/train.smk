@@ -108,6 +108,7 @@ rule predict:
         **recorded(
             table="results/predictions/{problem}/{model}/{run}/predictions.tsv",
             localization="results/predictions/{problem}/{model}/{run}/localization.npy",
+            localizations="results/predictions/{problem}/{model}/{run}/localizations.npz",
             maps=directory("results/predictions/{problem}/{model}/{run}/maps"),
         ),
     log:
@@ -145,6 +146,7 @@ rule baseline:
         **recorded(
             table="results/predictions/{problem}/{baseline}/nall_r0/predictions.tsv",
             localization="results/predictions/{problem}/{baseline}/nall_r0/localization.npy",
+            localizations="results/predictions/{problem}/{baseline}/nall_r0/localizations.npz",
             run="results/predictions/{problem}/{baseline}/nall_r0/run.json",
         ),
     log:

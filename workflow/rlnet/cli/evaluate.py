@@ -15,6 +15,8 @@ CASES = (
     param("--models", nargs="+", help="the model of each --cases file, in order"),
 )
 ALPHA = param("--alpha", type=float, default=0.05)
+#: evaluation.p_adjust: the adjustment of every family of pairwise p-values.
+P_ADJUST = param("--p-adjust", default="holm", choices=("holm", "bonferroni", "fdr_bh", "none"))
 
 
 @stage(
@@ -22,10 +24,17 @@ ALPHA = param("--alpha", type=float, default=0.05)
     "metrics of one model on its test set, with bootstrap CIs",
     inp("--predictions"),
     inp("--localization"),
+    inp("--localizations", help="localizations.npz: the masks of every localization rule"),
     inp("--prepared"),
     inp("--run", help="the model's run.json (its identity)"),
     param("--bootstrap", type=int, default=1000),
     param("--seed", type=int, default=0),
+    param(
+        "--localization-rule",
+        default="area",
+        choices=("area", "threshold"),
+        help="evaluation.localization: the rule of --localization's masks",
+    ),
     out("--out"),
     out("--cases"),
 )
@@ -36,7 +45,14 @@ def metrics(a: argparse.Namespace) -> None:
     keys = ("problem", "model", "n", "rep", "n_train", "fingerprint", "family", "target")
     identity = {k: run_info[k] for k in keys}
     record, per_case = evaluate.evaluate(
-        a.predictions, a.localization, a.prepared, identity, n_boot=a.bootstrap, seed=a.seed
+        a.predictions,
+        a.localization,
+        a.prepared,
+        identity,
+        n_boot=a.bootstrap,
+        seed=a.seed,
+        localizations_path=a.localizations,
+        localization_rule=a.localization_rule,
     )
     evaluate.write(record, per_case, a.out, a.cases)
     log.info("metrics: %s", {k: round(v["value"], 4) for k, v in record["metrics"].items()})
@@ -62,17 +78,18 @@ def _read_cases(models: list[str], paths: list[Path]) -> dict:
 def table2(a: argparse.Namespace) -> None:
     from rlnet import io, tables
 
-    table = tables.table2(tables.read_records(a.metrics))
+    records = tables.read_records(a.metrics)
+    table, rule = tables.table2(records), tables.localization_rule(records)
     io.write_table(a.tsv, table)
-    tables.write_text(a.markdown, tables.to_markdown(table))
-    tables.write_text(a.latex, tables.to_latex(table))
+    tables.write_text(a.markdown, tables.to_markdown(table, rule))
+    tables.write_text(a.latex, tables.to_latex(table, rule))
 
 
 @stage(
     "table3",
     "the paper's Table III for one problem: pairwise tests between models",
     *CASES,
-    param("--p-adjust", default="holm"),
+    P_ADJUST,
     ALPHA,
     out("--out"),
 )
@@ -87,26 +104,27 @@ def table3(a: argparse.Namespace) -> None:
     "table4",
     "the paper's Table IV for an Agatston problem: Stuart-Maxwell tests on its risk groups",
     *CASES,
+    P_ADJUST,
     ALPHA,
     out("--out"),
 )
 def table4(a: argparse.Namespace) -> None:
     from rlnet import io, tables
 
-    io.write_table(a.out, tables.table4(_read_cases(a.models, a.cases), a.alpha))
+    cases = _read_cases(a.models, a.cases)
+    io.write_table(a.out, tables.table4(cases, a.alpha, a.p_adjust))
 
 
 @stage(
     "comparison",
     "per-slice and per-subject rho and Dice of an RL and a segmentation model (liver)",
     *CASES,
-    ALPHA,
     out("--out"),
 )
 def comparison(a: argparse.Namespace) -> None:
     from rlnet import io, tables
 
-    io.write_table(a.out, tables.comparison(_read_cases(a.models, a.cases), a.alpha))
+    io.write_table(a.out, tables.comparison(_read_cases(a.models, a.cases)))
 
 
 @stage(

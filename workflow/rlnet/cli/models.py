@@ -156,7 +156,7 @@ def infer(a: argparse.Namespace) -> None:
     "a baseline without learning on the test split, written like a model's predictions",
     inp("--prepared"),
     wildcard("--problem"),
-    wildcard("--baseline", help="candidates | rule"),
+    wildcard("--baseline", help="candidates | rule | heart-rule | skin-rule"),
     param(
         "--rule",
         default="none",

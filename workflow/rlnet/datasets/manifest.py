@@ -8,6 +8,10 @@ Columns:
     mask: reference mask path, or empty where none exists (used only for evaluation).
     candidate_mask: path of a mask used as candidates (liver problem), or empty.
     agatston: reference Agatston score (cac only), or empty.
+    heart_mask: 3D: a heart mask that centres the ROI (and is the heart-rule baseline's region).
+    roi_center: 3D: the ROI centre "z y x" (voxels), instead of the search or the heart mask.
+    heart_region: 3D: a heart mask used only as the heart-rule baseline's region (the ROI is
+        still found as without it); the synthetic heart phantom writes its pericardium here.
 """
 
 import math
@@ -34,6 +38,7 @@ COLUMNS = (
     "agatston",
     "heart_mask",
     "roi_center",
+    "heart_region",
 )
 #: Manifest spacing and image header spacing agree to this relative tolerance.
 SPACING_RTOL = 1e-3
@@ -192,10 +197,11 @@ def _check_row(row: dict, where: str, spatial_dims: int) -> tuple[float, ...]:
             f"{format_spacing(header_spacing)} of {image}"
         )
     _check_roi_center(row["roi_center"], where, shape)
-    if spatial_dims == 2 and not _blank(row["heart_mask"]):
-        raise ManifestError(f"{where}: heart_mask is for 3D problems (the cac ROI)")
-    for column in ("mask", "candidate_mask", "heart_mask"):
-        if not _blank(row[column]):
+    for column in ("heart_mask", "heart_region"):
+        if spatial_dims == 2 and not _blank(row.get(column, "")):
+            raise ManifestError(f"{where}: {column} is for 3D problems (the cac ROI)")
+    for column in ("mask", "candidate_mask", "heart_mask", "heart_region"):
+        if not _blank(row.get(column, "")):
             mask_shape, _ = _header(row[column], where, column)
             if mask_shape != shape:
                 raise ManifestError(

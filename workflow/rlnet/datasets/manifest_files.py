@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 
 #: Columns of a manifest that hold file paths.
-PATH_COLUMNS = ("image", "mask", "candidate_mask", "heart_mask")
+PATH_COLUMNS = ("image", "mask", "candidate_mask", "heart_mask", "heart_region")
 #: Path columns of the tables importers read (a manifest's and a CAC table's calcium masks).
 TABLE_PATH_COLUMNS = (*PATH_COLUMNS, "calcium_mask")
 

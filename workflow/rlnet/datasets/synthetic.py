@@ -40,7 +40,9 @@ def manifest_from_shards(shards: list[pd.DataFrame], source: dict, origin: str) 
     """The problem manifest selected from the phantom's shard tables.
 
     ``source`` is the problem's ``source`` config: ``target`` names the mask whose measure is
-    the value; ``candidate_mask`` (optional) names a mask used as candidates.
+    the value; ``candidate_mask`` (optional) names a mask used as candidates. A phantom's
+    ``heart`` mask becomes the heart_region (the heart-rule baseline's region; the ROI is
+    still searched, as for a user's scan without a heart mask).
     """
     table = pd.concat(shards, ignore_index=True)
     target = source["target"]
@@ -51,4 +53,5 @@ def manifest_from_shards(shards: list[pd.DataFrame], source: dict, origin: str) 
         table.get(f"mask_{source['candidate_mask']}", "") if "candidate_mask" in source else ""
     )
     out["agatston"] = table.get(f"agatston_{target}", "")
+    out["heart_region"] = table.get("mask_heart", "")
     return validate(out, origin)
