@@ -2,8 +2,8 @@
 jobs one after another with N threads each.
 
 Builds one problem's prepared data with the workflow (default: pma of config/config.yaml), then
-trains the same runs (default: rl-unet and enc-unet, a few epochs each) twice through
-`python -m rlnet train`, as the `train` rule does:
+trains the same runs (default: rl-unet and enc-unet, a few epochs each, from the first start)
+twice through `python -m rlnet train`, as a training job does:
 
 - packed: all runs at once, each with 1 torch thread (what `threads: 1` and `--cores N` do);
 - threaded: one run after the other, each with N threads (what `threads: N` does).
@@ -35,11 +35,12 @@ RESULTS = ROOT / "benchmarks" / "results" / "packing.json"
 
 
 def train_command(workdir: Path, problem: str, model: str, settings: dict, threads: int, tag: str):
-    """The train stage's command line for one run into ``workdir/packing/<tag>/<model>``."""
+    """The train stage's command line for one run (its first start, +0) into
+    ``workdir/packing/<tag>/<model>``."""
     out = workdir / "packing" / tag / model
     return [
         sys.executable, "-m", "rlnet", "train", "--prepared", f"results/prepared/{problem}",
-        "--problem", problem, "--model", model, "--seed", "1", "--device", "cpu",
+        "--problem", problem, "--model", model, "--start", "+0", "--seed", "1", "--device", "cpu",
         "--settings", json.dumps(settings), "--threads", str(threads),
         "--out-dir", str(out), "--checkpoint-dir", str(out / "checkpoint"),
     ]  # fmt: skip

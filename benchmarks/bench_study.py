@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"all_s": 1800, "data_stage_s": 60, "tables_figures_s": 120}
 DATA_RULES = ("synthesize", "manifest", "split", "prepare")
 #: Rules whose jobs make the numbers (the tail after the last one is tables and figures).
-NUMBER_RULES = ("train", "predict", "baseline", "metrics")
+NUMBER_RULES = ("train", "train_start", "select_start", "predict", "baseline", "metrics")
 
 
 #: Models whose main runs `--repeats` repeats (the protocol's spread of record).

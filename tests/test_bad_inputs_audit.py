@@ -118,8 +118,14 @@ def test_an_edited_input_after_its_consumer_lost_its_record(study):
             ),
             "damaged provenance record (no key code.modules)",
         ),
+        (
+            lambda text: json.dumps(
+                {**json.loads(text), "code": {**json.loads(text)["code"], "behaviour": [1]}}
+            ),
+            "damaged provenance record (no key code.behaviour)",
+        ),
     ],
-    ids=["truncated", "empty", "not-an-object", "no-sha256", "no-module-hashes"],
+    ids=["truncated", "empty", "not-an-object", "no-sha256", "no-module-hashes", "behaviour"],
 )
 def test_a_damaged_record_is_one_line_naming_it(study, caplog, damage, fragment):
     record = provenance.sidecar("results/split.tsv")
@@ -172,7 +178,9 @@ def python_m_rlnet(package: Path, cwd: Path, *args: str) -> subprocess.Completed
 
 def test_an_edited_module_fails_the_audit_naming_it(tmp_path):
     """A copy of the package makes split.tsv; editing a module the split stage runs fails the
-    audit naming that module; editing one it does not run (training) changes nothing."""
+    audit naming that module, saying whether only comments and docstrings changed (accepted
+    with --allow-comment-edits) or its behaviour; editing one it does not run (training)
+    changes nothing."""
     package = tmp_path / "workflow"
     shutil.copytree(
         ROOT / "workflow" / "rlnet", package / "rlnet", ignore=shutil.ignore_patterns("__pycache__")
@@ -183,16 +191,40 @@ def test_an_edited_module_fails_the_audit_naming_it(tmp_path):
     )
     assert made.returncode == 0, made.stderr
     with open(package / "rlnet" / "training" / "loop.py", "a") as handle:
-        handle.write("\n# edited\n")
+        handle.write("\nEDITED = True\n")
     result = python_m_rlnet(package, tmp_path, "audit", "results/split.tsv", "--allow-dirty")
     assert result.returncode == 0, result.stdout + result.stderr
-    with open(package / "rlnet" / "split.py", "a") as handle:
-        handle.write("\n# edited\n")
+
+    split = package / "rlnet" / "split.py"
+    source = split.read_text()
+    docstring = source.split('"""')[1]
+    split.write_text(source.replace(docstring, docstring + " Edited.", 1) + "\n# edited\n")
     result = python_m_rlnet(package, tmp_path, "audit", "results/split.tsv", "--allow-dirty")
-    assert result.returncode == 1
-    assert "results/split.tsv: module rlnet.split changed since stage 'split' made it" in (
-        result.stdout
+    comments_only = (
+        "results/split.tsv: module rlnet.split changed only in comments, docstrings or "
+        "__version__ since stage 'split' made it"
     )
+    assert result.returncode == 1
+    assert f"FAIL  {comments_only}" in result.stdout
+    assert "rlnet.split changed since" not in result.stdout
+    allowed = python_m_rlnet(
+        package, tmp_path, "audit", "results/split.tsv", "--allow-dirty", "--allow-comment-edits"
+    )
+    assert allowed.returncode == 0, allowed.stdout
+    assert f"WARN  {comments_only}" in allowed.stdout
+
+    with open(split, "a") as handle:
+        handle.write("\nEDITED = True\n")
+    for extra in ((), ("--allow-comment-edits",)):
+        result = python_m_rlnet(
+            package, tmp_path, "audit", "results/split.tsv", "--allow-dirty", *extra
+        )
+        assert result.returncode == 1
+        assert (
+            "FAIL  results/split.tsv: module rlnet.split changed since stage 'split' made it"
+            in result.stdout
+        )
+        assert "only in comments" not in result.stdout
 
 
 def workflow_run(folder: Path, *args: str) -> subprocess.CompletedProcess:

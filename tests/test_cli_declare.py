@@ -60,11 +60,12 @@ def test_the_parser_takes_what_the_rule_passes():
     assert (str(args.table), args.settings, args.model, args.verbose) == ("t", "s", "m", False)
 
 
-def planned_commands(config: str) -> list[str]:
-    """The `python -m rlnet ...` command of every job a dry run of `all` plans."""
+def planned_commands(*configs: str) -> list[str]:
+    """The `python -m rlnet ...` command of every job a dry run of `all` plans (``configs``
+    merged in order)."""
     bin_dir = Path(sys.executable).parent
     result = subprocess.run(
-        [str(bin_dir / "snakemake"), "-n", "-p", "all", "--configfile", config],
+        [str(bin_dir / "snakemake"), "-n", "-p", "all", "--configfile", *configs],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -78,12 +79,19 @@ def planned_commands(config: str) -> list[str]:
     return commands
 
 
-@pytest.mark.parametrize("config", ["config/test.yaml", "config/config.yaml"])
-def test_every_planned_command_parses(config):
+@pytest.mark.parametrize(
+    ("config", "two_starts"),
+    [("config/test.yaml", False), ("config/config.yaml", False), ("config/config.yaml", True)],
+    ids=["test", "default", "default-two-starts"],
+)
+def test_every_planned_command_parses(config, two_starts, tmp_path):
     """Every rule's command line, as Snakemake formats it for a real job, is accepted by its
-    stage's parser, and every stage that records provenance finds its files' arguments."""
+    stage's parser, and every stage that records provenance finds its files' arguments (RL
+    runs from two starts: the train_start and select_start jobs too)."""
     parser = build_parser()
-    commands = planned_commands(config)
+    starts = tmp_path / "starts.yaml"
+    starts.write_text("training: {output_bias_starts: [0, 2]}\n")
+    commands = planned_commands(config, *([str(starts)] if two_starts else []))
     stages = set()
     for command in commands:
         argv = shlex.split(command)[3:]
@@ -93,7 +101,8 @@ def test_every_planned_command_parses(config):
         for name in declared.inputs + declared.outputs:
             assert hasattr(args, name.split(".")[0].split("@")[0].split(":")[0]), (name, command)
     rules_stages = {s for s in STAGES if STAGES[s].records}
-    assert stages >= rules_stages - {
+    one_start = set() if two_starts else {"select-start"}
+    assert stages >= rules_stages - one_start - {
         "import-lits",
         "import-slices-table",
         "import-cac-table",

@@ -473,8 +473,8 @@ def test_one_figure_is_one_job(test_study):
 
 @pytest.mark.slow
 def test_edited_module_reruns_exactly_its_figures(test_study):
-    """An edited figure module reruns exactly the figures drawn with it. (A bare `touch` does
-    not: Snakemake also compares the checksum it recorded for small input files.)"""
+    """A behaviour edit of a figure module reruns exactly the figures drawn with it (the
+    module's behaviour hash is the rule's code param)."""
     folder = test_study / "workflow" / "rlnet" / "figures"
     saved = {
         name: ((folder / name).read_bytes(), (folder / name).stat())
@@ -483,7 +483,7 @@ def test_edited_module_reruns_exactly_its_figures(test_study):
 
     def edit(name):
         with open(folder / name, "a") as handle:
-            handle.write("\n# edited by test_figures\n")
+            handle.write("\nEDITED_BY_TEST_FIGURES = True\n")
 
     try:
         edit("confusion.py")
@@ -512,16 +512,21 @@ def test_edited_module_reruns_exactly_its_figures(test_study):
 
 @pytest.mark.slow
 def test_edited_phantom_regenerates_exactly_its_shards(test_study):
-    """An edited phantom module regenerates its own shards and what depends on them, no more."""
+    """A behaviour edit of a phantom module regenerates its own shards and what depends on
+    them, no more."""
     module = test_study / "workflow" / "rlnet" / "phantoms" / "liver.py"
     content, stat = module.read_bytes(), module.stat()
     try:
         with open(module, "a") as handle:
-            handle.write("\n# edited by test_figures\n")
+            handle.write("\nEDITED_BY_TEST_FIGURES = True\n")
         plan = snakemake(test_study, "-n").stdout
         outputs = {o for line in re.findall(r"output: (.+)", plan) for o in line.split(", ")}
         shards = {o for o in outputs if o.startswith("results/data/synthetic/")}
-        assert shards == {"results/data/synthetic/abdomen/shard0.tsv"}
+        assert shards == {
+            "results/data/synthetic/abdomen/shard0.tsv",
+            "results/data/synthetic/abdomen/shard0.tsv.prov.json",
+            "results/data/synthetic/abdomen/shard0",
+        }
         assert "results/prepared/liver/images.npy" in outputs
         assert "results/models/liver/rl-unet/nall_r0/model.pt" in outputs
         # tables and figures that pool problems rerun; no other problem's data or model does

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, biomarker, write_toy_dataset
-from rlnet import cli, io, provenance
+from rlnet import cli, codebase, io, provenance
 
 #: The real function, before the fixture below replaces it.
 GIT_STATE = provenance.git_state
@@ -150,6 +150,9 @@ def test_records_hold_the_hash_of_every_module_the_stage_runs(chain):
     # split runs no training code: an edit there must not invalidate it
     assert {"rlnet", "rlnet.cli", "rlnet.io", "rlnet.split"} <= set(code["modules"])
     assert not any(m.startswith("rlnet.training") for m in code["modules"])
+    # beside each module's bytes, the behaviour hash the rule's code param is made of
+    assert set(code["behaviour"]) == set(code["modules"])
+    assert code["behaviour"] == codebase.stage_behaviours("split")
 
 
 def _git(root, *args):

@@ -49,17 +49,17 @@ def test_cpu_training_asks_for_memory_and_time_only():
 
 
 def test_the_longest_training_runs_are_scheduled_first(tmp_path):
-    """Priority = training cases x voxels per case x epochs / 1e6, by hand for the default:
-    pma 400 slices x 0.6 x 96 x 96 x 20 epochs = 44.2; cac 120 x 0.6 x (36 x 38 x 38 with the
-    ROI margins) x 15 = 56.1; liver 120 subjects x 5.5 slices x
-    0.7 x 96 x 96 x 15 = 63.9; a pma subset of 100 cases x 96 x 96 x 20 = 18.4. The data
-    stage's jobs (here: prepare) come before any of them."""
+    """Priority = training cases x voxels per case x epochs / 1e6, by hand for the default
+    (40 epochs for every problem): pma 400 slices x 0.6 x 96 x 96 x 40 = 88.5; cac 120 x 0.6 x
+    (36 x 38 x 38 with the ROI margins) x 40 = 149.7; liver 120 subjects x 5.5 slices x 0.7 x
+    96 x 96 x 40 = 170.3; a pma subset of 100 cases x 96 x 96 x 40 = 36.9. The data stage's
+    jobs (here: prepare) come before any of them."""
     config = load("config")
-    assert res.train_priority(config, "pma", "all", "rl-unet") == 44
-    assert res.train_priority(config, "cac", "all", "rl-unet") == 56
-    assert res.train_priority(config, "cac", "all", "rl-senet") == 56
-    assert res.train_priority(config, "liver", "all", "seg-unet") == 64
-    assert res.train_priority(config, "pma", "100", "rl-unet") == 18
+    assert res.train_priority(config, "pma", "all", "rl-unet") == 88
+    assert res.train_priority(config, "cac", "all", "rl-unet") == 150
+    assert res.train_priority(config, "cac", "all", "rl-senet") == 150
+    assert res.train_priority(config, "liver", "all", "seg-unet") == 170
+    assert res.train_priority(config, "pma", "100", "rl-unet") == 37
     result = subprocess.run(
         [SNAKEMAKE, "-n", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
         + ["--configfile", str(ROOT / "config" / "config.yaml"), "--cores", "2"]
@@ -75,20 +75,20 @@ def test_the_longest_training_runs_are_scheduled_first(tmp_path):
         re.search(r"problem=(\w+)", job)[1]: int(re.search(r"priority: (\d+)", job)[1])
         for job in jobs
     }
-    assert priority == {"cac": 56, "pma": 44, "liver": 64}
+    assert priority == {"cac": 150, "pma": 88, "liver": 170}
     prepare = (result.stdout + result.stderr).split("rule prepare:")[1:]
     assert len(prepare) == 3 and all("priority: 1000000" in job for job in prepare)
 
 
 def test_a_manifest_problem_counts_its_rows(tmp_path):
-    """A user's 2D manifest of 10 rows, split 0.6 train, 512 x 512 slices, 20 epochs."""
+    """A user's 2D manifest of 10 rows, split 0.6 train, 512 x 512 slices, 40 epochs."""
     config = load("config")
     manifest = tmp_path / "manifest.tsv"
     manifest.write_text("case_id\tvalue\n" + "".join(f"c{k}\t1\n" for k in range(10)))
     config["problems"]["pma"]["source"] = {"manifest": str(manifest)}
     config["problems"]["pma"]["grid"] = {"spacing": [0.7, 0.7], "shape": [512, 512]}
     assert res.expected_cases(config, "pma") == 10
-    assert res.train_priority(config, "pma") == round(10 * 0.6 * 512 * 512 * 20 / 1e6)
+    assert res.train_priority(config, "pma") == round(10 * 0.6 * 512 * 512 * 40 / 1e6)
 
 
 def test_block_follows_spatial_dims():

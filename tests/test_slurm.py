@@ -184,7 +184,7 @@ def test_profile_runs_on_slurm_and_recovers_from_a_failed_job(cluster, test_stud
     #    so sfa's manifest job fails (pma's outputs exist and are untouched).
     for folder in ("results/data/sfa", "results/prepared/sfa"):
         shutil.rmtree(wd / folder)
-    image = wd / "results/data/synthetic/chest/images/chest00020.nii.gz"
+    image = wd / "results/data/synthetic/chest/shard1/images/chest00020.nii.gz"
     hidden = image.with_name("hidden.nii.gz")
     image.rename(hidden)
     proc = slurm_run(wd, env)

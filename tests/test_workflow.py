@@ -146,6 +146,9 @@ def test_baselines_and_repeats_are_planned(tmp_path):
     for run in ("nall_r0", "nall_r1"):
         assert f"results/models/pma/enc-unet/{run}/model.pt" in trained
     assert "results/models/pma/rl-unet/nall_r1/model.pt" not in trained  # not in repeats
+    # one start (output_bias_starts: [0]): every run is one train job writing its run folder
+    assert not [j for j in jobs if j["rule"] in ("train_start", "select_start")]
+    assert not [o for o in outputs if "/starts/" in o]
     table2 = next(j for j in jobs if j["rule"] == "table2")["input"].split(", ")
     assert {
         "results/metrics/pma/enc-unet/nall_r1.json",
@@ -185,3 +188,59 @@ def test_bad_baseline_or_repeats_config_is_named_at_start(tmp_path, edit, messag
     result = snakemake("-n", "all", "--configfile", str(bad), "--directory", str(tmp_path))
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_runs_of_several_starts_are_a_job_per_start_and_a_selection(tmp_path):
+    """With output_bias_starts [0, 2] every RL run (a model named rl-*, the sweep's runs too)
+    is one train_start job per start writing starts/start+<d>/ and a select_start job writing
+    the run folder from them; a direct regressor, a segmentation model and an RL model brought
+    back to one start (cac's rl-unet, model_training) stay one train job writing the run
+    folder, as with one start."""
+    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    config["training"]["output_bias_starts"] = [0, 2]
+    config["problems"]["cac"]["model_training"] = {"rl-unet": {"output_bias_starts": [0]}}
+    (tmp_path / "starts.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned(tmp_path / "work", tmp_path / "starts.yaml")
+
+    runs = {
+        (p, m, f"nall_r{rep}")
+        for p, block in config["problems"].items()
+        for m in block["models"]
+        for rep in range(2 if m in config["evaluation"]["repeats"]["models"] else 1)
+    }
+    sweep = config["sample_size"]
+    runs |= {
+        (p, sweep["model"], f"n{size}_r{rep}")
+        for p in sweep["problems"]
+        for size in sweep["sizes"]
+        for rep in range(sweep["repeats"])
+    }
+    several = {r for r in runs if r[1].startswith("rl-") and r[:2] != ("cac", "rl-unet")}
+    assert several and runs - several  # both kinds are in the study
+
+    def outputs(rule: str) -> list[str]:
+        return [o for j in jobs if j["rule"] == rule for o in j["output"].split(", ")]
+
+    def folder(run):
+        return "results/models/{}/{}/{}".format(*run)
+
+    files = [
+        f"{name}{record}"
+        for name in ("model.pt", "log.tsv", "run.json")
+        for record in ("", ".prov.json")
+    ]
+    assert sorted(outputs("train_start")) == sorted(
+        f"{folder(r)}/starts/start{d}/{f}" for r in several for d in ("+0", "+2") for f in files
+    )
+    assert sorted(outputs("select_start")) == sorted(
+        f"{folder(r)}/{f}" for r in several for f in files
+    )
+    assert sorted(outputs("train")) == sorted(
+        f"{folder(r)}/{f}" for r in runs - several for f in files
+    )
+    select = next(
+        j for j in jobs if j["rule"] == "select_start" and "pma/rl-unet/nall_r0" in j["output"]
+    )
+    assert select["input"].split(", ")[:2] == [
+        f"results/models/pma/rl-unet/nall_r0/starts/start{d}/run.json" for d in ("+0", "+2")
+    ]

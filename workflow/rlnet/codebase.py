@@ -1,9 +1,17 @@
 """The package's own source as data: which rlnet modules each CLI stage runs, and their hashes.
 
-Read statically (``ast``, standard library only), so the Snakefile can list a stage's modules as
-rule inputs at parse time and the provenance record of a stage's outputs can carry the same
-modules' SHA-256: Snakemake reruns a job whose code changed, and the audit fails on the same
-edit. A stage's modules are ``rlnet.cli``, the cli module declaring it (with its module-level
+Read statically (``ast``, standard library only) at parse time. Two hashes per module:
+
+- the *behaviour* hash, SHA-256 of the module's syntax tree with comments, docstrings (every
+  bare string statement) and ``__version__`` assignments left out (``behaviour_hash``). A
+  stage's hash over its modules' (``stage_behaviour``) is a param of its rule, so Snakemake's
+  params trigger reruns exactly the jobs whose code changed in what it does, and a comment or
+  docstring edit reruns nothing;
+- the *bytes* hash, SHA-256 of the source file (``module_hash``), which the provenance records
+  keep beside the behaviour hash: the audit fails on any edit and says whether it touched only
+  comments and docstrings.
+
+A stage's modules are ``rlnet.cli``, the cli module declaring it (with its module-level
 imports), the imports inside the stage's own function and the helpers of that module it calls,
 followed transitively through rlnet.
 """
@@ -200,11 +208,6 @@ def stage_modules(stage: str, phantom_module: str | None = None) -> tuple[str, .
     return tuple(sorted(m for m in found if m.split(".")[0] == "rlnet"))
 
 
-def stage_files(stage: str, phantom_module: str | None = None) -> list[Path]:
-    """Source files of ``stage_modules(stage, phantom_module)``."""
-    return [module_file(m) for m in stage_modules(stage, phantom_module)]
-
-
 def module_hash(module: str) -> str | None:
     """SHA-256 of a module's source file; None when the module no longer exists."""
     path = module_file(module)
@@ -214,3 +217,48 @@ def module_hash(module: str) -> str | None:
 def stage_hashes(stage: str, phantom_module: str | None = None) -> dict[str, str]:
     """{module: SHA-256 of its source} for every module ``stage`` runs."""
     return {m: module_hash(m) for m in stage_modules(stage, phantom_module)}
+
+
+def _inert(node: ast.stmt) -> bool:
+    """A statement that does nothing a run can see: a bare string (a docstring) or an
+    assignment of ``__version__``."""
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, ast.AnnAssign):
+        targets = [node.target]
+    else:
+        return False
+    return any(isinstance(t, ast.Name) and t.id == "__version__" for t in targets)
+
+
+@cache
+def source_behaviour(source: bytes) -> str:
+    """SHA-256 of the syntax tree of Python ``source`` without its inert statements
+    (``_inert``); comments and line numbers never enter a syntax tree's dump."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        for name, value in ast.iter_fields(node):
+            if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                setattr(node, name, [child for child in value if not _inert(child)])
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def behaviour_hash(module: str) -> str | None:
+    """SHA-256 of what a module does (its syntax tree without comments, docstrings and
+    ``__version__``); None when the module no longer exists."""
+    path = module_file(module)
+    return source_behaviour(path.read_bytes()) if path else None
+
+
+def stage_behaviours(stage: str, phantom_module: str | None = None) -> dict[str, str]:
+    """{module: behaviour hash} for every module ``stage`` runs."""
+    return {m: behaviour_hash(m) for m in stage_modules(stage, phantom_module)}
+
+
+def stage_behaviour(stage: str, phantom_module: str | None = None) -> str:
+    """One SHA-256 over the names and behaviour hashes of the modules ``stage`` runs: the
+    rule's ``code`` param (a changed value reruns the job)."""
+    lines = (f"{m} {h}\n" for m, h in stage_behaviours(stage, phantom_module).items())
+    return hashlib.sha256("".join(lines).encode()).hexdigest()

@@ -184,8 +184,10 @@ def predict(
     if reference:
         table["has_mask"] = cases["has_mask"].to_numpy()
     table["map"] = ""
-    # Direct regressors localize nothing: an empty array keeps the declared outputs uniform.
+    # Direct regressors localize nothing: an empty array and an empty maps/ keep the declared
+    # outputs uniform.
     io.save_npy(out_dir / "localization.npy", maps if maps is not None else np.zeros(0, np.uint8))
+    (out_dir / "maps").mkdir(parents=True, exist_ok=True)
     if maps is not None:
         for k, index in enumerate(indices):
             path = out_dir / "maps" / f"{table.loc[k, 'case_id']}.nii.gz"

@@ -2,12 +2,14 @@
 
 Every file a stage writes gets ``<file>.prov.json``: the stage, its command-line arguments
 (which carry the config blocks it used), the code that ran (package version, git commit, whether
-the tree under ``workflow/`` had uncommitted edits, and the SHA-256 of every rlnet module the
-stage runs, as ``rlnet.codebase`` finds them), the SHA-256 of the file and of every input.
+the tree under ``workflow/`` had uncommitted edits, and for every rlnet module the stage runs, as
+``rlnet.codebase`` finds them, the SHA-256 of its bytes and its behaviour hash: its syntax tree
+without comments and docstrings), the SHA-256 of the file and of every input.
 
 ``audit(path)`` checks the file against its record, the recorded modules against the current
-source, each input against its recorded hash, and recurses into inputs made by the pipeline,
-down to the raw inputs (a user's manifest and images). A file inside the results folder must
+source (saying when a module changed only in comments or docstrings), each input against its
+recorded hash, and recurses into inputs made by the pipeline, down to the raw inputs (a user's
+manifest and images). A file inside the results folder must
 have a record: one without is a failure, never a raw input.
 
 The many files one stage run writes into a folder for a table that lists them (a synthesis
@@ -80,11 +82,13 @@ def git_state(root: Path = codebase.SOURCE_ROOT.parent) -> dict:
 
 
 def code_version(stage: str, phantom_module: str | None = None) -> dict:
-    """rlnet's version, the git state and {module: SHA-256} of the modules ``stage`` runs."""
+    """rlnet's version, the git state, {module: SHA-256 of its bytes} and {module: behaviour
+    hash} (rlnet.codebase.behaviour_hash) of the modules ``stage`` runs."""
     return {
         "rlnet": __version__,
         **git_state(),
         "modules": codebase.stage_hashes(stage, phantom_module),
+        "behaviour": codebase.stage_behaviours(stage, phantom_module),
     }
 
 
@@ -212,6 +216,8 @@ def load_record(path: str | Path, shared: Shared | None = None) -> dict:
         missing = ["code"]
     if not missing and "modules" not in record["code"]:
         missing = ["code.modules"]
+    if not missing and not isinstance(record["code"].get("behaviour", {}), dict):
+        missing = ["code.behaviour"]
     if missing:
         raise AuditError(f"{found}: damaged provenance record (no key {', '.join(missing)})")
     return record
@@ -268,27 +274,45 @@ def _inside(path: Path, folder: Path) -> bool:
 class Auditor:
     """Walks records from a file down to its raw inputs; see ``audit``."""
 
-    def __init__(self, results: Path, allow_dirty: bool, hashes: HashCache) -> None:
+    def __init__(
+        self, results: Path, allow_dirty: bool, hashes: HashCache, allow_comments: bool = False
+    ) -> None:
         self.results = results
         self.allow_dirty = allow_dirty
+        self.allow_comments = allow_comments
         self.hashes = hashes
         self.report = AuditReport()
-        self._current: dict[str, str | None] = {}
+        self._current: dict[str, tuple[str | None, str | None]] = {}
         self._shared: dict[Path, Shared] = {}
 
-    def _module_now(self, module: str) -> str | None:
+    def _module_now(self, module: str) -> tuple[str | None, str | None]:
+        """(SHA-256 of the module's bytes, its behaviour hash) now; None for both when it no
+        longer exists."""
         if module not in self._current:
-            self._current[module] = codebase.module_hash(module)
+            self._current[module] = (codebase.module_hash(module), codebase.behaviour_hash(module))
         return self._current[module]
 
     def _check_code(self, path: Path, record: dict) -> None:
         stage, code = record["stage"], record["code"]
+        behaviour = code.get("behaviour", {})  # absent from records of older versions
         for module, digest in sorted(code["modules"].items()):
-            now = self._module_now(module)
+            now, behaviour_now = self._module_now(module)
             if now is None:
                 self.report.problems.append(
                     f"{path}: made by stage '{stage}' with module {module}, which no longer exists"
                 )
+            elif now != digest and behaviour.get(module) == behaviour_now:
+                message = (
+                    f"{path}: module {module} changed only in comments, docstrings or "
+                    f"__version__ since stage '{stage}' made it (its behaviour hash is "
+                    f"unchanged, so Snakemake does not rerun it)"
+                )
+                if self.allow_comments:
+                    self.report.warnings.append(message)
+                else:
+                    self.report.problems.append(
+                        message + "; pass --allow-comment-edits to accept it"
+                    )
             elif now != digest:
                 self.report.problems.append(
                     f"{path}: module {module} changed since stage '{stage}' made it "
@@ -349,16 +373,20 @@ def audit(
     results: str | Path = "results",
     allow_dirty: bool = False,
     full: bool = False,
+    allow_comments: bool = False,
 ) -> AuditReport:
     """Check ``path`` and, recursively, its inputs against their provenance records.
 
     ``results``: the pipeline's output folder (files inside it must have records); file hashes
-    are cached in it keyed on size and mtime unless ``full``. Raises AuditError for a missing
-    or damaged record of a file that needs one; every other mismatch is in the report.
+    are cached in it keyed on size and mtime unless ``full``. A module whose bytes changed but
+    not its behaviour hash is a problem named as such, a warning with ``allow_comments``.
+    Raises AuditError for a missing or damaged record of a file that needs one; every other
+    mismatch is in the report.
     """
     results = Path(results)
     cache_path = results / CACHE_NAME if results.is_dir() else None
-    auditor = Auditor(results, allow_dirty, HashCache(cache_path, full))
+    hashes = HashCache(cache_path, full)
+    auditor = Auditor(results, allow_dirty, hashes, allow_comments)
     auditor.visit(Path(path))
     auditor.hashes.save()
     return auditor.report

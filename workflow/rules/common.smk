@@ -1,14 +1,16 @@
 # Config validation and every input/target function, in one place. The Snakefile has put the
 # package (workflow/) on sys.path.
 import json
+import re
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.io import is_flagged
 from snakemake.settings.types import DeploymentMethod
 
 import rlnet
-from rlnet import codebase
+from rlnet import codebase, provenance
 from rlnet.biomarker import of_problem
 from rlnet.cli import STAGES
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
@@ -17,6 +19,7 @@ from rlnet.config import drop_nulls, problem_baselines
 from rlnet.config import validate as validate_config
 from rlnet import phantom_registry
 from rlnet.datasets.manifest_files import manifest_files
+from rlnet.training import starts
 
 # A key set to null by a --configfile or --config merged over the default is left out
 # (`problems: {sfa: null}`: config/README.md). Then the config is validated once: the JSON
@@ -64,6 +67,57 @@ BIOMARKERS = {p: of_problem(config, p) for p in PROBLEMS}
 COMPARISON = ["rl-unet", "seg-unet"]
 
 
+def run_starts(problem, model):
+    """The starts (shifts of the automatic output bias) a run of ``model`` on ``problem``
+    trains from (rlnet.training.starts.shifts); one for all but RL models with several.
+    """
+    return starts.shifts(training_settings(config, problem, model=model), model)
+
+
+def problems_followed_by(models_of):
+    """A regex for the {problem} wildcard of a path .../{problem}/{model}/...: each problem,
+    only where the model after it is one of ``models_of(problem)`` (a lookahead), "none" when
+    no pair qualifies. It tells which rule writes a run folder when that depends on the pair.
+    """
+    alternatives = [
+        f"{re.escape(p)}(?=/(?:{'|'.join(map(re.escape, models_of(p)))})/)"
+        for p in PROBLEMS
+        if models_of(p)
+    ]
+    return "|".join(alternatives) or "none"
+
+
+#: {problem} of the runs trained in one job (rule train) and of those trained from several
+#: starts (rules train_start and select_start).
+RUN_OF_ONE_START = problems_followed_by(
+    lambda p: [m for m in TRAINED_MODELS if len(run_starts(p, m)) == 1]
+)
+RUN_OF_STARTS = problems_followed_by(
+    lambda p: [m for m in TRAINED_MODELS if len(run_starts(p, m)) > 1]
+)
+#: The {start} wildcard: the folder names of every configured start (``+0``, ``+2``).
+START_NAMES = "|".join(
+    sorted(
+        {
+            re.escape(starts.start_name(d).removeprefix("start"))
+            for p in PROBLEMS
+            for m in TRAINED_MODELS
+            for d in run_starts(p, m)
+        }
+    )
+)
+
+
+def start_files(wildcards, name):
+    """``name`` (run.json, model.pt, log.tsv) of each start of a run, in the order of its
+    ``output_bias_starts``."""
+    folder = "results/models/{problem}/{model}/n{n}_r{rep}/starts".format(**wildcards)
+    return [
+        f"{folder}/{starts.start_name(d)}/{name}"
+        for d in run_starts(wildcards.problem, wildcards.model)
+    ]
+
+
 #: The prepared folder of a job's problem, for a stage's --prepared or --out-dir.
 PREPARED = "results/prepared/{wildcards.problem}"
 
@@ -86,12 +140,26 @@ def as_json(value):
 
 
 def stage_code(stage, phantom=None):
-    """Source files of the rlnet modules a stage runs (rlnet.codebase: the same modules whose
-    hashes its provenance records hold), as inputs: an edited module reruns exactly the jobs
-    that run it. A synthesis job's ``phantom`` leaves the other phantoms' modules out.
+    """What the rlnet modules a stage runs do, as one hash (rlnet.codebase.stage_behaviour:
+    their syntax trees without comments, docstrings and __version__), for a rule's ``code``
+    param: Snakemake's params trigger reruns exactly the jobs whose code changed in behaviour,
+    and a comment or docstring edit reruns nothing. A synthesis job's ``phantom`` leaves the
+    other phantoms' modules out.
     """
     phantom_module = phantom_registry.PHANTOMS[phantom].module if phantom else None
-    return [str(path) for path in codebase.stage_files(stage, phantom_module)]
+    return codebase.stage_behaviour(stage, phantom_module)
+
+
+def recorded(**outputs):
+    """Named outputs and beside each file its provenance record (``<file>.prov.json``, which
+    the stage writes: rlnet.provenance) as ``<name>_record``, so every file a job writes is
+    declared. A directory() output holds its files' records itself."""
+    records = {
+        f"{name}_record": f"{path}{provenance.SUFFIX}"
+        for name, path in outputs.items()
+        if not is_flagged(path, "directory")
+    }
+    return {**outputs, **records}
 
 
 def biomarker_json(problem):

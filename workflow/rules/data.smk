@@ -2,10 +2,11 @@
 
 
 rule synthesize:
-    input:
-        code=lambda w: stage_code("synthesize", w.phantom),
     output:
-        table="results/data/synthetic/{phantom}/shard{shard}.tsv",
+        **recorded(
+            table="results/data/synthetic/{phantom}/shard{shard}.tsv",
+            folder=directory("results/data/synthetic/{phantom}/shard{shard}"),
+        ),
     log:
         "results/logs/synthesize/{phantom}_shard{shard}.log",
     priority: DATA_PRIORITY
@@ -14,11 +15,12 @@ rule synthesize:
     resources:
         **get_default_resources(),
     params:
+        code=lambda w: stage_code("synthesize", w.phantom),
         settings=lambda w: as_json(config["phantoms"][w.phantom]),
         agatston=as_json(config["evaluation"]["agatston"]),
         shard_size=config.get("phantoms", {}).get("shard_size", 1),
         seed=config["seed"],
-        out_dir="results/data/synthetic/{phantom}",
+        out_dir="results/data/synthetic/{phantom}/shard{shard}",
     shell:
         stage_shell("synthesize")
 
@@ -27,9 +29,11 @@ rule import_lits:
     input:
         volumes=lambda w: lits_files(w.problem, "volume"),
         segmentations=lambda w: lits_files(w.problem, "segmentation"),
-        code=stage_code("import-lits"),
     output:
-        table="results/data/{problem}/import/lits.tsv",
+        **recorded(
+            table="results/data/{problem}/import/lits.tsv",
+            folder=directory("results/data/{problem}/import/lits"),
+        ),
     log:
         "results/logs/import_lits/{problem}.log",
     priority: DATA_PRIORITY
@@ -38,7 +42,8 @@ rule import_lits:
     resources:
         **get_default_resources(),
     params:
-        out_dir="results/data/{problem}/import",
+        code=stage_code("import-lits"),
+        out_dir="results/data/{problem}/import/lits",
     shell:
         stage_shell("import-lits")
 
@@ -47,9 +52,11 @@ rule import_slices_table:
     input:
         source=get_table,
         files=get_table_files,
-        code=stage_code("import-slices-table"),
     output:
-        table="results/data/{problem}/import/slices_table.tsv",
+        **recorded(
+            table="results/data/{problem}/import/slices_table.tsv",
+            folder=directory("results/data/{problem}/import/slices_table"),
+        ),
     log:
         "results/logs/import_slices_table/{problem}.log",
     priority: DATA_PRIORITY
@@ -58,7 +65,8 @@ rule import_slices_table:
     resources:
         **get_default_resources(),
     params:
-        out_dir="results/data/{problem}/import",
+        code=stage_code("import-slices-table"),
+        out_dir="results/data/{problem}/import/slices_table",
     shell:
         stage_shell("import-slices-table")
 
@@ -67,9 +75,10 @@ rule import_cac_table:
     input:
         source=get_table,
         files=get_table_files,
-        code=stage_code("import-cac-table"),
     output:
-        table="results/data/{problem}/import/cac_table.tsv",
+        **recorded(
+            table="results/data/{problem}/import/cac_table.tsv",
+        ),
     log:
         "results/logs/import_cac_table/{problem}.log",
     priority: DATA_PRIORITY
@@ -77,6 +86,8 @@ rule import_cac_table:
         "../../envs/data.yaml"
     resources:
         **get_default_resources(),
+    params:
+        code=stage_code("import-cac-table"),
     shell:
         stage_shell("import-cac-table")
 
@@ -85,9 +96,10 @@ rule manifest:
     input:
         shards=get_manifest_shards,
         user=get_manifest_user_files,
-        code=stage_code("manifest"),
     output:
-        out="results/data/{problem}/manifest.tsv",
+        **recorded(
+            out="results/data/{problem}/manifest.tsv",
+        ),
     log:
         "results/logs/manifest/{problem}.log",
     priority: DATA_PRIORITY
@@ -96,6 +108,7 @@ rule manifest:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("manifest"),
         source=lambda w: as_json(manifest_source(w.problem)),
         spatial_dims=lambda w: config["problems"][w.problem]["spatial_dims"],
         needs_masks=lambda w: str(needs_masks(config, w.problem)).lower(),
@@ -106,10 +119,11 @@ rule manifest:
 rule split:
     input:
         manifest="results/data/{problem}/manifest.tsv",
-        code=stage_code("split"),
     output:
-        out="results/data/{problem}/split.tsv",
-        report="results/data/{problem}/split_counts.tsv",
+        **recorded(
+            out="results/data/{problem}/split.tsv",
+            report="results/data/{problem}/split_counts.tsv",
+        ),
     log:
         "results/logs/split/{problem}.log",
     priority: DATA_PRIORITY
@@ -118,6 +132,7 @@ rule split:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("split"),
         split=lambda w: as_json(config["problems"][w.problem]["split"]),
         biomarker=lambda w: biomarker_json(w.problem),
         seed=config["seed"],
@@ -131,14 +146,15 @@ rule prepare:
     input:
         manifest="results/data/{problem}/manifest.tsv",
         split="results/data/{problem}/split.tsv",
-        code=stage_code("prepare"),
     output:
-        images="results/prepared/{problem}/images.npy",
-        candidates="results/prepared/{problem}/candidates.npy",
-        masks="results/prepared/{problem}/masks.npy",
-        cases="results/prepared/{problem}/cases.tsv",
-        meta="results/prepared/{problem}/meta.json",
-        heart="results/prepared/{problem}/heart.npy",
+        **recorded(
+            images="results/prepared/{problem}/images.npy",
+            candidates="results/prepared/{problem}/candidates.npy",
+            masks="results/prepared/{problem}/masks.npy",
+            cases="results/prepared/{problem}/cases.tsv",
+            meta="results/prepared/{problem}/meta.json",
+            heart="results/prepared/{problem}/heart.npy",
+        ),
     log:
         "results/logs/prepare/{problem}.log",
     priority: DATA_PRIORITY
@@ -147,6 +163,7 @@ rule prepare:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("prepare"),
         problem_settings=lambda w: as_json(prepare_settings(config, w.problem)),
     shell:
         stage_shell("prepare", out_dir=PREPARED)
@@ -155,15 +172,18 @@ rule prepare:
 rule roi_qc:
     input:
         prepared=lambda w: get_prepared(w.problem),
-        code=stage_code("roi-qc"),
     output:
-        table="results/qc/{problem}/roi.tsv",
-        montage="results/qc/{problem}/roi.png",
+        **recorded(
+            table="results/qc/{problem}/roi.tsv",
+            montage="results/qc/{problem}/roi.png",
+        ),
     log:
         "results/logs/roi_qc/{problem}.log",
     conda:
         "../../envs/figures.yaml"
     resources:
         **get_default_resources(),
+    params:
+        code=stage_code("roi-qc"),
     shell:
         stage_shell("roi-qc", prepared=PREPARED)

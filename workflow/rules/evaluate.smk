@@ -8,10 +8,11 @@ rule metrics:
         localizations="results/predictions/{problem}/{model}/{run}/localizations.npz",
         run=get_run_json,
         prepared=lambda w: get_prepared(w.problem),
-        code=stage_code("metrics"),
     output:
-        out="results/metrics/{problem}/{model}/{run}.json",
-        cases="results/metrics/{problem}/{model}/{run}_cases.tsv",
+        **recorded(
+            out="results/metrics/{problem}/{model}/{run}.json",
+            cases="results/metrics/{problem}/{model}/{run}_cases.tsv",
+        ),
     log:
         "results/logs/metrics/{problem}/{model}/{run}.log",
     conda:
@@ -19,6 +20,7 @@ rule metrics:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("metrics"),
         bootstrap=config["evaluation"]["bootstrap"],
         seed=config["seed"],
         localization_rule=config["evaluation"]["localization"],
@@ -29,22 +31,25 @@ rule metrics:
 rule table2:
     input:
         metrics=get_main_metrics,
-        code=stage_code("table2"),
     output:
-        tsv=report(
-            "results/tables/table2.tsv",
-            caption="../report/table2.rst",
-            category="All problems",
-            subcategory="Tables",
+        **recorded(
+            tsv=report(
+                "results/tables/table2.tsv",
+                caption="../report/table2.rst",
+                category="All problems",
+                subcategory="Tables",
+            ),
+            markdown="results/tables/table2.md",
+            latex="results/tables/table2.tex",
         ),
-        markdown="results/tables/table2.md",
-        latex="results/tables/table2.tex",
     log:
         "results/logs/tables/table2.log",
     conda:
         "../../envs/stats.yaml"
     resources:
         **get_default_resources(),
+    params:
+        code=stage_code("table2"),
     shell:
         stage_shell("table2")
 
@@ -52,13 +57,14 @@ rule table2:
 rule table3:
     input:
         cases=lambda w: get_main_cases(w.problem),
-        code=stage_code("table3"),
     output:
-        out=report(
-            "results/tables/table3_{problem}.tsv",
-            caption="../report/table3.rst",
-            category="{problem}",
-            subcategory="Tables",
+        **recorded(
+            out=report(
+                "results/tables/table3_{problem}.tsv",
+                caption="../report/table3.rst",
+                category="{problem}",
+                subcategory="Tables",
+            ),
         ),
     log:
         "results/logs/tables/table3_{problem}.log",
@@ -67,6 +73,7 @@ rule table3:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("table3"),
         models=lambda w: get_main_models(w.problem),
         p_adjust=config["evaluation"]["p_adjust"],
         alpha=config["evaluation"]["alpha"],
@@ -77,13 +84,14 @@ rule table3:
 rule table4:
     input:
         cases=lambda w: get_main_cases(w.problem),
-        code=stage_code("table4"),
     output:
-        out=report(
-            "results/tables/table4_{problem}.tsv",
-            caption="../report/table4.rst",
-            category="{problem}",
-            subcategory="Tables",
+        **recorded(
+            out=report(
+                "results/tables/table4_{problem}.tsv",
+                caption="../report/table4.rst",
+                category="{problem}",
+                subcategory="Tables",
+            ),
         ),
     log:
         "results/logs/tables/table4_{problem}.log",
@@ -92,6 +100,7 @@ rule table4:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("table4"),
         models=lambda w: get_main_models(w.problem),
         p_adjust=config["evaluation"]["p_adjust"],
         alpha=config["evaluation"]["alpha"],
@@ -102,13 +111,14 @@ rule table4:
 rule comparison:
     input:
         cases=lambda w: get_main_cases(w.problem),
-        code=stage_code("comparison"),
     output:
-        out=report(
-            "results/tables/supplementary_{problem}.tsv",
-            caption="../report/supplementary_comparison.rst",
-            category="{problem}",
-            subcategory="Tables",
+        **recorded(
+            out=report(
+                "results/tables/supplementary_{problem}.tsv",
+                caption="../report/supplementary_comparison.rst",
+                category="{problem}",
+                subcategory="Tables",
+            ),
         ),
     log:
         "results/logs/tables/supplementary_{problem}.log",
@@ -117,6 +127,7 @@ rule comparison:
     resources:
         **get_default_resources(),
     params:
+        code=stage_code("comparison"),
         models=lambda w: get_main_models(w.problem),
     shell:
         stage_shell("comparison")
@@ -125,13 +136,14 @@ rule comparison:
 rule sample_size_summary:
     input:
         metrics=get_sample_size_metrics,
-        code=stage_code("sample-size"),
     output:
-        out=report(
-            "results/tables/sample_size.tsv",
-            caption="../report/sample_size_table.rst",
-            category="All problems",
-            subcategory="Tables",
+        **recorded(
+            out=report(
+                "results/tables/sample_size.tsv",
+                caption="../report/sample_size_table.rst",
+                category="All problems",
+                subcategory="Tables",
+            ),
         ),
     log:
         "results/logs/tables/sample_size.log",
@@ -139,6 +151,8 @@ rule sample_size_summary:
         "../../envs/stats.yaml"
     resources:
         **get_default_resources(),
+    params:
+        code=stage_code("sample-size"),
     shell:
         stage_shell("sample-size")
 

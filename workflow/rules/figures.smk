@@ -1,7 +1,8 @@
 # The paper's figures: one rule per kind of figure_kinds.smk (figure_<kind>), one target per
 # figure: results/figures/<kind>/<name>.pdf + .png + .json (the numbers drawn), from one job
-# whose inputs are only the files it draws and the modules its stage runs (so an edited module
-# reruns exactly the figures that use it).
+# whose inputs are only the files it draws, and whose code param is the behaviour hash of the
+# modules its stage runs (so a behaviour edit of a module reruns exactly the figures that use
+# it).
 
 
 for kind, entry in FIGURES.items():
@@ -11,9 +12,8 @@ for kind, entry in FIGURES.items():
             f"figure_{kind}"
         input:
             **entry["inputs"],
-            code=stage_code(entry["stage"]),
         output:
-            **figure_outputs(kind),
+            **recorded(**figure_outputs(kind)),
         log:
             f"results/logs/figures/{kind}/{entry['name']}.log",
         conda:
@@ -21,6 +21,7 @@ for kind, entry in FIGURES.items():
         resources:
             **get_default_resources(),
         params:
+            code=stage_code(entry["stage"]),
             stage=entry["stage"],
             arguments=figure_arguments(kind),
         shell:

@@ -17,6 +17,11 @@ from rlnet.cli.declare import option, stage
         action="store_true",
         help="accept files made from a checkout with uncommitted edits (warn instead)",
     ),
+    option(
+        "--allow-comment-edits",
+        action="store_true",
+        help="accept modules changed only in comments or docstrings since (warn instead)",
+    ),
     option("--list", action="store_true", help="print every file checked"),
     records=False,
 )
@@ -25,7 +30,7 @@ def audit(a: argparse.Namespace) -> None:
 
     from rlnet import provenance
 
-    report = provenance.audit(a.file, a.results, a.allow_dirty, a.full)
+    report = provenance.audit(a.file, a.results, a.allow_dirty, a.full, a.allow_comment_edits)
     stages = Counter(record["stage"] for record in report.checked.values())
     if a.list:
         for path, record in report.checked.items():

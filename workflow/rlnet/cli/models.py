@@ -9,14 +9,26 @@ from rlnet.cli.declare import RISK_SCHEMES, inp, json_block, out, param, size, s
 log = logging.getLogger("rlnet")
 
 
+def start_shift(text: str) -> float | None:
+    """A training job's start: ``only`` (the run's one start: None) or the shift of one of its
+    starts, as its folder names it (``+2``, ``-1.5``)."""
+    return None if text == "only" else float(text)
+
+
 @stage(
     "train",
-    "train one model on one problem (resumes from its last checkpoint)",
+    "train one model on one problem from one start (resumes from its last checkpoint)",
     inp("--prepared"),
     wildcard("--problem"),
     wildcard("--model"),
     wildcard("--n", type=size, default=None, help="training-set size or 'all'"),
     wildcard("--rep", type=int, default=0),
+    wildcard(
+        "--start",
+        type=start_shift,
+        default=None,
+        help="'only' (a run of one start) or the shift of one start of several (+2)",
+    ),
     param("--seed", type=int),
     param("--settings", type=json_block, help="merged training block (JSON)"),
     param("--device", default="auto"),
@@ -33,7 +45,7 @@ def train(a: argparse.Namespace) -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     spec = RunSpec(a.problem, a.model, a.n, a.rep, a.seed, a.settings)
-    result = starts.fit(spec, a.prepared, a.device, a.out_dir, a.checkpoint_dir)
+    result = starts.train(spec, a.start, a.prepared, a.device, a.out_dir, a.checkpoint_dir)
     log.info(
         "trained %s on %s: %d epochs, best %d, %.1f s",
         a.model,
@@ -41,6 +53,30 @@ def train(a: argparse.Namespace) -> None:
         result["epochs"],
         result["best_epoch"],
         result["train_seconds"],
+    )
+
+
+@stage(
+    "select-start",
+    "keep the start of an RL run with the lowest best validation loss as its model",
+    inp("--runs", nargs="+", help="run.json of each start, in the order of output_bias_starts"),
+    inp("--models", nargs="+", help="model.pt of each start"),
+    inp("--logs", nargs="+", help="log.tsv of each start"),
+    out("--out-dir"),
+)
+def select_start(a: argparse.Namespace) -> None:
+    from rlnet.training import starts
+
+    beside = [[Path(p).parent for p in group] for group in (a.runs, a.models, a.logs)]
+    if not beside[0] == beside[1] == beside[2]:
+        raise starts.StartError("--runs, --models and --logs: not the same start folders")
+    run = starts.select(a.runs, a.out_dir)
+    log.info(
+        "kept start%+g of %s on %s (best validation loss %.6g)",
+        run["output_bias_shift"],
+        run["model"],
+        run["problem"],
+        run["best_val_loss"],
     )
 
 

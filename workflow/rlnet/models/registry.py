@@ -4,6 +4,9 @@ from collections.abc import Callable
 
 from torch import nn
 
+from rlnet.model_names import MODEL_NAMES, model_family
+from rlnet.model_names import check_name as _check_name
+
 from .encoders import BaselineEncoder, EncoderRegressor
 from .rl import RLNet
 from .sdnet import SDNet, SDNetEncoder
@@ -11,7 +14,9 @@ from .seg import SegNet
 from .senet import SENet, SENetEncoder
 from .unet import UNet, UNetEncoder
 
-#: name -> constructor(spatial_dims, base_width, output_bias); table order.
+__all__ = ["MODEL_NAMES", "build_model", "model_family", "spatial_multiple"]
+
+#: name -> constructor(spatial_dims, base_width, output_bias), one per rlnet.model_names name.
 _FACTORIES: dict[str, Callable[[int, int, float], nn.Module]] = {
     "baseline": lambda d, w, b: EncoderRegressor(BaselineEncoder(d, w)),
     "enc-unet": lambda d, w, b: EncoderRegressor(UNetEncoder(d, w)),
@@ -22,23 +27,6 @@ _FACTORIES: dict[str, Callable[[int, int, float], nn.Module]] = {
     "rl-sdnet": lambda d, w, b: RLNet(SDNet(d, w), b),
     "seg-unet": lambda d, w, b: SegNet(UNet(d, w)),
 }
-
-#: Every model name, in table order.
-MODEL_NAMES: tuple[str, ...] = tuple(_FACTORIES)
-
-#: Model family ("rl", "enc", "seg") by the name's part before "-" (the built model's ``family``).
-_FAMILIES = {"baseline": "enc", "enc": "enc", "rl": "rl", "seg": "seg"}
-
-
-def _check_name(name: str) -> None:
-    if name not in _FACTORIES:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
-
-
-def model_family(name: str) -> str:
-    """The family of model ``name`` ("rl", "enc" or "seg") without building it."""
-    _check_name(name)
-    return _FAMILIES[name.split("-")[0]]
 
 
 def build_model(
