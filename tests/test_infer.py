@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from conftest import REAL_CT, ROOT, band
 from rlnet import cli, io, provenance
-from rlnet.config import load, problem_settings
+from rlnet.config import ConfigError, load, problem_settings, validate
 from rlnet.models import build_model
 from rlnet.phantoms import heart
 from rlnet.scans import check_scans, read_scans
@@ -523,7 +522,7 @@ def test_infer_block_names_trained_models_of_a_problem(block, message):
     """The trained ``baseline`` CNN applies to new scans (before: refused as if it were a
     learning-free baseline); a learning-free baseline, an untrained model or an unknown
     problem is refused naming the key."""
-    from rlnet.config import DEFAULT_CONFIG_PATH, ConfigError, read_yaml, validate
+    from rlnet.config import DEFAULT_CONFIG_PATH, read_yaml
 
     config = read_yaml(DEFAULT_CONFIG_PATH) | {"infer": block}
     assert "baseline" in config["problems"]["pma"]["models"]
@@ -536,13 +535,15 @@ def test_infer_block_names_trained_models_of_a_problem(block, message):
 
 
 def test_the_schema_names_the_registry_models_and_the_learning_free_baselines():
-    """Trained models are the registry's names, learning-free baselines the others: the
-    schema's model_name and baseline_name enums are exactly those, and no name is both."""
-    from rlnet.config import SCHEMA_PATH
-    from rlnet.labels import BASELINES
-    from rlnet.models import MODEL_NAMES
+    """The schema as validation loads it names the registry's trained models as models and
+    its learning-free baselines as baselines: a baseline in a problem's models is refused."""
+    from rlnet.config import load_schema
+    from rlnet.model_registry import BASELINES, TRAINED
 
-    definitions = yaml.safe_load(SCHEMA_PATH.read_text())["definitions"]
-    assert tuple(definitions["model_name"]["enum"]) == MODEL_NAMES
+    definitions = load_schema()["definitions"]
+    assert tuple(definitions["model_name"]["enum"]) == TRAINED
     assert tuple(definitions["baseline_name"]["enum"]) == BASELINES
-    assert not set(MODEL_NAMES) & set(BASELINES)
+    config = load(ROOT / "config" / "test.yaml")
+    config["problems"]["pma"]["models"].append("rule")
+    with pytest.raises(ConfigError, match="problems.pma.models"):
+        validate(config)

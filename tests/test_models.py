@@ -87,9 +87,7 @@ def test_model_names_order_and_attributes():
     )  # fmt: skip
     for name in MODEL_NAMES:
         model = build_model(name, 2, W)
-        family = "enc" if name == "baseline" else name.split("-")[0]
-        assert model.family == family
-        assert model.loss_kind == {"enc": "mae", "rl": "mse", "seg": "dice_bce"}[family]
+        assert model.loss_kind == {"enc": "mae", "rl": "mse", "seg": "dice_bce"}[model.family]
         assert spatial_multiple(name) % model.multiple == 0
 
 

@@ -50,7 +50,7 @@ import pandas as pd
 from scipy import ndimage
 
 from rlnet import biomarkers, io, localization
-from rlnet.labels import BASELINES
+from rlnet.model_registry import BASELINES
 from rlnet.prepare import Prepared
 
 #: The fixed rules of the ``rule`` baseline (config ``problems.<name>.baselines.rule``).

@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from rlnet.labels import BASELINES
+from rlnet.model_registry import BASELINES, MODELS, TRAINED
 from rlnet.phantom_registry import PHANTOMS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
@@ -28,9 +28,18 @@ def _key(path: list[Any]) -> str:
     return ".".join(str(p) for p in path) or "<root>"
 
 
+def load_schema() -> dict:
+    """The config schema, its model enums filled from the model registry (the trained models,
+    the baselines without learning)."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema["definitions"]["model_name"]["enum"] = list(TRAINED)
+    schema["definitions"]["baseline_name"]["enum"] = list(BASELINES)
+    return schema
+
+
 def validate_schema(config: dict) -> None:
     """Validate against the JSON schema; raise ConfigError naming the key on failure."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema = load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -68,7 +77,7 @@ def check_ranges(config: dict) -> None:
 def check_infer(config: dict) -> None:
     """Each ``infer`` entry names a problem and models it trains (its ``models``, all trained
     models of the registry by the schema, the ``baseline`` CNN among them); a learning-free
-    baseline (``rlnet.labels.BASELINES``) has nothing trained to apply."""
+    baseline (``rlnet.model_registry.BASELINES``) has nothing trained to apply."""
     for problem, block in config.get("infer", {}).items():
         if problem not in config["problems"]:
             known = ", ".join(config["problems"])
@@ -134,7 +143,7 @@ def check_semantics(config: dict) -> None:
                 f"config key 'problems.{name}.model_training.{unused[0]}': not one of the "
                 f"problem's models ({', '.join(problem['models'])})"
             )
-        for model in (m for m in problem["models"] if m.startswith("rl-")):  # RL heads only
+        for model in (m for m in problem["models"] if MODELS[m].family == "rl"):  # RL heads
             bias = training_settings(config, name, model=model)
             if bias["output_bias"] != "auto" and list(bias["output_bias_starts"]) != [0]:
                 raise ConfigError(
@@ -352,10 +361,6 @@ def problem_settings(config: dict, problem: str) -> dict:
     return {**copy.deepcopy(config["problems"][problem]), **prepare_settings(config, problem)}
 
 
-#: Prefix of the models trained on reference masks (every case of their problem needs one).
-MASK_MODEL_PREFIX = "seg-"
-
-
 def needs_masks(config: dict, problem: str) -> bool:
     """Whether a mask-trained model trains on ``problem``: one of its models, or the
     sample-size sweep's model when the sweep covers the problem."""
@@ -363,7 +368,7 @@ def needs_masks(config: dict, problem: str) -> bool:
     sample = config.get("sample_size", {})
     if problem in sample.get("problems", []):
         models.add(sample["model"])
-    return any(m.startswith(MASK_MODEL_PREFIX) for m in models)
+    return any(MODELS[m].needs_masks for m in models)
 
 
 def training_settings(config: dict, problem: str, n: str = "all", model: str | None = None) -> dict:

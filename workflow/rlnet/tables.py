@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from rlnet import io, metrics, stats
-from rlnet.labels import BASELINES, MODEL_LABELS
+from rlnet.model_registry import BASELINES, MODEL_LABELS
 
 #: Table II rows: metric key in the metrics JSON -> label (rlnet.evaluate defines them).
 METRIC_LABELS: dict[str, str] = {

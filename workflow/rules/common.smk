@@ -10,7 +10,7 @@ from snakemake.io import is_flagged
 from snakemake.settings.types import DeploymentMethod
 
 import rlnet
-from rlnet import codebase, provenance
+from rlnet import codebase, model_registry, provenance
 from rlnet.biomarker import of_problem
 from rlnet.cli import STAGES
 from rlnet.config import ConfigError, needs_masks, prepare_settings, training_settings
@@ -62,9 +62,6 @@ MODELS = TRAINED_MODELS + BASELINES
 PHANTOMS = list(config.get("phantoms", {}).keys() - {"shard_size"})
 #: What each problem measures (rlnet.biomarker): name, units, score, risk groups.
 BIOMARKERS = {p: of_problem(config, p) for p in PROBLEMS}
-#: An RL and a segmentation model, compared on a problem that trains both (the paper's liver
-#: comparison: a supplementary table and Fig. 12).
-COMPARISON = ["rl-unet", "seg-unet"]
 
 
 def run_starts(problem, model):
@@ -172,16 +169,23 @@ def risk_problems():
     return [p for p in PROBLEMS if BIOMARKERS[p].risk_groups]
 
 
+def comparison_pair(problem):
+    """The RL model and the segmentation model on one backbone that ``problem`` trains (the
+    paper's liver comparison: a supplementary table and Fig. 12; rlnet.model_registry), or
+    [] where it trains no such pair."""
+    pairs = model_registry.comparison(config["problems"][problem]["models"])
+    return list(pairs[0]) if pairs else []
+
+
 def compared_problems():
-    """The problems that train both models of COMPARISON."""
-    return [
-        p for p in PROBLEMS if set(COMPARISON) <= set(config["problems"][p]["models"])
-    ]
+    """The problems that train a comparison pair (comparison_pair)."""
+    return [p for p in PROBLEMS if comparison_pair(p)]
 
 
 def comparison_files(problem, name):
-    """``name`` (predictions.tsv, localization.npy) of each COMPARISON model on ``problem``."""
-    return [f"results/predictions/{problem}/{m}/nall_r0/{name}" for m in COMPARISON]
+    """``name`` (predictions.tsv, localization.npy) of each model of ``problem``'s
+    comparison_pair."""
+    return [f"results/predictions/{problem}/{m}/nall_r0/{name}" for m in comparison_pair(problem)]
 
 
 def get_shards(phantom):

@@ -34,9 +34,9 @@ def figure_kind(
 
 
 def localizes(model):
-    """Whether a model outputs a localization map (RL-Nets, the segmentation U-Net, every
-    baseline)."""
-    return model in BASELINES or model.split("-")[0] in ("rl", "seg")
+    """Whether a model outputs a localization map (rlnet.model_registry: RL-Nets, the
+    segmentation U-Net, every baseline)."""
+    return model_registry.model(model).localizes
 
 
 def per_model(keep=lambda problem, model: True):
@@ -113,8 +113,8 @@ FIGURES = {
             "localization": lambda w: comparison_files(w.problem, "localization.npy"),
             "prepared": prepared_input,
         },
-        {"models": COMPARISON},
-        model=" vs ".join(COMPARISON),
+        {"models": lambda w: comparison_pair(w.problem)},
+        model="RL vs segmentation",
         prepared=PREPARED,
     ),
     "abs_error": figure_kind(

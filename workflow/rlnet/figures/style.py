@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rlnet import io  # noqa: E402
-from rlnet.labels import MODEL_LABELS  # noqa: E402
+from rlnet.model_registry import MODEL_LABELS  # noqa: E402
 
 # PDF font subsetting logs every glyph at INFO; the CLI logs at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)

@@ -1,11 +1,11 @@
-"""Model names (as used in paths, tables and figures) -> constructors."""
+"""Trained models' constructors, by the names of ``rlnet.model_registry``."""
 
 from collections.abc import Callable
 
 from torch import nn
 
-from rlnet.model_names import MODEL_NAMES, model_family
-from rlnet.model_names import check_name as _check_name
+from rlnet.model_registry import TRAINED as MODEL_NAMES
+from rlnet.model_registry import model, model_family
 
 from .encoders import BaselineEncoder, EncoderRegressor
 from .rl import RLNet
@@ -16,7 +16,8 @@ from .unet import UNet, UNetEncoder
 
 __all__ = ["MODEL_NAMES", "build_model", "model_family", "spatial_multiple"]
 
-#: name -> constructor(spatial_dims, base_width, output_bias), one per rlnet.model_names name.
+#: name -> constructor(spatial_dims, base_width, output_bias), one per trained model of the
+#: registry (tests/test_models.py checks both ways).
 _FACTORIES: dict[str, Callable[[int, int, float], nn.Module]] = {
     "baseline": lambda d, w, b: EncoderRegressor(BaselineEncoder(d, w)),
     "enc-unet": lambda d, w, b: EncoderRegressor(UNetEncoder(d, w)),
@@ -41,7 +42,7 @@ def build_model(
     ``model(image, candidates, voxel_size) -> ModelOutput`` and has ``family`` ("rl", "enc",
     "seg"), ``loss_kind`` ("mse", "mae", "dice_bce") and ``multiple`` attributes.
     """
-    _check_name(name)
+    _check_trained(name)
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
     if base_width < 1:
@@ -50,8 +51,14 @@ def build_model(
 
 
 def spatial_multiple(name: str) -> int:
-    """What every spatial input size of model ``name`` must be divisible by: 8 for the SD-Net
-    models (3 poolings), 16 otherwise (4 poolings; the 3D baseline needs only 8 but 16 is safe
-    for it in both dimensionalities)."""
-    _check_name(name)
-    return 8 if name.endswith("sdnet") else 16
+    """What every spatial input size of model ``name`` must be divisible by (its registry
+    entry's ``multiple``: 8 for the SD-Net models, 3 poolings; 16 otherwise, 4 poolings; the
+    3D baseline needs only 8 but 16 is safe for it in both dimensionalities)."""
+    _check_trained(name)
+    return model(name).multiple
+
+
+def _check_trained(name: str) -> None:
+    """ValueError naming an unknown or untrained model and the trained ones."""
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rlnet.model_names import model_family
+from rlnet.model_registry import model_family
 
 if TYPE_CHECKING:
     from rlnet.training.loop import RunSpec
