@@ -94,6 +94,7 @@ def docs_study(test_study, tmp_path):
     yield test_study, tmp_path / "scans"
     default.write_bytes(saved)
     shutil.rmtree(test_study / "results" / "infer", ignore_errors=True)
+    shutil.rmtree(test_study / "results" / "logs" / "infer", ignore_errors=True)
 
 
 def test_printed_infer_and_audit_commands_run_as_written(docs_study):

@@ -185,7 +185,10 @@ def compared_problems():
 def comparison_files(problem, name):
     """``name`` (predictions.tsv, localization.npy) of each model of ``problem``'s
     comparison_pair."""
-    return [f"results/predictions/{problem}/{m}/nall_r0/{name}" for m in comparison_pair(problem)]
+    return [
+        f"results/predictions/{problem}/{m}/nall_r0/{name}"
+        for m in comparison_pair(problem)
+    ]
 
 
 def get_shards(phantom):
