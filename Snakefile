@@ -30,7 +30,11 @@ except ConfigError as err:
 configfile: str(DEFAULT_CONFIG)
 
 
-include: "workflow/rules/common.smk"
+include: "workflow/rules/config.smk"
+include: "workflow/rules/stages.smk"
+include: "workflow/rules/inputs.smk"
+include: "workflow/rules/targets.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/figure_kinds.smk"
 
 

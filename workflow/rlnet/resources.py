@@ -117,7 +117,7 @@ def train_priority(config: Mapping, problem: str, n: str = "all", model: str | N
 
     block = config["problems"][problem]
     cases = int(n) if n != "all" else expected_cases(config, problem) * block["split"]["train"]
-    epochs = training_settings(config, problem, n, model)["max_epochs"]
+    epochs = training_settings(config, problem, n, model).max_epochs
     return round(cases * _voxels_per_case(config, problem) * epochs / 1e6)
 
 

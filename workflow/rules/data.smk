@@ -17,7 +17,7 @@ rule synthesize:
     params:
         code=lambda w: stage_code("synthesize", w.phantom),
         settings=lambda w: as_json(config["phantoms"][w.phantom]),
-        agatston=as_json(config["evaluation"]["agatston"]),
+        agatston=AGATSTON,
         shard_size=config.get("phantoms", {}).get("shard_size", 1),
         seed=config["seed"],
         out_dir="results/data/synthetic/{phantom}/shard{shard}",

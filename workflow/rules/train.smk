@@ -30,7 +30,7 @@ rule train:
         **get_train_resources_callables(),
     params:
         code=stage_code("train"),
-        settings=lambda w: as_json(training_settings(config, w.problem, w.n, w.model)),
+        settings=lambda w: training_json(w.problem, w.model, w.n),
         seed=config["seed"],
         device=config["device"],
         start="only",
@@ -125,12 +125,10 @@ rule predict:
     params:
         code=stage_code("predict"),
         device=config["device"],
-        agatston=as_json(config["evaluation"]["agatston"]),
+        agatston=AGATSTON,
         risk_scheme=config["evaluation"]["risk_scheme"],
         localization=config["evaluation"]["localization"],
-        batch_size=lambda w: training_settings(config, w.problem, model=w.model)[
-            "batch_size"
-        ],
+        batch_size=lambda w: run_batch_size(w.problem, w.model),
     shell:
         stage_shell(
             "predict",
@@ -160,7 +158,7 @@ rule baseline:
     params:
         code=stage_code("baseline"),
         rule=get_baseline_rule,
-        agatston=as_json(config["evaluation"]["agatston"]),
+        agatston=AGATSTON,
         risk_scheme=config["evaluation"]["risk_scheme"],
     shell:
         stage_shell(
@@ -189,11 +187,9 @@ rule infer:
     params:
         code=stage_code("infer"),
         settings=lambda w: as_json(problem_settings(config, w.problem)),
-        batch_size=lambda w: training_settings(config, w.problem, model=w.model)[
-            "batch_size"
-        ],
+        batch_size=lambda w: run_batch_size(w.problem, w.model),
         device=config["device"],
-        agatston=as_json(config["evaluation"]["agatston"]),
+        agatston=AGATSTON,
         risk_scheme=config["evaluation"]["risk_scheme"],
         localization=config["evaluation"]["localization"],
     shell:

@@ -5,8 +5,10 @@ import logging
 from pathlib import Path
 
 from rlnet.cli.declare import (
+    AGATSTON,
     BIOMARKER_HELP,
     RISK_SCHEMES,
+    agatston_kw,
     biomarker,
     inp,
     json_block,
@@ -27,7 +29,7 @@ log = logging.getLogger("rlnet")
     wildcard("--phantom", choices=list(PHANTOMS)),
     wildcard("--shard", type=int),
     param("--settings", type=json_block, help="phantoms.<name> block (JSON)"),
-    param("--agatston", type=json_block, default={}, help="evaluation.agatston (JSON)"),
+    AGATSTON,
     param("--seed", type=int),
     param("--shard-size", type=int),
     param("--out-dir", type=Path, help="folder of the images/ and masks/ the table lists"),
@@ -38,7 +40,9 @@ def synthesize(a: argparse.Namespace) -> None:
     from rlnet.datasets import synthesis, synthetic
 
     indices = synthetic.shard_range(a.settings, a.shard_size, a.shard)
-    table = synthesis.write_shard(a.phantom, a.settings, a.seed, indices, a.out_dir, a.agatston)
+    table = synthesis.write_shard(
+        a.phantom, a.settings, a.seed, indices, a.out_dir, agatston_kw(a)
+    )
     io.write_table(a.table, table)
     log.info("%s shard %d: %d cases -> %s", a.phantom, a.shard, len(table), a.table)
 

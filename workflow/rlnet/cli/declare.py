@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rlnet.settings import AgatstonSettings, SettingsError, parse
+
 ROLES = ("input", "output", "param", "wildcard", "option")
 PLACEHOLDERS = {
     "input": "{{input.{}:q}}",
@@ -203,6 +205,27 @@ def json_block(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
 
 
+def settings_of(cls: type, where: str):
+    """argparse type of a JSON argument parsed into the settings dataclass ``cls``
+    (rlnet.settings), its keys named from ``where``: an unknown or missing key is an error
+    naming it."""
+
+    def parse_settings(text: str):
+        try:
+            return parse(cls, json_block(text), where)
+        except SettingsError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    parse_settings.__name__ = cls.__name__  # argparse names the type in its errors
+    return parse_settings
+
+
+def agatston_kw(a: argparse.Namespace) -> dict:
+    """The keyword arguments of rlnet.biomarkers.agatston that ``--agatston`` gives (none: its
+    defaults)."""
+    return a.agatston.kwargs() if a.agatston else {}
+
+
 def biomarker(text: str):
     """argparse type of ``--biomarker``: rlnet.biomarker.Biomarker from its JSON."""
     from rlnet.biomarker import Biomarker
@@ -227,3 +250,12 @@ def yes_no(text: str) -> bool:
 
 BIOMARKER_HELP = "the problem's biomarker (rlnet.biomarker.Biomarker as JSON)"
 RISK_SCHEMES = ["paper", "clinical"]
+
+
+#: ``--agatston``: evaluation.agatston (JSON) as rlnet.settings.AgatstonSettings.
+AGATSTON = param(
+    "--agatston",
+    type=settings_of(AgatstonSettings, "evaluation.agatston"),
+    default=None,
+    help="evaluation.agatston (JSON); absent: the defaults of rlnet.biomarkers.agatston",
+)

@@ -4,7 +4,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from rlnet.cli.declare import RISK_SCHEMES, inp, json_block, out, param, size, stage, wildcard
+from rlnet.cli.declare import AGATSTON, RISK_SCHEMES, agatston_kw, inp, json_block, out, param
+from rlnet.cli.declare import settings_of, size, stage, wildcard
+from rlnet.settings import TrainingSettings
 
 log = logging.getLogger("rlnet")
 
@@ -30,7 +32,11 @@ def start_shift(text: str) -> float | None:
         help="'only' (a run of one start) or the shift of one start of several (+2)",
     ),
     param("--seed", type=int),
-    param("--settings", type=json_block, help="merged training block (JSON)"),
+    param(
+        "--settings",
+        type=settings_of(TrainingSettings, "training"),
+        help="the run's training settings (JSON; rlnet.config.training_settings)",
+    ),
     param("--device", default="auto"),
     param("--threads", type=int, default=None, help="torch CPU threads"),
     out("--out-dir"),
@@ -87,7 +93,7 @@ MODEL_USE = (
     wildcard("--model"),
     param("--device", default="auto"),
     param("--batch-size", type=int, default=8),
-    param("--agatston", type=json_block, default={}, help="evaluation.agatston (JSON)"),
+    AGATSTON,
     param("--risk-scheme", default="paper", choices=RISK_SCHEMES),
     param(
         "--localization",
@@ -103,7 +109,7 @@ def _model_use(a: argparse.Namespace) -> dict:
     return {
         "device": a.device,
         "batch_size": a.batch_size,
-        "agatston_kw": a.agatston,
+        "agatston_kw": agatston_kw(a),
         "risk_scheme": a.risk_scheme,
         "localization": a.localization,
     }
@@ -163,7 +169,7 @@ def infer(a: argparse.Namespace) -> None:
         help="problems.<name>.baselines.rule: region | agatston | threshold; none for the "
         "candidates baseline",
     ),
-    param("--agatston", type=json_block, default={}, help="evaluation.agatston (JSON)"),
+    AGATSTON,
     param("--risk-scheme", default="paper", choices=RISK_SCHEMES),
     out("--out-dir"),
 )
@@ -176,7 +182,7 @@ def baseline(a: argparse.Namespace) -> None:
         a.baseline,
         a.out_dir,
         rule=None if a.rule == "none" else a.rule,
-        agatston_kw=a.agatston,
+        agatston_kw=agatston_kw(a),
         risk_scheme=a.risk_scheme,
     )
     log.info("baseline %s: %d test cases -> %s", a.baseline, len(table), a.out_dir)

@@ -15,6 +15,7 @@ from scipy import ndimage
 from torch.utils.data import Dataset
 
 from rlnet.prepare import Prepared
+from rlnet.settings import Augment
 
 
 def normalise(image_hu: np.ndarray, window: tuple[float, float]) -> np.ndarray:
@@ -44,12 +45,12 @@ def subset_indices(prepared: Prepared, n: int | None, seed: int, rep: int) -> np
 
 
 def _rotation_translation(
-    rng: np.random.Generator, shape: tuple[int, ...], spacing: tuple[float, ...], aug: dict
+    rng: np.random.Generator, shape: tuple[int, ...], spacing: tuple[float, ...], aug: Augment
 ) -> tuple[np.ndarray, np.ndarray]:
     """(matrix, offset) for scipy.ndimage.affine_transform: rotation about the centre, shift."""
-    angle = math.radians(rng.uniform(-aug["rotation_deg"], aug["rotation_deg"]))
+    angle = math.radians(rng.uniform(-aug.rotation_deg, aug.rotation_deg))
     shift_px = np.array(
-        [rng.uniform(-aug["translation_mm"], aug["translation_mm"]) / s for s in spacing]
+        [rng.uniform(-aug.translation_mm, aug.translation_mm) / s for s in spacing]
     )
     cos, sin = math.cos(angle), math.sin(angle)
     matrix = np.array([[cos, -sin], [sin, cos]])
@@ -82,7 +83,7 @@ class CaseDataset(Dataset):
         prepared: Prepared,
         indices: np.ndarray,
         targets: np.ndarray,
-        augment: dict | None,
+        augment: Augment | None,
         seed: int,
         epoch_size: int | None = None,
     ) -> None:
@@ -110,7 +111,7 @@ class CaseDataset(Dataset):
         spacing = p.spacing(index)
         offset = self.offset
         if p.spatial_dims == 3 and rng is not None:
-            shift = _sphere_displacement(rng, spacing, self.augment["displacement_mm"], offset)
+            shift = _sphere_displacement(rng, spacing, self.augment.displacement_mm, offset)
             offset = tuple(o + s for o, s in zip(offset, shift, strict=True))
         region = tuple(slice(o, o + w) for o, w in zip(offset, self.window, strict=True))
         image = np.asarray(p.images[index][region])

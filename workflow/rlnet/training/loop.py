@@ -14,6 +14,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from rlnet import io
 from rlnet.models import build_model, model_family
 from rlnet.models.seg import seg_loss
 from rlnet.prepare import Prepared
+from rlnet.settings import TrainingSettings, identity, parse
 from rlnet.training import targets as target_rules
 from rlnet.training.data import CaseDataset, subset_indices
 from rlnet.training.device import autocast, resolve_device, seed_worker
@@ -55,14 +57,20 @@ class TrainingError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Identity of one training run: what goes into the checkpoint and the run metadata."""
+    """Identity of one training run: what goes into the checkpoint and the run metadata.
+    ``settings`` may be given as a mapping (the JSON a stage gets): it is parsed into
+    TrainingSettings, refusing an unknown or missing key by name."""
 
     problem: str
     model: str
     n: int | None  # training-set size; None = the whole training split
     rep: int
     seed: int
-    settings: dict = field(hash=False)
+    settings: TrainingSettings = field(hash=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.settings, Mapping):
+            object.__setattr__(self, "settings", parse(TrainingSettings, self.settings))
 
     @property
     def run_seed(self) -> int:
@@ -72,9 +80,13 @@ class RunSpec:
 
     @property
     def fingerprint(self) -> str:
-        """Hash of everything that defines the run; a checkpoint must match it to resume."""
+        """Hash of everything that defines the run; a checkpoint must match it to resume. The
+        settings enter by their identity (rlnet.settings: an option at its default is left
+        out), so adding an option whose default keeps the old behaviour keeps every
+        fingerprint."""
+        settings = identity(self.settings)
         body = json.dumps(
-            [self.problem, self.model, self.n, self.rep, self.seed, self.settings], sort_keys=True
+            [self.problem, self.model, self.n, self.rep, self.seed, settings], sort_keys=True
         )
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
@@ -125,7 +137,7 @@ class Trainer:
         self.device = resolve_device(device)
         family = model_family(spec.model)
         cases = self.prepared.cases  # row k is array index k
-        self.column = target_rules.target_column(spec.settings["score"], family)
+        self.column = target_rules.target_column(spec.settings.score, family)
         self.train_idx = subset_indices(self.prepared, spec.n, spec.seed, spec.rep)
         self.val_idx = self.prepared.indices("val")
         raw = cases[self.column].astype(float).to_numpy()
@@ -139,11 +151,11 @@ class Trainer:
             )
             self.output_bias = self._output_bias(family, raw[self.train_idx])
         self.scale = float(max(np.mean(train_targets), 1e-6))
-        self.direct_loss = self.settings.get("direct_loss", "mae")
+        self.direct_loss = self.settings.direct_loss
         bias = {} if self.output_bias is None else {"output_bias": self.output_bias}
         torch.manual_seed(spec.run_seed)
         self.model = build_model(
-            spec.model, self.prepared.spatial_dims, self.settings["base_width"], **bias
+            spec.model, self.prepared.spatial_dims, self.settings.base_width, **bias
         ).to(self.device)
         if hasattr(self.model, "target_scale"):
             self.model.target_scale.fill_(self.scale)
@@ -151,15 +163,15 @@ class Trainer:
             self.prepared,
             self.train_idx,
             train_targets,
-            self.settings["augment"],
+            self.settings.augment,
             spec.run_seed,
             epoch_size=self._epoch_size(),
         )
         self.val_set = CaseDataset(self.prepared, self.val_idx, val_targets, None, spec.run_seed)
-        lr = self.settings["lr"][self.model.family]
+        lr = self.settings.lr.of(self.model.family)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.scaler = torch.amp.GradScaler(
-            enabled=self.device.type == "cuda" and self.settings["amp"] == "fp16"
+            enabled=self.device.type == "cuda" and self.settings.amp == "fp16"
         )
 
     @property
@@ -181,11 +193,11 @@ class Trainer:
         (``rlnet.training.starts``); None for the other families (they have no such layer)."""
         if family != "rl":
             return None
-        setting = self.settings["output_bias"]
+        setting = self.settings.output_bias
         if setting != "auto":
             return float(setting)
         derived = target_rules.auto_output_bias(self.prepared, self.train_idx, train_targets)
-        return derived + float(self.settings.get("output_bias_shift", 0.0))
+        return derived + float(self.settings.output_bias_shift)
 
     def _check_training_split(self, targets: np.ndarray, family: str) -> None:
         """Fail at once (TrainingError) on a training split a model cannot learn from: targets
@@ -206,18 +218,18 @@ class Trainer:
     def _epoch_size(self) -> int:
         """Samples per epoch: the subset once, or with ``equal_steps`` as many as the whole
         training split (a subset run then takes the full run's optimiser steps per epoch)."""
-        if self.settings.get("equal_steps"):
+        if self.settings.equal_steps:
             return max(len(self.prepared.indices("train")), len(self.train_idx))
         return len(self.train_idx)
 
     def _loader(self, dataset: CaseDataset, shuffle_epoch: int | None) -> DataLoader:
-        workers = self.settings["num_workers"]
+        workers = self.settings.num_workers
         generator = None
         if shuffle_epoch is not None:
             generator = torch.Generator().manual_seed(self.spec.run_seed + 7919 * shuffle_epoch)
         return DataLoader(
             dataset,
-            batch_size=self.settings["batch_size"],
+            batch_size=self.settings.batch_size,
             shuffle=shuffle_epoch is not None,
             generator=generator,
             num_workers=workers,
@@ -235,7 +247,7 @@ class Trainer:
         total, count = 0.0, 0
         for batch in self._loader(self.train_set, shuffle_epoch=epoch):
             batch = self._to_device(batch)
-            with autocast(self.device, self.settings["amp"]):
+            with autocast(self.device, self.settings.amp):
                 out = self.model(batch["image"], batch["candidates"], batch["voxel_size"])
                 loss = _loss(self.model, batch, out, self.scale, self.direct_loss)
             if not torch.isfinite(loss):
@@ -259,7 +271,7 @@ class Trainer:
         total, count, preds, refs = 0.0, 0, [], []
         for batch in self._loader(self.val_set, shuffle_epoch=None):
             batch = self._to_device(batch)
-            with autocast(self.device, self.settings["amp"]):
+            with autocast(self.device, self.settings.amp):
                 out = self.model(batch["image"], batch["candidates"], batch["voxel_size"])
                 loss = _loss(self.model, batch, out, self.scale, self.direct_loss)
             total += loss.item() * len(batch["target"])
@@ -348,7 +360,7 @@ class Trainer:
         resumed = self._resume(checkpoint) if checkpoint.exists() else None
         if resumed is not None:
             state, start = resumed, resumed["epoch"] + 1
-        patience, max_epochs = self.settings["patience"], self.settings["max_epochs"]
+        patience, max_epochs = self.settings.patience, self.settings.max_epochs
         log.info(
             "start %s on %s (n %s, rep %d): %s",
             self.spec.model,
@@ -431,7 +443,7 @@ class Trainer:
             "seed": self.spec.seed,
             "fingerprint": self.spec.fingerprint,
             "spatial_dims": self.prepared.spatial_dims,
-            "base_width": self.settings["base_width"],
+            "base_width": self.settings.base_width,
             "family": self.model.family,
             "target": self.column,
             "target_transform": self.transform,
@@ -446,7 +458,7 @@ class Trainer:
             "stopped_by": stopped_by,
             "device": str(self.device),
             "torch": torch.__version__,
-            "settings": self.settings,
+            "settings": identity(self.settings),
         }
         save_torch({"run": run, "model": state["best_model"]}, out_dir / "model.pt")
         timed = {**run, "train_seconds": float(sum(h["seconds"] for h in state["history"]))}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from rlnet.model_registry import model_family
 
 if TYPE_CHECKING:
+    from rlnet.settings import TrainingSettings
     from rlnet.training.loop import RunSpec
 
 #: What run.json records of each start.
@@ -44,20 +45,18 @@ class StartError(ValueError):
     """A start that the run does not train, or start files that do not fit together."""
 
 
-def shifts(settings: dict, model: str) -> list[float]:
+def shifts(settings: TrainingSettings, model: str) -> list[float]:
     """The starts a run trains: the configured shifts for an RL model with ``auto`` bias, else
     one (no shift)."""
-    if model_family(model) != "rl" or settings["output_bias"] != "auto":
+    if model_family(model) != "rl" or settings.output_bias != "auto":
         return [0.0]
-    return [float(d) for d in settings.get("output_bias_starts", [0.0])]
+    return [float(d) for d in settings.output_bias_starts]
 
 
 def started(spec: RunSpec, shift: float) -> RunSpec:
-    """``spec`` starting ``shift`` above the automatic bias (unchanged for no shift, so a
-    one-start run keeps its fingerprint)."""
-    if shift == 0:
-        return spec
-    return replace(spec, settings={**spec.settings, "output_bias_shift": shift})
+    """``spec`` starting ``shift`` above the automatic bias (no shift is the setting's
+    default, outside its identity, so a one-start run keeps its fingerprint)."""
+    return replace(spec, settings=replace(spec.settings, output_bias_shift=shift))
 
 
 def start_name(shift: float) -> str:

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from rlnet.prepare import Prepared
+from rlnet.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,10 @@ def target_column(score: str, family: str) -> str:
     return "agatston" if score == "agatston" and family == "enc" else "value"
 
 
-def effective_transform(settings: dict, family: str) -> str:
-    """The target transform a run of ``family`` uses: ``settings['target_transform']``
-    (default "none") for direct regressors, always "none" for RL and segmentation models."""
-    name = settings.get("target_transform", "none")
+def effective_transform(settings: TrainingSettings, family: str) -> str:
+    """The target transform a run of ``family`` uses: ``settings.target_transform`` for direct
+    regressors, always "none" for RL and segmentation models."""
+    name = settings.target_transform
     if name not in TRANSFORMS:
         raise TargetError(
             f"training setting 'target_transform': {name!r} is not one of {', '.join(TRANSFORMS)}"
