@@ -35,6 +35,8 @@ TRAINING = {
     "base_width": 4,
     "output_bias": -2.0,
     "output_bias_starts": [0],
+    "target_transform": "none",
+    "direct_loss": "mae",
     "lr": {"rl": 1e-3, "enc": 3e-4, "seg": 1e-3},
     "augment": {"rotation_deg": 10.0, "translation_mm": 4.0, "displacement_mm": 2.0},
     "amp": "none",

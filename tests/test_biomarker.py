@@ -53,8 +53,8 @@ def test_traits_follow_the_config_not_the_name():
     )
     calcium = of_problem(config, "calcium")
     assert (calcium.column, calcium.risk_groups) == ("agatston", True)
-    assert cfg.training_settings(config, "calcium")["score"] == "agatston"
-    assert cfg.training_settings(config, "heart_volume")["score"] == "measure"
+    assert cfg.training_settings(config, "calcium").score == "agatston"
+    assert cfg.training_settings(config, "heart_volume").score == "measure"
 
 
 def test_direct_regressors_learn_the_agatston_score_rl_the_volume():

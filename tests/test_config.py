@@ -1,6 +1,7 @@
 """Config files validate; bad configs fail with a message naming the key."""
 
 import copy
+import dataclasses
 import re
 from pathlib import Path
 
@@ -138,21 +139,21 @@ def test_a_phantoms_grid_is_its_own_spacing_and_shape(default):
 
 def test_problem_training_overrides_merge(default):
     merged = cfg.training_settings(default, "cac")
-    assert merged["batch_size"] == default["problems"]["cac"]["training"]["batch_size"]
-    assert merged["lr"] == default["training"]["lr"]
+    assert merged.batch_size == default["problems"]["cac"]["training"]["batch_size"]
+    assert dataclasses.asdict(merged.lr) == default["training"]["lr"]
 
 
 def test_model_training_overrides_one_model_of_one_problem(default):
     default["problems"]["cac"]["model_training"] = {
         "rl-senet": {"max_epochs": 3, "lr": {"rl": 0.5}}
     }
-    cfg.check_semantics(default)
+    cfg.validate(default)
     merged = cfg.training_settings(default, "cac", model="rl-senet")
-    assert merged["max_epochs"] == 3 and merged["lr"]["rl"] == 0.5
-    assert merged["lr"]["enc"] == default["training"]["lr"]["enc"]
-    assert merged["batch_size"] == default["problems"]["cac"]["training"]["batch_size"]
+    assert merged.max_epochs == 3 and merged.lr.rl == 0.5
+    assert merged.lr.enc == default["training"]["lr"]["enc"]
+    assert merged.batch_size == default["problems"]["cac"]["training"]["batch_size"]
     other = cfg.training_settings(default, "cac", model="rl-unet")
-    assert other["max_epochs"] == default["training"]["max_epochs"] != 3
+    assert other.max_epochs == default["training"]["max_epochs"] != 3
 
 
 def test_model_training_of_a_model_the_problem_lacks_is_refused(default):
@@ -162,10 +163,10 @@ def test_model_training_of_a_model_the_problem_lacks_is_refused(default):
 
 def test_only_subset_runs_get_the_sweeps_equal_steps(default):
     default["sample_size"]["equal_steps"] = True
-    assert "equal_steps" not in cfg.training_settings(default, "pma", "all")
-    assert cfg.training_settings(default, "pma", "40")["equal_steps"] is True
+    assert cfg.training_settings(default, "pma", "all").equal_steps is False
+    assert cfg.training_settings(default, "pma", "40").equal_steps is True
     default["sample_size"]["equal_steps"] = False
-    assert "equal_steps" not in cfg.training_settings(default, "pma", "40")
+    assert cfg.training_settings(default, "pma", "40").equal_steps is False
 
 
 def _schema_paths(schema: dict) -> set[str]:

@@ -1,4 +1,4 @@
-"""Cluster resources of the jobs (workflow/rlnet/resources.py and its wrappers in common.smk)."""
+"""Cluster resources of the jobs (workflow/rlnet/resources.py and its wrappers in resources.smk)."""
 
 import copy
 import os
@@ -147,13 +147,14 @@ def test_errors_name_the_problem_and_the_key():
         res.train_resource(config, "pma", "foo")
 
 
-# --- The Snakemake side: the wrappers in common.smk, as a rule with {problem} sees them --------
+# --- The Snakemake side: the wrappers in resources.smk, as a rule with {problem} sees them -----
 
 PROBE = """
 configfile: "{config}"
 
 
-include: "{root}/workflow/rules/common.smk"
+include: "{root}/workflow/rules/config.smk"
+include: "{root}/workflow/rules/resources.smk"
 
 
 rule probe_all:
@@ -210,7 +211,8 @@ RETRY_PROBE = """
 configfile: "{config}"
 
 
-include: "{root}/workflow/rules/common.smk"
+include: "{root}/workflow/rules/config.smk"
+include: "{root}/workflow/rules/resources.smk"
 
 
 rule retry_all:

@@ -17,6 +17,7 @@ from test_targets import toy_train
 from conftest import ROOT, TRAINING
 from rlnet import cli
 from rlnet import config as cfg
+from rlnet.settings import identity, to_json
 from rlnet.training import starts
 from rlnet.training.loop import RunSpec
 
@@ -43,7 +44,7 @@ def train_job(prepared, run_spec: RunSpec, start: str, out_dir, checkpoint_dir):
     argv = ["train", "--prepared", str(prepared), "--problem", run_spec.problem]
     argv += ["--model", run_spec.model, "--n", "all", "--rep", str(run_spec.rep)]
     argv += ["--start", start, "--seed", str(run_spec.seed)]
-    argv += ["--settings", json.dumps(run_spec.settings), "--device", "cpu", "--threads", "1"]
+    argv += ["--settings", to_json(run_spec.settings), "--device", "cpu", "--threads", "1"]
     argv += ["--out-dir", str(out_dir), "--checkpoint-dir", str(checkpoint_dir)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
     result = subprocess.run(
@@ -73,7 +74,7 @@ def trained_in_turn(prepared, run_spec: RunSpec, out) -> dict[int, dict]:
     fields = [run_spec.problem, run_spec.model, run_spec.n, run_spec.rep, run_spec.seed]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
     command = [sys.executable, "-c", IN_TURN, str(prepared)]
-    command += [json.dumps([*fields, run_spec.settings]), str(out)]
+    command += [json.dumps([*fields, identity(run_spec.settings)]), str(out)]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return {d: json.loads((out / f"{d}/run.json").read_text()) for d in SHIFTS}

@@ -150,8 +150,8 @@ def test_model_family_matches_the_built_model():
 def test_config_accepts_auto_and_log1p_and_names_bad_values():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     assert config["training"]["output_bias"] == "auto"
-    assert cfg.training_settings(config, "cac")["target_transform"] == "log1p"
-    assert cfg.training_settings(config, "pma")["target_transform"] == "none"
+    assert cfg.training_settings(config, "cac").target_transform == "log1p"
+    assert cfg.training_settings(config, "pma").target_transform == "none"
     assert all("output_bias" not in p.get("training", {}) for p in config["problems"].values())
     config["training"]["output_bias"] = -3.5
     config["training"]["output_bias_starts"] = [0]  # a fixed bias trains one start

@@ -12,8 +12,11 @@ import torch
 
 from conftest import ROOT, TRAINING
 from rlnet.prepare import Prepared
+from rlnet.settings import Augment, parse
 from rlnet.training.data import CaseDataset, subset_indices
 from rlnet.training.loop import RunSpec, Trainer, TrainingError
+
+AUGMENT = parse(Augment, TRAINING["augment"])
 
 
 def spec(model="rl-unet", **overrides) -> RunSpec:
@@ -190,9 +193,7 @@ def test_each_epoch_prints_its_run_and_an_upper_bound_on_time_left(
 def test_augmentation_is_seeded_per_epoch_and_case(toy_prepared):
     prepared = Prepared.load(toy_prepared)
     idx = prepared.indices("train")
-    data = CaseDataset(
-        prepared, idx, prepared.cases["value"].to_numpy()[idx], TRAINING["augment"], 5
-    )
+    data = CaseDataset(prepared, idx, prepared.cases["value"].to_numpy()[idx], AUGMENT, 5)
     data.set_epoch(2)
     first = data[0]["image"]
     data.set_epoch(3)
@@ -208,8 +209,8 @@ def test_longer_epoch_cycles_the_cases_with_fresh_augmentation(toy_prepared):
     prepared = Prepared.load(toy_prepared)
     idx = prepared.indices("train")[:4]
     targets = prepared.cases["value"].to_numpy()[idx]
-    once = CaseDataset(prepared, idx, targets, TRAINING["augment"], 5)
-    cycled = CaseDataset(prepared, idx, targets, TRAINING["augment"], 5, epoch_size=10)
+    once = CaseDataset(prepared, idx, targets, AUGMENT, 5)
+    cycled = CaseDataset(prepared, idx, targets, AUGMENT, 5, epoch_size=10)
     assert len(once) == 4 and len(cycled) == 10 and cycled.passes == 3
     cycled.set_epoch(1)
     # Sample k is case k % 4 with its target; pass p of epoch 1 draws as epoch 3 + p.

@@ -74,7 +74,6 @@ def problem_baselines(config: dict, name: str) -> list[str]:
     return [b for b in config["evaluation"].get("baselines", []) if baseline_applies(b, problem)]
 
 
-
 def validate(config: dict) -> None:
     """Schema validation (defaults filled in place), then the semantic checks."""
     from rlnet.config_checks import check_semantics  # it reads the settings derived here

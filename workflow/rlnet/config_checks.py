@@ -196,8 +196,7 @@ def check_candidate_mask(config: dict, name: str, problem: dict) -> None:
     if "mask" in problem["candidates"] and "synthetic" in source:
         if "candidate_mask" not in source:
             raise ConfigError(
-                f"{_key(name, 'source.candidate_mask')}: needed because candidates come from a "
-                "mask"
+                f"{_key(name, 'source.candidate_mask')}: needed because candidates come from a mask"
             )
 
 

@@ -127,5 +127,3 @@ def comparison_pair(problem):
 def compared_problems():
     """The problems that train a comparison pair (comparison_pair)."""
     return [p for p in PROBLEMS if comparison_pair(p)]
-
-

@@ -177,5 +177,3 @@ def get_infer_inputs(wildcards):
             "or image file"
         )
     return sorted(str(p) for p in scans.rglob("*") if p.is_file())
-
-

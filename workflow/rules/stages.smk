@@ -45,8 +45,6 @@ def stage_shell(name, **values):
     return stage_command(name, **values) + " 2> {log}"
 
 
-
-
 def stage_code(stage, phantom=None):
     """What the rlnet modules a stage runs do, as one hash (rlnet.codebase.stage_behaviour:
     their syntax trees without comments, docstrings and __version__), for a rule's ``code``
@@ -68,5 +66,3 @@ def recorded(**outputs):
         if not is_flagged(path, "directory")
     }
     return {**outputs, **records}
-
-

@@ -78,5 +78,3 @@ def get_final_outputs():
         + get_figure_outputs()
         + get_infer_outputs()
     )
-
-

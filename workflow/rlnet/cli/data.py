@@ -40,9 +40,7 @@ def synthesize(a: argparse.Namespace) -> None:
     from rlnet.datasets import synthesis, synthetic
 
     indices = synthetic.shard_range(a.settings, a.shard_size, a.shard)
-    table = synthesis.write_shard(
-        a.phantom, a.settings, a.seed, indices, a.out_dir, agatston_kw(a)
-    )
+    table = synthesis.write_shard(a.phantom, a.settings, a.seed, indices, a.out_dir, agatston_kw(a))
     io.write_table(a.table, table)
     log.info("%s shard %d: %d cases -> %s", a.phantom, a.shard, len(table), a.table)
 

@@ -4,8 +4,19 @@ import argparse
 import logging
 from pathlib import Path
 
-from rlnet.cli.declare import AGATSTON, RISK_SCHEMES, agatston_kw, inp, json_block, out, param
-from rlnet.cli.declare import settings_of, size, stage, wildcard
+from rlnet.cli.declare import (
+    AGATSTON,
+    RISK_SCHEMES,
+    agatston_kw,
+    inp,
+    json_block,
+    out,
+    param,
+    settings_of,
+    size,
+    stage,
+    wildcard,
+)
 from rlnet.settings import TrainingSettings
 
 log = logging.getLogger("rlnet")

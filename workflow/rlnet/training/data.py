@@ -49,9 +49,7 @@ def _rotation_translation(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(matrix, offset) for scipy.ndimage.affine_transform: rotation about the centre, shift."""
     angle = math.radians(rng.uniform(-aug.rotation_deg, aug.rotation_deg))
-    shift_px = np.array(
-        [rng.uniform(-aug.translation_mm, aug.translation_mm) / s for s in spacing]
-    )
+    shift_px = np.array([rng.uniform(-aug.translation_mm, aug.translation_mm) / s for s in spacing])
     cos, sin = math.cos(angle), math.sin(angle)
     matrix = np.array([[cos, -sin], [sin, cos]])
     center = (np.asarray(shape) - 1) / 2.0

@@ -70,7 +70,7 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         if isinstance(self.settings, Mapping):
-            object.__setattr__(self, "settings", parse(TrainingSettings, self.settings))
+            object.__setattr__(self, "settings", parse(TrainingSettings, self.settings, "training"))
 
     @property
     def run_seed(self) -> int:
