@@ -48,6 +48,7 @@ from rlnet import io, metrics
 from rlnet.localization import binarise
 from rlnet.predict import infer, load_model
 from rlnet.prepare import Prepared
+from rlnet.settings import identity
 from rlnet.training.data import CaseDataset
 from rlnet.training.loop import RunSpec, Trainer
 
@@ -129,7 +130,7 @@ def train_one(
 ) -> dict:
     """Train rl-unet on ``problem`` with the output bias of ``variant`` (``variant_bias``); its
     validation figures. ``max_epochs`` None keeps the config's."""
-    settings = dict(rlconfig.training_settings(config, problem))
+    settings = identity(rlconfig.training_settings(config, problem))
     if max_epochs is not None:
         settings["max_epochs"] = max_epochs
     bias, shift = variant_bias(variant, problem)

@@ -48,6 +48,7 @@ from rlnet import metrics
 from rlnet.localization import binarise
 from rlnet.models import model_family
 from rlnet.predict import infer
+from rlnet.settings import identity
 from rlnet.training.data import CaseDataset
 from rlnet.training.loop import RunSpec, Trainer
 from rlnet.training.starts import shifts, started
@@ -199,7 +200,7 @@ def train_one(
     args: argparse.Namespace,
 ) -> dict:
     """One run with the long budget; its per-epoch record."""
-    settings = json.loads(json.dumps(rlconfig.training_settings(config, problem, model=model)))
+    settings = identity(rlconfig.training_settings(config, problem, model=model))
     for key, value in parts["settings"].items():
         set_dotted(settings, key, value)
     settings["max_epochs"], settings["patience"] = args.max_epochs, args.patience

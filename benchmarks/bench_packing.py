@@ -29,6 +29,7 @@ from pathlib import Path
 from snakemake_jobs import build, machine, save_result
 
 from rlnet.config import load, training_settings
+from rlnet.settings import identity
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "packing.json"
@@ -72,7 +73,7 @@ def main() -> None:
     config = load(args.config)  # as the workflow reads it: merged over the default
     targets = [f"results/prepared/{args.problem}/cases.tsv"]
     build(args.config, args.workdir, args.cores, targets)
-    settings = {**training_settings(config, args.problem), "max_epochs": args.epochs}
+    settings = {**identity(training_settings(config, args.problem)), "max_epochs": args.epochs}
     settings["patience"] = args.epochs
     result = {"machine": machine(), "problem": args.problem, "models": args.models}
     result["epochs"], result["cores"] = args.epochs, args.cores

@@ -52,6 +52,7 @@ from torch.utils.data import DataLoader
 from rlnet import config as rlconfig
 from rlnet.models import MODEL_NAMES, build_model
 from rlnet.prepare import Prepared, padded_shape
+from rlnet.settings import identity
 from rlnet.training.data import CaseDataset
 from rlnet.training.device import autocast, resolve_device, seed_worker
 from rlnet.training.loop import _loss
@@ -224,7 +225,7 @@ def sizes(config: dict) -> dict:
         if dims in out or "synthetic" not in settings["source"]:
             continue
         phantom = config["phantoms"][settings["source"]["synthetic"]]
-        train = rlconfig.training_settings(config, problem)
+        train = identity(rlconfig.training_settings(config, problem))
         shape = settings["roi"]["size"] if dims == 3 else padded_shape(tuple(phantom["shape"]))
         out[dims] = {
             "problem": problem,

@@ -391,6 +391,38 @@ def test_comment_docstring_and_version_edits_rerun_nothing_and_the_audit_says_so
     assert "WARN  results/tables/table2.tsv: module rlnet.io changed only in" in allowed.stdout
 
 
+def with_a_defaulted_training_key(text: str) -> str:
+    """The schema with a training key the settings know, ``equal_steps``, that the top-level
+    block defaults (false, the behaviour without it): as a new option arrives."""
+    schema = yaml.safe_load(text)
+    described = {"description": "Test: a new option.", "type": "boolean"}
+    schema["definitions"]["training"]["properties"]["equal_steps"] = described
+    top = schema["properties"]["training"]["allOf"][1]["properties"]
+    top["equal_steps"] = {"description": "Test: its default.", "default": False}
+    return yaml.safe_dump(schema, sort_keys=False)
+
+
+def test_a_new_setting_at_its_default_reruns_nothing(test_study):
+    """A schema key with a default, filled into every config by validation, leaves every
+    rule's params (the training settings' identity among them) as they were: 0 jobs; set to
+    something else it plans the training jobs again."""
+    schema = test_study / "workflow" / "schemas" / "config.schema.yaml"
+    content, stat = edited(schema, with_a_defaulted_training_key)
+    override = test_study / "equal-steps.yaml"
+    override.write_text("training: {equal_steps: true}\n")
+    try:
+        jobs = planned_jobs(test_study)
+        command = [str(BIN / "snakemake"), "-n", "--configfile", "config/test.yaml"]
+        command += [str(override), "--quiet", "rules"]
+        on = subprocess.run(command, cwd=test_study, capture_output=True, text=True)
+    finally:
+        restore(schema, content, stat)
+        override.unlink()
+    assert jobs == {}
+    assert on.returncode == 0, on.stderr[-3000:]
+    assert re.search(r"^train\s+\d+$", on.stdout, re.M), on.stdout
+
+
 def test_behaviour_edit_reruns_exactly_its_jobs_and_descendants(test_study):
     """Snakemake and the audit agree on code: a behaviour edit of rlnet/metrics.py plans the
     metrics jobs and every job downstream of them (found by walking the inputs and outputs of

@@ -191,8 +191,8 @@ def training_settings(
                 merged[key] = {**merged.get(key, {}), **value}
             else:
                 merged[key] = value
-    sweep = config.get("sample_size", {})
-    merged["equal_steps"] = n != "all" and sweep.get("equal_steps", False)
+    if n != "all" and config.get("sample_size", {}).get("equal_steps", False):
+        merged["equal_steps"] = True
     merged["score"] = block["biomarker"]["score"]
     try:
         return parse(TrainingSettings, merged, "training")
