@@ -1,4 +1,4 @@
-# How a rule runs its stage: the shell prefix of every job, the stage's command line from its
+# How each job runs its stage: the shell prefix of every job, the stage's command line from its
 # declaration (rlnet.cli.declare), its code param and its declared provenance records.
 import sys
 from pathlib import Path
