@@ -1,7 +1,7 @@
 """Cluster resources of the workflow's jobs, from the config's ``resources`` block.
 
 Pure functions of the config dict (no Snakemake import), so they are unit-tested directly
-(tests/test_resources.py); workflow/rules/common.smk wraps them for the rules.
+(tests/test_resources.py); workflow/rules/resources.smk wraps them for the rules.
 
 The block (config/config.yaml)::
 
