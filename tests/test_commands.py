@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from conftest import REAL_CT, ROOT
 from rlnet import io
@@ -88,6 +89,9 @@ def docs_study(test_study, tmp_path):
     if not venv.exists():
         venv.symlink_to(Path(sys.executable).parent.parent)
     shutil.copytree(ROOT / "profiles", test_study / "profiles", dirs_exist_ok=True)
+    # the worked example's scans TSVs and the real CTs they list (docs/your-data.md)
+    shutil.copytree(ROOT / "docs" / "examples", test_study / "docs" / "examples", dirs_exist_ok=True)
+    shutil.copytree(REAL_CT, test_study / "tests" / "data" / "real-ct", dirs_exist_ok=True)
     shutil.copy(test_study / "config" / "test.yaml", default)
     (tmp_path / "scans").mkdir()
     real_scans(tmp_path / "scans")
@@ -95,6 +99,8 @@ def docs_study(test_study, tmp_path):
     default.write_bytes(saved)
     shutil.rmtree(test_study / "results" / "infer", ignore_errors=True)
     shutil.rmtree(test_study / "results" / "logs" / "infer", ignore_errors=True)
+    shutil.rmtree(test_study / "docs", ignore_errors=True)
+    shutil.rmtree(test_study / "tests", ignore_errors=True)
 
 
 def test_printed_infer_and_audit_commands_run_as_written(docs_study):
@@ -103,6 +109,7 @@ def test_printed_infer_and_audit_commands_run_as_written(docs_study):
     study, scans = docs_study
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = PLAIN_PATH
+    cases = {}  # scans folder or TSV -> the case ids of the cac predictions made from it
     for doc, command, files in printed_commands():
         for name, text in files.items():
             (study / name).write_text(text.replace(PRINTED_SCANS, str(scans)) + "\n")
@@ -111,6 +118,10 @@ def test_printed_infer_and_audit_commands_run_as_written(docs_study):
         )
         output = result.stdout[-3000:] + result.stderr[-3000:]
         assert result.returncode == 0, f"{doc}: {command}\n{output}"
+        if command.startswith(".venv/bin/snakemake results/infer/cac/rl-unet"):
+            source = yaml.safe_load((study / "my.yaml").read_text())["infer"]["cac"]["scans"]
+            table = io.read_table(study / "results/infer/cac/rl-unet/predictions.tsv")
+            cases[source] = table
     maps = sorted((study / "results" / "infer").rglob("maps/**/*.nii.gz"))
     assert {m.relative_to(study).parts[2] for m in maps} >= {"cac"}
     for path in maps:
@@ -122,8 +133,12 @@ def test_printed_infer_and_audit_commands_run_as_written(docs_study):
             text=True,
         )
         assert audit.returncode == 0, audit.stdout[-2000:] + audit.stderr[-2000:]
-    table = io.read_table(study / "results/infer/cac/rl-unet/predictions.tsv")
+    table = cases[str(scans)]
     assert table["case_id"].tolist() == ["abdomen", "patient1/series1"]
+    # the worked example (docs/your-data.md): both real chest CTs, each heart box trusted
+    chest = cases["docs/examples/chest-ct.tsv"]
+    assert chest["case_id"].tolist() == ["lung1", "lung2"]
+    assert (chest["roi_flag"].astype("string").fillna("") == "").all(), chest
     np.testing.assert_allclose(table["prediction"].iloc[0], table["prediction"].iloc[1])
     # a failed rerun (a file that is no scan joins the folder): the previous folder stays
     out = study / "results" / "infer" / "cac" / "rl-unet"
