@@ -50,6 +50,7 @@ import pandas as pd
 from scipy import ndimage
 
 from rlnet import biomarkers, io, localization
+from rlnet.correlation import pearson_r
 from rlnet.model_registry import BASELINES
 from rlnet.prepare import Prepared
 
@@ -132,16 +133,9 @@ def calibrate(measure: np.ndarray, slope: float, intercept: float) -> np.ndarray
 
 
 def pearson_rows(measures: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Pearson r of each row of ``measures`` (k, n) with ``target`` (n,); NaN for a constant
-    row (r undefined)."""
-    x = np.asarray(measures, float)
-    y = np.asarray(target, float)
-    xc = x - x.mean(axis=1, keepdims=True)
-    yc = y - y.mean()
-    denom = np.sqrt((xc**2).sum(axis=1) * (yc**2).sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (xc @ yc) / denom
-    return np.where(denom > 0, r, np.nan)
+    """Pearson r (:func:`rlnet.correlation.pearson_r`) of each row of ``measures`` (k, n) with
+    ``target`` (n,)."""
+    return np.array([pearson_r(row, target) for row in np.asarray(measures, float)])
 
 
 def best_row(r: np.ndarray, what: str) -> int:
@@ -463,7 +457,7 @@ def skin_rule(prepared: Prepared, problem: str) -> Baseline:
         masks.append(cand & (depth > 0) & (depth <= distance + tolerance))
     masks = np.stack(masks).astype(np.uint8)
     values = masks.reshape(len(test), -1).sum(axis=1) * voxel_sizes(prepared, test)
-    r = pearson_rows(measures[:, k][None, :], target)[0]
+    r = pearson_r(measures[:, k], target)
     return Baseline(
         values=values.astype(float),
         masks=masks,

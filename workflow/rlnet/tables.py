@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import io, metrics, stats
+from rlnet import correlation, io, metrics, stats
 from rlnet.model_registry import BASELINES, MODEL_LABELS
 
 #: Table II rows: metric key in the metrics JSON -> label (rlnet.evaluate defines them).
@@ -330,11 +330,9 @@ def _pair(units: dict[str, pd.DataFrame], a: str, b: str, tests: dict) -> dict:
         join="inner",
     )
     reference = joined["reference"]
-    rho_a = _rho_or_nan(reference, joined["prediction"])
-    rho_b = _rho_or_nan(reference, joined["prediction_b"])
-    t, p = (np.nan, np.nan)
-    if np.isfinite(rho_a) and np.isfinite(rho_b):
-        t, p = stats.williams_from_data(reference, joined["prediction"], joined["prediction_b"])
+    rho_a = correlation.pearson_r(reference, joined["prediction"])
+    rho_b = correlation.pearson_r(reference, joined["prediction_b"])
+    t, p = stats.williams_from_data(reference, joined["prediction"], joined["prediction_b"])
     row = {"model_a": a, "model_b": b, "n": len(joined), "rho_a": rho_a, "rho_b": rho_b}
     row.update({"williams_t": t, "p_rho": p})
     for column, name in TESTED:
@@ -406,14 +404,6 @@ def table4(
     return table
 
 
-def _rho_or_nan(reference: Sequence[float], prediction: Sequence[float]) -> float:
-    """Pearson r, or NaN where it is undefined (fewer than 3 pairs or a constant input)."""
-    ref, pred = np.asarray(reference, float), np.asarray(prediction, float)
-    if ref.size < 3 or ref.std() == 0 or pred.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ref, pred)[0, 1])
-
-
 def comparison(cases: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Per slice and per case (subject): n, rho and mean Dice of each model (the paper's liver
     comparison of RL and segmentation). Descriptive: the tests, on subjects, are Table III's.
@@ -436,7 +426,7 @@ def comparison(cases: dict[str, pd.DataFrame]) -> pd.DataFrame:
                     "level": level,
                     "model": m,
                     "n": len(ref),
-                    "rho": _rho_or_nan(ref, pred),
+                    "rho": correlation.pearson_r(ref, pred),
                     "dice": float(np.nanmean(dice)),
                 }
             )

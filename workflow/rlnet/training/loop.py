@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from rlnet import io
+from rlnet.correlation import pearson_r
 from rlnet.models import build_model, model_family
 from rlnet.models.seg import seg_loss
 from rlnet.prepare import Prepared
@@ -107,12 +108,6 @@ def set_aside(path: Path) -> Path:
         n += 1
     path.rename(aside)
     return aside
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 class Trainer:
@@ -267,7 +262,7 @@ class Trainer:
             preds.append(out.value.float().cpu().numpy())
             refs.append(batch["target"].cpu().numpy())
         values = [target_rules.inverse(np.concatenate(v), self.transform) for v in (refs, preds)]
-        return total / max(count, 1), _pearson(*values)
+        return total / max(count, 1), pearson_r(*values)
 
     def _live_state(self) -> dict:
         """What a resume restores: model, optimiser, grad scaler, torch RNG."""
