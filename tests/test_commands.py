@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import REAL_CT, ROOT
-from rlnet import io
+from rlnet import io, tsv
 from user_data import write_dicom_slice
 
 #: Folders of the system's tools, none of them the venv's.
@@ -122,7 +122,7 @@ def test_printed_infer_and_audit_commands_run_as_written(docs_study):
             text=True,
         )
         assert audit.returncode == 0, audit.stdout[-2000:] + audit.stderr[-2000:]
-    table = io.read_table(study / "results/infer/cac/rl-unet/predictions.tsv")
+    table = tsv.read_table(study / "results/infer/cac/rl-unet/predictions.tsv")
     assert table["case_id"].tolist() == ["abdomen", "patient1/series1"]
     np.testing.assert_allclose(table["prediction"].iloc[0], table["prediction"].iloc[1])
     # a failed rerun (a file that is no scan joins the folder): the previous folder stays

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from rlnet import biomarkers, io, localization
+from rlnet import atomic, biomarkers, localization, tsv
 from rlnet.correlation import pearson_r
 from rlnet.model_registry import BASELINES
 from rlnet.prepare import Prepared
@@ -582,10 +582,10 @@ def run_baseline(
         "fit": result.fit,
     }
     out_dir = Path(out_dir)
-    io.save_npy(out_dir / "localization.npy", result.masks)
+    atomic.save_npy(out_dir / "localization.npy", result.masks)
     localization.save_all(
         out_dir / "localizations.npz", {r: result.masks for r in localization.RULES}
     )
-    io.write_table(out_dir / "predictions.tsv", table)
-    io.write_json(out_dir / "run.json", run)
+    tsv.write_table(out_dir / "predictions.tsv", table)
+    atomic.write_json(out_dir / "run.json", run)
     return table

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import correlation, io, metrics
+from rlnet import atomic, correlation, metrics, tsv
 from rlnet.localization import RULES
 from rlnet.prepare import Prepared
 
@@ -50,7 +50,7 @@ class PredictionError(ValueError):
 
 def load_predictions(path: str | Path, prepared: Prepared) -> pd.DataFrame:
     """Read predictions.tsv and check it against the prepared test set."""
-    table = io.read_table(path, required=("case_id", "subject_id", "reference", "prediction"))
+    table = tsv.read_table(path, required=("case_id", "subject_id", "reference", "prediction"))
     for column in ("reference", "prediction"):
         bad = table.loc[~np.isfinite(table[column].astype(float)), "case_id"].tolist()
         if bad:
@@ -302,5 +302,5 @@ def write(
     record: dict, per_case: pd.DataFrame, json_path: str | Path, cases_path: str | Path
 ) -> None:
     """Write the metrics JSON and the per-case TSV atomically."""
-    io.write_json(json_path, record)
-    io.write_table(cases_path, per_case)
+    atomic.write_json(json_path, record)
+    tsv.write_table(cases_path, per_case)

@@ -21,33 +21,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from rlnet import io
+from rlnet import atomic, tsv
 from rlnet.correlation import pearson_r
 from rlnet.models import build_model, model_family
 from rlnet.models.seg import seg_loss
 from rlnet.prepare import Prepared
+from rlnet.training import checkpoints
 from rlnet.training import targets as target_rules
 from rlnet.training.data import CaseDataset, subset_indices
 from rlnet.training.device import autocast, resolve_device, seed_worker
 
 log = logging.getLogger(__name__)
-
-#: What a checkpoint written by ``Trainer._checkpoint_state`` holds; one without them is corrupt.
-CHECKPOINT_KEYS = frozenset(
-    {
-        "fingerprint",
-        "epoch",
-        "model",
-        "optimizer",
-        "scaler",
-        "torch_rng",
-        "history",
-        "best_val",
-        "best_epoch",
-        "best_model",
-        "bad_epochs",
-    }
-)
 
 
 class TrainingError(RuntimeError):
@@ -88,26 +72,6 @@ def _loss(model: torch.nn.Module, batch: dict, out, scale: float, direct_loss: s
     error = (out.value - batch["target"]) / scale
     squared = model.family == "rl" or direct_loss == "mse"
     return (error**2).mean() if squared else error.abs().mean()
-
-
-def save_torch(obj: object, path: Path) -> None:
-    """``torch.save`` atomically and byte-reproducibly.
-
-    Saved by path, torch names the zip members after the file's stem, here the random
-    temporary name; saved through an open file they are ``archive/...``, so the same object
-    always gives the same bytes (torch writes no timestamps and a content-derived id).
-    """
-    with io.atomic_path(path) as tmp, tmp.open("wb") as stream:
-        torch.save(obj, stream)
-
-
-def set_aside(path: Path) -> Path:
-    """Rename ``path`` to the first free ``<name>.corrupt-<n>`` beside it (n = 1, 2, ...)."""
-    n = 1
-    while (aside := path.with_name(f"{path.name}.corrupt-{n}")).exists():
-        n += 1
-    path.rename(aside)
-    return aside
 
 
 class Trainer:
@@ -291,13 +255,9 @@ class Trainer:
         cannot be loaded (truncated, empty, not a checkpoint) is renamed
         ``last.pt.corrupt-<n>``, kept for inspection, and training restarts.
         """
-        try:
-            state = torch.load(checkpoint, map_location=self.device, weights_only=False)
-        except Exception as err:  # any unreadable file is set aside
-            return self._discard_corrupt(checkpoint, f"unreadable: {err}".splitlines()[0])
-        if not isinstance(state, dict) or not CHECKPOINT_KEYS <= state.keys():
-            found = sorted(state) if isinstance(state, dict) else type(state).__name__
-            return self._discard_corrupt(checkpoint, f"not a training checkpoint ({found})")
+        state = checkpoints.load(checkpoint, self.device)
+        if state is None:
+            return None
         if state["fingerprint"] != self.spec.fingerprint:
             log.warning(
                 "%s: checkpoint of another run or config (%s, this run %s): stale, "
@@ -312,19 +272,9 @@ class Trainer:
             self._load_live_state(state)
         except (RuntimeError, ValueError, TypeError, KeyError) as err:
             self._load_live_state(initial)  # undo a partial load: a fresh start as without it
-            reason = f"its state does not load: {err}".splitlines()[0]
-            return self._discard_corrupt(checkpoint, reason)
+            checkpoints.set_aside_corrupt(checkpoint, f"its state does not load: {err}")
+            return None
         return state
-
-    def _discard_corrupt(self, checkpoint: Path, reason: str) -> None:
-        """Move a corrupt checkpoint aside with a warning naming it; None (start afresh)."""
-        aside = set_aside(checkpoint)
-        log.warning(
-            "%s: corrupt checkpoint (%s): moved aside to %s, training starts afresh",
-            checkpoint,
-            reason,
-            aside.name,
-        )
 
     def fit(self, out_dir: str | Path, checkpoint_dir: str | Path) -> dict:
         """Train to early stop or ``max_epochs``; write model.pt, log.tsv, run.json to out_dir.
@@ -384,7 +334,7 @@ class Trainer:
                 }
             )
             print(self._progress(state["history"], max_epochs), file=sys.stderr, flush=True)
-            save_torch(self._checkpoint_state(epoch, state), checkpoint)
+            checkpoints.save_torch(self._checkpoint_state(epoch, state), checkpoint)
             epoch += 1
         stopped_by = "patience" if state["bad_epochs"] >= patience else "budget"
         if stopped_by == "budget":
@@ -443,8 +393,8 @@ class Trainer:
             "torch": torch.__version__,
             "settings": self.settings,
         }
-        save_torch({"run": run, "model": state["best_model"]}, out_dir / "model.pt")
+        checkpoints.save_torch({"run": run, "model": state["best_model"]}, out_dir / "model.pt")
         timed = {**run, "train_seconds": float(sum(h["seconds"] for h in state["history"]))}
-        io.write_table(out_dir / "log.tsv", pd.DataFrame(state["history"]))
-        io.write_json(out_dir / "run.json", timed)
+        tsv.write_table(out_dir / "log.tsv", pd.DataFrame(state["history"]))
+        atomic.write_json(out_dir / "run.json", timed)
         return timed
