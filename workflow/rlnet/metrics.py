@@ -251,7 +251,7 @@ def bootstrap_replicates(
     order draw the same resamples, so replicates of several runs on one test set pair up.
     """
     if not arrays:
-        raise ValueError("bootstrap_ci needs at least one array")
+        raise ValueError("bootstrap_replicates needs at least one array")
     data = [np.asarray(arr) for arr in arrays]
     n_rows = len(data[0])
     if any(len(arr) != n_rows for arr in data):
@@ -280,19 +280,3 @@ def percentile_ci(replicates: Sequence[float], alpha: float = 0.05) -> tuple[flo
         raise ValueError(f"need 0 < alpha < 1, got {alpha}")
     low, high = np.quantile(np.asarray(replicates, dtype=float), [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
-
-
-def bootstrap_ci(
-    statistic: Callable[..., float],
-    *arrays: Sequence[float],
-    groups: Sequence[object] | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float]:
-    """Percentile bootstrap (1 - alpha) CI of ``statistic(*arrays)``, resampling subjects
-    (:func:`bootstrap_replicates`, :func:`percentile_ci`); deterministic for a seed."""
-    if n_boot < 1 or not 0 < alpha < 1:
-        raise ValueError(f"need n_boot >= 1 and 0 < alpha < 1, got {n_boot}, {alpha}")
-    replicates = bootstrap_replicates(statistic, *arrays, groups=groups, n_boot=n_boot, seed=seed)
-    return percentile_ci(replicates, alpha)
