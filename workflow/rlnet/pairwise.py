@@ -7,7 +7,6 @@ of pairwise p-values (one test on one metric over all pairs) adjusted (``evaluat
 Holm by default). Where a subject has several test cases (liver: slices of a patient) the tests
 run on subjects, the independent units: per-subject sums of reference and prediction, the Dice
 of the subject's pooled pixels, the mean Hausdorff distance of its slices.
-Problems appear in the order of the records given (the config's order).
 Table IV (per Agatston problem): Stuart-Maxwell on the risk groups of every pair of models,
 adjusted as Table III.
 """
