@@ -43,14 +43,15 @@ import torch
 import yaml
 from snakemake_jobs import build, machine
 
+from rlnet import atomic, metrics, tsv
 from rlnet import config as rlconfig
-from rlnet import io, metrics
 from rlnet.localization import binarise
 from rlnet.predict import infer, load_model
 from rlnet.prepare import Prepared
 from rlnet.settings import identity
 from rlnet.training.data import CaseDataset
-from rlnet.training.loop import RunSpec, Trainer
+from rlnet.training.loop import Trainer
+from rlnet.training.run_spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "rl-unet"
@@ -143,7 +144,7 @@ def train_one(
     tic = time.perf_counter()
     run = trainer.fit(run_dir / "model", run_dir / "checkpoint")
     seconds = time.perf_counter() - tic
-    history = io.read_table(run_dir / "model" / "log.tsv")
+    history = tsv.read_table(run_dir / "model" / "log.tsv")
     r_by_epoch = [None if math.isnan(r) else round(r, 4) for r in history["val_pearson"]]
     left = next((e + 1 for e, r in enumerate(r_by_epoch) if r is not None and r > PLATEAU_R), None)
     best_r = r_by_epoch[run["best_epoch"]]
@@ -245,7 +246,7 @@ def main() -> None:
         "total_seconds": round(time.perf_counter() - tic, 1),
         "runs": runs,
     }
-    io.write_json(args.out, result)
+    atomic.write_json(args.out, result)
     print(f"-> {args.out}")
 
 

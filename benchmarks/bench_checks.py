@@ -38,7 +38,7 @@ import pandas as pd
 import SimpleITK as sitk
 from snakemake_jobs import build, machine, save_result
 
-from rlnet import io, provenance
+from rlnet import io, provenance, tsv
 from rlnet.config import read_yaml
 from rlnet.datasets import manifest
 
@@ -93,7 +93,7 @@ def header_check_seconds(workdir: Path, config: dict) -> dict:
     try:
         for problem, block in config["problems"].items():
             table = manifest.validate(
-                io.read_table(f"results/data/{problem}/manifest.tsv"), problem, check_files=False
+                tsv.read_table(f"results/data/{problem}/manifest.tsv"), problem, check_files=False
             )
             tic = time.perf_counter()
             manifest.check_headers(table, problem, block["spatial_dims"])

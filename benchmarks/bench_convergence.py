@@ -50,7 +50,8 @@ from rlnet.models import model_family
 from rlnet.predict import infer
 from rlnet.settings import identity
 from rlnet.training.data import CaseDataset
-from rlnet.training.loop import RunSpec, Trainer
+from rlnet.training.loop import Trainer
+from rlnet.training.run_spec import RunSpec
 from rlnet.training.starts import shifts, started
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from rlnet import io
+from rlnet import atomic, io, tsv
 from rlnet.biomarker import Biomarker, of_problem
 from rlnet.config import load
 from rlnet.split import make_split
@@ -234,7 +234,7 @@ def write_prepared(
     np.save(folder / "images.npy", images.astype(np.int16))
     np.save(folder / "candidates.npy", candidates.astype(np.uint8))
     np.save(folder / "masks.npy", masks.astype(np.uint8))
-    io.write_table(folder / "cases.tsv", cases.assign(index=np.arange(len(cases))))
+    tsv.write_table(folder / "cases.tsv", cases.assign(index=np.arange(len(cases))))
     meta = {"spatial_dims": images.ndim - 1, "shape": list(images.shape[1:]), "roi": roi}
-    io.write_json(folder / "meta.json", meta)
+    atomic.write_json(folder / "meta.json", meta)
     return folder

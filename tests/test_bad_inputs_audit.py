@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import PROBLEM_2D, ROOT, biomarker, write_toy_dataset
-from rlnet import cli, io, provenance
+from rlnet import cli, io, provenance, tsv
 
 SPLIT = json.dumps({"train": 0.5, "val": 0.25, "test": 0.25, "strata": 1})
 
@@ -54,7 +54,7 @@ def study(tmp_path, monkeypatch):
     """A results folder in the working directory: raw manifest (outside results/) ->
     results/split.tsv (split stage) -> results/again.tsv (split of a copy made by a stage)."""
     monkeypatch.chdir(tmp_path)
-    io.write_table(tmp_path / "raw" / "manifest.tsv", write_toy_dataset(tmp_path / "raw", n=12))
+    tsv.write_table(tmp_path / "raw" / "manifest.tsv", write_toy_dataset(tmp_path / "raw", n=12))
     assert cli.main(split_argv(Path("raw/manifest.tsv"), Path("results/split.tsv"))) == 0
     return tmp_path
 
@@ -185,7 +185,7 @@ def test_an_edited_module_fails_the_audit_naming_it(tmp_path):
     shutil.copytree(
         ROOT / "workflow" / "rlnet", package / "rlnet", ignore=shutil.ignore_patterns("__pycache__")
     )
-    io.write_table(tmp_path / "raw" / "manifest.tsv", write_toy_dataset(tmp_path / "raw", n=12))
+    tsv.write_table(tmp_path / "raw" / "manifest.tsv", write_toy_dataset(tmp_path / "raw", n=12))
     made = python_m_rlnet(
         package, tmp_path, *split_argv(Path("raw/manifest.tsv"), Path("results/split.tsv"))
     )
@@ -242,7 +242,7 @@ def test_an_edited_user_image_reruns_its_jobs_and_fails_the_audit(tmp_path):
     Snakemake, of its records for the audit. Both see an edited image."""
     config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
     table = write_toy_dataset(tmp_path / "raw", n=16)
-    io.write_table(tmp_path / "raw" / "manifest.tsv", table)
+    tsv.write_table(tmp_path / "raw" / "manifest.tsv", table)
     problem = config["problems"]["pma"]
     problem["source"] = {"manifest": str(tmp_path / "raw" / "manifest.tsv")}
     problem["grid"] = PROBLEM_2D["grid"]

@@ -23,7 +23,7 @@ from conftest import (
     files_under,
     user_study,
 )
-from rlnet import cli, io
+from rlnet import cli, io, itk
 
 SPLIT = json.dumps({"train": 0.5, "val": 0.25, "test": 0.25, "strata": 1})
 PMA = biomarker("pma").to_json()
@@ -261,7 +261,7 @@ def write_series(folder, positions_mm, series_uid="1.2.3.4"):
     folder.mkdir(parents=True, exist_ok=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
-    write = io.keeps_locale(writer.Execute)
+    write = itk.keeps_locale(writer.Execute)
     for k, z in enumerate(positions_mm):
         image = sitk.GetImageFromArray(SLICE + 10 * k)
         image.SetSpacing((0.8, 0.7))

@@ -32,7 +32,7 @@ from conftest import (
     user_study,
     write_toy_dataset,
 )
-from rlnet import cli, io
+from rlnet import cli, io, tsv
 from rlnet import config as cfg
 
 MANIFEST = "results/data/pma/manifest.tsv"
@@ -215,7 +215,7 @@ def test_blank_lines_keep_the_line_numbers_true(study, caplog):
 
 def test_a_good_manifest_passes_and_masks_satisfy_a_seg_model(study):
     assert run_stage(study, manifest_argv(study, 2, "--needs-masks", "true")) == 0
-    table = io.read_table(study / MANIFEST)
+    table = tsv.read_table(study / MANIFEST)
     assert len(table) == 16 and set(table["spacing"]) == {"2 2"}
 
 
@@ -259,7 +259,7 @@ def test_enough_subjects_split(study):
     keep(study, 12, 2)  # 6 subjects of 2 cases: 2 per split, 4 test cases
     assert run_stage(study, manifest_argv(study)) == 0
     assert run_stage(study, split_argv(study, (1 / 3, 1 / 3, 1 / 3))) == 0
-    split = io.read_table(study / "results/data/pma/split.tsv")
+    split = tsv.read_table(study / "results/data/pma/split.tsv")
     assert split.groupby("split")["subject_id"].nunique().to_dict() == {
         "test": 2,
         "train": 2,

@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from conftest import TRAINING, assert_nothing_half_written, files_under
-from rlnet import cli, io
-from rlnet.training.loop import RunSpec, Trainer, TrainingError, set_aside
+from rlnet import cli, tsv
+from rlnet.training.checkpoints import set_aside
+from rlnet.training.loop import Trainer, TrainingError
+from rlnet.training.run_spec import RunSpec
 
 #: One epoch: a whole run takes about a second on a CPU.
 ONE_EPOCH = {**TRAINING, "max_epochs": 1}
@@ -149,7 +151,7 @@ def test_every_start_is_marked_fresh_or_resuming(toy_prepared, tmp_path, caplog)
 def _copy_prepared(toy_prepared, tmp_path):
     folder = tmp_path / "prepared"
     shutil.copytree(toy_prepared, folder)
-    return folder, io.read_table(folder / "cases.tsv")
+    return folder, tsv.read_table(folder / "cases.tsv")
 
 
 def _assert_train_stage_fails(argv, tmp_path, before, caplog, message: str) -> None:
@@ -181,7 +183,7 @@ def test_segmentation_model_without_training_masks_fails_at_once(toy_prepared, t
 def test_constant_training_target_fails_at_once(toy_prepared, tmp_path, caplog):
     prepared, cases = _copy_prepared(toy_prepared, tmp_path)
     cases.loc[cases["split"] == "train", "value"] = 64.0
-    io.write_table(prepared / "cases.tsv", cases)
+    tsv.write_table(prepared / "cases.tsv", cases)
     before = files_under(tmp_path)
     argv = _train_argv(prepared, tmp_path / "out", tmp_path / "ck")
     message = (
@@ -215,7 +217,7 @@ def test_log1p_of_a_negative_target_names_the_case(toy_prepared, tmp_path, caplo
     prepared, cases = _copy_prepared(toy_prepared, tmp_path)
     first = cases.loc[cases["split"] == "train"].index[0]
     cases.loc[first, "value"] = -5.0
-    io.write_table(prepared / "cases.tsv", cases)
+    tsv.write_table(prepared / "cases.tsv", cases)
     before = files_under(tmp_path)
     argv = _train_argv(
         prepared, tmp_path / "out", tmp_path / "ck", "enc-unet", target_transform="log1p"

@@ -12,7 +12,7 @@ import pytest
 from scipy import ndimage
 
 from conftest import assert_nothing_half_written, files_under, write_prepared
-from rlnet import baselines, cli, evaluate, io
+from rlnet import atomic, baselines, cli, evaluate, tsv
 from rlnet.prepare import Prepared
 
 # --- the toy 2D problem (tests/conftest.py toy_prepared), brute force -------------------------
@@ -257,8 +257,8 @@ def test_bad_settings_are_named_and_write_nothing(toy_prepared, tmp_path, baseli
 def test_region_rule_needs_training_masks(toy_prepared, tmp_path):
     copy = tmp_path / "prepared"
     shutil.copytree(toy_prepared, copy)
-    cases = io.read_table(copy / "cases.tsv")
-    io.write_table(copy / "cases.tsv", cases.assign(has_mask=0))
+    cases = tsv.read_table(copy / "cases.tsv")
+    tsv.write_table(copy / "cases.tsv", cases.assign(has_mask=0))
     with pytest.raises(baselines.BaselineError, match="no training case has a reference mask"):
         baselines.run_baseline(copy, "pma", "rule", tmp_path / "out", rule="region")
     assert not (tmp_path / "out").exists()
@@ -362,7 +362,7 @@ def test_skin_rule_fits_the_frame_width_and_finds_the_frame(bodies, tmp_path):
 def test_skin_rule_refuses_mask_candidates(bodies, tmp_path):
     folder, _ = bodies
     meta = json.loads((folder / "meta.json").read_text())
-    io.write_json(folder / "meta.json", {**meta, "candidates": {"mask": "candidate_mask"}})
+    atomic.write_json(folder / "meta.json", {**meta, "candidates": {"mask": "candidate_mask"}})
     with pytest.raises(baselines.BaselineError, match="skin-rule: needs 2D images with HU-range"):
         baselines.run_baseline(folder, "sfa", "skin-rule", tmp_path / "out")
 
@@ -411,8 +411,8 @@ def hearts(tmp_path):
         tmp_path / "cac", images, images >= 130, np.zeros_like(images), cases, HEART_ROI
     )
     np.save(folder / "heart.npy", heart)
-    io.write_table(
-        folder / "cases.tsv", io.read_table(folder / "cases.tsv").assign(has_heart=has_heart)
+    tsv.write_table(
+        folder / "cases.tsv", tsv.read_table(folder / "cases.tsv").assign(has_heart=has_heart)
     )
     return folder
 

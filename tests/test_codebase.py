@@ -26,6 +26,12 @@ def test_a_synthesis_job_runs_only_its_own_phantom():
     assert "rlnet.phantoms.chest" not in liver and "rlnet.phantoms.heart" not in liver
 
 
+def test_a_synthesis_job_runs_the_geometry_the_phantoms_share():
+    """An edit of the shared geometry reruns every phantom's synthesis."""
+    for phantom in ("chest", "heart", "liver"):
+        assert "rlnet.phantoms.geometry" in codebase.stage_modules("synthesize", phantom)
+
+
 def test_reading_shards_runs_no_phantom_code():
     """The manifest stage reads shard tables: an edited phantom must not rerun it."""
     assert not [m for m in codebase.stage_modules("manifest") if m.startswith("rlnet.phantoms")]

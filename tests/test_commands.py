@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import REAL_CT, ROOT
-from rlnet import io
+from rlnet import io, tsv
 from user_data import write_dicom_slice
 
 #: Folders of the system's tools, none of them the venv's.
@@ -90,7 +90,9 @@ def docs_study(test_study, tmp_path):
         venv.symlink_to(Path(sys.executable).parent.parent)
     shutil.copytree(ROOT / "profiles", test_study / "profiles", dirs_exist_ok=True)
     # the worked example's scans TSVs and the real CTs they list (docs/your-data.md)
-    shutil.copytree(ROOT / "docs" / "examples", test_study / "docs" / "examples", dirs_exist_ok=True)
+    shutil.copytree(
+        ROOT / "docs" / "examples", test_study / "docs" / "examples", dirs_exist_ok=True
+    )
     shutil.copytree(REAL_CT, test_study / "tests" / "data" / "real-ct", dirs_exist_ok=True)
     shutil.copy(test_study / "config" / "test.yaml", default)
     (tmp_path / "scans").mkdir()
@@ -120,7 +122,7 @@ def test_printed_infer_and_audit_commands_run_as_written(docs_study):
         assert result.returncode == 0, f"{doc}: {command}\n{output}"
         if command.startswith(".venv/bin/snakemake results/infer/cac/rl-unet"):
             source = yaml.safe_load((study / "my.yaml").read_text())["infer"]["cac"]["scans"]
-            table = io.read_table(study / "results/infer/cac/rl-unet/predictions.tsv")
+            table = tsv.read_table(study / "results/infer/cac/rl-unet/predictions.tsv")
             cases[source] = table
     maps = sorted((study / "results" / "infer").rglob("maps/**/*.nii.gz"))
     assert {m.relative_to(study).parts[2] for m in maps} >= {"cac"}

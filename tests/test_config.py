@@ -46,7 +46,7 @@ def test_out_of_range_is_named(default):
 
 
 def test_no_bootstrap_resamples_is_refused_at_start(default):
-    """0 resamples used to pass validation and crash every metrics job (bootstrap_ci needs
+    """0 resamples used to pass validation and crash every metrics job (bootstrap_replicates needs
     n_boot >= 1); now the config is refused before any job, naming the key."""
     default["evaluation"]["bootstrap"] = 0
     expect_error(default, "evaluation.bootstrap")

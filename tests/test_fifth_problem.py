@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from rlnet import io
+from rlnet import tsv
 from rlnet.biomarkers import risk_group
 
 MODELS = ("rl-unet", "candidates")  # one trained model and one baseline: seconds
@@ -89,27 +89,27 @@ def test_every_expected_output_is_made(study):
 def test_the_split_is_stratified_by_risk_group(study):
     """Each subject's stratum is its reference Agatston risk group (groups 2-4 merged: the
     tiny config's ``strata: 3``)."""
-    split = io.read_table(study / "results/data/calcium/split.tsv")
-    manifest = io.read_table(study / "results/data/calcium/manifest.tsv")
+    split = tsv.read_table(study / "results/data/calcium/split.tsv")
+    manifest = tsv.read_table(study / "results/data/calcium/manifest.tsv")
     table = split.merge(manifest[["case_id", "agatston"]], on="case_id")
     groups = np.minimum(risk_group(table["agatston"].astype(float).to_numpy()), 2)
     assert (table["stratum"].astype(int).to_numpy() == groups).all()
 
 
 def test_predictions_tables_and_figures_are_agatston(study):
-    predictions = io.read_table(
+    predictions = tsv.read_table(
         study / "results/predictions/calcium/rl-unet/nall_r0/predictions.tsv"
     )
     assert {"reference_agatston", "predicted_agatston", "predicted_group"} <= set(predictions)
     np.testing.assert_allclose(
         predictions["reference"].astype(float), predictions["reference_agatston"].astype(float)
     )
-    pairs = io.read_table(study / "results/tables/table4_calcium.tsv")
+    pairs = tsv.read_table(study / "results/tables/table4_calcium.tsv")
     assert len(pairs) == 1  # the pair of the two models
     numbers = yaml.safe_load(
         (study / "results/figures/correlation/calcium_rl-unet.json").read_text()
     )
     assert numbers["problem"] == "calcium"
     risk = yaml.safe_load((study / "results/figures/risk_groups/calcium.json").read_text())
-    split = io.read_table(study / "results/data/calcium/split.tsv")
+    split = tsv.read_table(study / "results/data/calcium/split.tsv")
     assert sum(s["n"] for s in risk["splits"].values()) == len(split)

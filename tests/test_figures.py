@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import biomarker
-from rlnet import io
+from rlnet import atomic, tsv
 from rlnet.config import problem_baselines
 from rlnet.figures import agreement, confusion, data, errors, overlays, sample_size, style
 from rlnet.prepare import Prepared
@@ -222,7 +222,7 @@ def test_cac_overlay_picks_the_slice_with_most_detected_calcium(tmp_path):
     np.save(folder / "images.npy", images)
     np.save(folder / "candidates.npy", np.ones(shape, np.uint8))
     np.save(folder / "masks.npy", masks)
-    io.write_table(
+    tsv.write_table(
         folder / "cases.tsv",
         pd.DataFrame(
             {
@@ -234,7 +234,7 @@ def test_cac_overlay_picks_the_slice_with_most_detected_calcium(tmp_path):
             }
         ),
     )
-    io.write_json(
+    atomic.write_json(
         folder / "meta.json",
         {
             "spatial_dims": 3,
@@ -349,7 +349,7 @@ def test_risk_group_proportions(tmp_path):
 
 def test_cli_stage_writes_all_three_files(tmp_path):
     table = predictions()
-    io.write_table(tmp_path / "predictions.tsv", table)
+    tsv.write_table(tmp_path / "predictions.tsv", table)
     from rlnet.cli import main
 
     out = tmp_path / "fig" / "pma_rl-unet.pdf"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlnet import io
+from rlnet import io, tsv
 from rlnet.datasets.manifest import COLUMNS, ManifestError, check_headers
 from rlnet.phantoms import heart
 from rlnet.prepare import Prepared, PrepareError, prepare
@@ -176,7 +176,7 @@ def test_the_qc_lists_every_roi_and_draws_the_montage(tmp_path):
     assert qc["case_id"].tolist() == ["c0", "c1", "c2"]
     assert qc["roi_source"].tolist() == ["roi_center", "search", "search"]
     assert (qc["flag"] == "").all()
-    assert io.read_table(tmp_path / "qc" / "roi.tsv")["roi_center"][0] == "10 20 30"
+    assert tsv.read_table(tmp_path / "qc" / "roi.tsv")["roi_center"][0] == "10 20 30"
     assert (tmp_path / "qc" / "roi.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

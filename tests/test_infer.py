@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from conftest import REAL_CT, ROOT, band
-from rlnet import cli, io, provenance
+from rlnet import cli, io, provenance, tsv
 from rlnet.config import ConfigError, load, problem_settings, validate
 from rlnet.models import build_model
 from rlnet.phantoms import heart
@@ -271,13 +271,13 @@ def test_3d_infer_writes_roi_qc_and_flags_a_doubtful_roi_by_name(tmp_path, caplo
     with caplog.at_level(logging.WARNING):
         assert infer(tmp_path, "cac", scans) == 0
     out = tmp_path / "results" / "infer" / "cac" / "rl-unet"
-    table = io.read_table(out / "predictions.tsv")
+    table = tsv.read_table(out / "predictions.tsv")
     assert table["case_id"].tolist() == ["abdomen", "chest/ct"]
     flags = dict(zip(table["case_id"], table["roi_flag"].fillna(""), strict=True))
     assert flags == {"abdomen": "doubtful", "chest/ct": ""}
     assert (table["roi_source"] == "search").all()
     warned = [r.getMessage() for r in caplog.records if "heart ROI doubtful" in r.getMessage()]
-    qc = io.read_table(out / "roi.tsv")
+    qc = tsv.read_table(out / "roi.tsv")
     note = qc.loc[0, "roi_note"]  # the search's reason, in the QC table and the warning
     assert isinstance(note, str) and note
     assert any(m.startswith("scan abdomen:") and note in m for m in warned)
@@ -309,7 +309,7 @@ def test_3d_infer_on_real_chest_ct_centres_the_roi_in_the_annotated_heart(tmp_pa
         shutil.copy(heart_annotation.CHEST / name, scans / name)
     assert infer(tmp_path, "cac", scans) == 0
     out = tmp_path / "results" / "infer" / "cac" / "rl-unet"
-    table = io.read_table(out / "predictions.tsv")
+    table = tsv.read_table(out / "predictions.tsv")
     assert sorted(table["case_id"]) == ["lung1_image", "lung2_image"]
     assert (table["roi_flag"].fillna("") == "").all()
     assert (table["roi_confidence"] >= 0.5).all()
@@ -337,7 +337,7 @@ def test_3d_scans_tsv_sets_the_roi_by_roi_center_or_heart_mask(tmp_path):
         {"case_id": "masked", "image": "ct.nii.gz", "heart_mask": "heart.nii.gz"},
     ]
     assert infer(tmp_path, "cac", write_tsv(tmp_path, rows)) == 0
-    table = io.read_table(tmp_path / "results" / "infer" / "cac" / "rl-unet" / "predictions.tsv")
+    table = tsv.read_table(tmp_path / "results" / "infer" / "cac" / "rl-unet" / "predictions.tsv")
     assert table["roi_center"].tolist() == ["14 30 33", "6 24 36"]
     assert table["roi_source"].tolist() == ["roi_center", "heart_mask"]
 
@@ -374,7 +374,7 @@ def liver_volume(tmp_path_factory) -> Path:
 def test_2d_infer_predicts_every_slice_of_a_volume(liver_volume):
     """Every axial slice of the volume is a row (slices 0-29; the TSV's range 10-12 for the
     other), each slice's value the same as that slice given alone as a 2D image."""
-    table = io.read_table(liver_volume / "results/infer/liver/rl-unet/predictions.tsv")
+    table = tsv.read_table(liver_volume / "results/infer/liver/rl-unet/predictions.tsv")
     whole = table.loc[table["case_id"] == "whole"]
     assert whole["slice"].astype(int).tolist() == list(range(30))
     part = table.loc[table["case_id"] == "part"]
@@ -396,7 +396,7 @@ def test_2d_maps_of_a_volume_are_stacked_in_its_geometry(liver_volume):
     pixel diagonals, tests/test_grid.py), a slice in the range is marked iff its prediction
     covers half a grid pixel or more (the area rule marks round(prediction / grid pixel)),
     slices outside the range are empty."""
-    table = io.read_table(liver_volume / "results/infer/liver/rl-unet/predictions.tsv")
+    table = tsv.read_table(liver_volume / "results/infer/liver/rl-unet/predictions.tsv")
     shape, geometry = io.read_geometry(ABDOMEN)
     liver, _ = io.read_image(liver_volume / "liver.nii.gz", kind="mask")
     grid = problem("liver")["grid"]["spacing"]
@@ -420,8 +420,8 @@ def test_2d_maps_of_a_volume_are_stacked_in_its_geometry(liver_volume):
 
 def test_2d_volume_totals_sum_the_slice_areas_times_the_spacing(liver_volume):
     """volumes.tsv: per volume the summed slice areas (mm^2) x the 3 mm slice spacing."""
-    table = io.read_table(liver_volume / "results/infer/liver/rl-unet/predictions.tsv")
-    volumes = io.read_table(liver_volume / "results/infer/liver/rl-unet/volumes.tsv")
+    table = tsv.read_table(liver_volume / "results/infer/liver/rl-unet/predictions.tsv")
+    volumes = tsv.read_table(liver_volume / "results/infer/liver/rl-unet/volumes.tsv")
     assert volumes["case_id"].tolist() == ["whole", "part"]
     for row in volumes.itertuples():
         areas = table.loc[table["case_id"] == row.case_id, "prediction"]
@@ -437,7 +437,7 @@ def test_2d_infer_on_a_real_dicom_series(tmp_path):
     scans = tmp_path / "scans"
     shutil.copytree(REAL_CT / "dicom-abdomen", scans / "patient" / "series")
     assert infer(tmp_path, "pma", scans) == 0
-    table = io.read_table(tmp_path / "results/infer/pma/rl-unet/predictions.tsv")
+    table = tsv.read_table(tmp_path / "results/infer/pma/rl-unet/predictions.tsv")
     assert (table["case_id"] == "patient/series").all()
     assert table["slice"].tolist() == list(range(20))
     shape, geometry = io.read_geometry(scans / "patient" / "series")
@@ -454,10 +454,10 @@ def test_the_baseline_cnn_applies_to_a_volume_without_maps(tmp_path):
     shutil.copy(ABDOMEN, scans / "ct.nii.gz")
     assert infer(tmp_path, "pma", scans, network="baseline") == 0
     out = tmp_path / "results" / "infer" / "pma" / "baseline"
-    table = io.read_table(out / "predictions.tsv")
+    table = tsv.read_table(out / "predictions.tsv")
     assert len(table) == 30 and table["map"].isna().all()
     assert not (out / "maps").exists()
-    volumes = io.read_table(out / "volumes.tsv")
+    volumes = tsv.read_table(out / "volumes.tsv")
     assert volumes.loc[0, "predicted_volume_mm3"] == pytest.approx(table["prediction"].sum() * 3)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from rlnet import io
+from rlnet import atomic, io
 
 
 def test_nifti_round_trip_keeps_zyx_order_and_spacing(tmp_path):
@@ -54,7 +54,7 @@ def test_unreadable_image_names_the_file(tmp_path):
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.tsv"
     with pytest.raises(RuntimeError):
-        with io.atomic_path(target) as tmp:
+        with atomic.atomic_path(target) as tmp:
             tmp.write_text("half")
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
@@ -69,7 +69,7 @@ def test_dimension_mismatch_is_an_error(tmp_path):
 def test_atomic_write_gives_the_umask_mode_not_mkstemps_0600(tmp_path):
     old = os.umask(0o022)
     try:
-        with io.atomic_path(tmp_path / "table.tsv") as tmp:
+        with atomic.atomic_path(tmp_path / "table.tsv") as tmp:
             tmp.write_text("a\n")
     finally:
         os.umask(old)

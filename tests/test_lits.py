@@ -18,7 +18,7 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import REAL_CT, ROOT, files_under
-from rlnet import cli, io
+from rlnet import cli, io, tsv
 from rlnet.datasets import lits
 from user_data import SPACING_XYZ, toy_volume, write_lits_folder, write_stored
 
@@ -37,7 +37,7 @@ def test_one_case_per_tumour_slice_with_its_area(tmp_path):
     """Cases, values and masks against the toy volume's own labels (counted here)."""
     write_lits_folder(tmp_path / "lits", 1)
     assert run_import(tmp_path / "lits", tmp_path / "out") == 0
-    table = io.read_table(tmp_path / "out" / "lits.tsv")
+    table = tsv.read_table(tmp_path / "out" / "lits.tsv")
     _, labels = toy_volume(0)
     tumour_slices = [k for k in range(labels.shape[0]) if (labels[k] == 2).any()]
     assert table["slice_index"].tolist() == tumour_slices
@@ -62,7 +62,7 @@ def test_a_flipped_volume_imports_as_the_same_slices(tmp_path):
         write_stored(folder / f"volume-{k}.nii.gz", ct, flipped)
         write_stored(folder / f"segmentation-{k}.nii.gz", labels, flipped)
     assert run_import(folder, tmp_path / "out") == 0
-    table = io.read_table(tmp_path / "out" / "lits.tsv")
+    table = tsv.read_table(tmp_path / "out" / "lits.tsv")
     plain, flipped = (table[table.subject_id == s].reset_index() for s in ("volume0", "volume1"))
     assert plain["source_orientation"].unique().tolist() == ["LPS"]
     assert flipped["source_orientation"].unique().tolist() == ["RAS"]
@@ -91,7 +91,7 @@ def test_a_real_ct_stored_ras_comes_out_with_the_liver_on_the_patients_right(tmp
     sitk.WriteImage(image, str(folder / "volume-7.nii.gz"))
     sitk.WriteImage(label_image, str(folder / "segmentation-7.nii.gz"))
     assert run_import(folder, tmp_path / "out") == 0
-    table = io.read_table(tmp_path / "out" / "lits.tsv")
+    table = tsv.read_table(tmp_path / "out" / "lits.tsv")
     assert set(table["source_orientation"]) == {"RAS"}
     assert len(table) == len({c[0] for c in np.argwhere(liver & sphere)})  # 9 slices
     for path in table["candidate_mask"]:
@@ -136,11 +136,11 @@ def test_pairing_refuses_names_that_are_not_lits():
 def test_the_tiny_study_runs_on_a_lits_folder(user_data_study):
     """The workflow imports the LiTS folder and goes through split, prepare, training,
     prediction and metrics to Table II; the audit walks back to LiTS's own files."""
-    imported = io.read_table(user_data_study / "results/data/liver/import/lits.tsv")
-    manifest = io.read_table(user_data_study / "results/data/liver/manifest.tsv")
+    imported = tsv.read_table(user_data_study / "results/data/liver/import/lits.tsv")
+    manifest = tsv.read_table(user_data_study / "results/data/liver/manifest.tsv")
     assert manifest["case_id"].tolist() == imported["case_id"].tolist()
     assert imported["subject_id"].nunique() == 12
-    table2 = io.read_table(user_data_study / "results/tables/table2.tsv")
+    table2 = tsv.read_table(user_data_study / "results/tables/table2.tsv")
     assert "rl-unet" in set(table2.loc[table2["problem"] == "liver", "model"])
     audit = subprocess.run(
         [sys.executable, "-m", "rlnet", "audit", "results/tables/table2.tsv", "--allow-dirty"]
@@ -162,10 +162,10 @@ def test_infer_applies_the_model_to_new_scans_and_maps_overlay_them(user_data_st
     centre, and the 0.7 x 0.8 mm grid pixels are smaller than the 3 mm scan's, so distinct map
     pixels take distinct grid pixels."""
     scans = user_data_study / "new-scans" / "scans.tsv"
-    table = io.read_table(user_data_study / "results/infer/liver/rl-unet/predictions.tsv")
+    table = tsv.read_table(user_data_study / "results/infer/liver/rl-unet/predictions.tsv")
     assert table["case_id"].tolist() == ["scan0", "scan1", "scan2"]
     assert "reference" not in table and (table["prediction"] >= 0).all()
-    listed = io.read_table(scans)
+    listed = tsv.read_table(scans)
     grid_pixel = 0.7 * 0.8  # the study's liver grid (conftest user_data_study)
     for row, scan in zip(table.itertuples(), listed.itertuples(), strict=True):
         source = scans.parent / scan.image

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import write_toy_dataset
-from rlnet import io
+from rlnet import tsv
 from rlnet.datasets import manifest, synthesis, synthetic
 from rlnet.datasets.manifest import ManifestError
 
@@ -82,14 +82,14 @@ def test_missing_manifest_file_is_named(tmp_path):
 def chest_shard(tmp_path_factory):
     root = tmp_path_factory.mktemp("shard")
     table = synthesis.write_shard("chest", CHEST, 3, range(CHEST["n_cases"]), root / "raw")
-    io.write_table(root / "shard0.tsv", table)
+    tsv.write_table(root / "shard0.tsv", table)
     return root / "shard0.tsv"
 
 
 def test_shards_become_the_problem_manifest(chest_shard):
     source = {"target": "subcutaneous_fat"}
     table = synthetic.manifest_from_shards([synthetic.read_shard(chest_shard, source)], source, "x")
-    shard = io.read_table(chest_shard)
+    shard = tsv.read_table(chest_shard)
     assert table["case_id"].tolist() == shard["case_id"].tolist()
     np.testing.assert_allclose(table["value"], shard["value_subcutaneous_fat"])
     assert table["mask"].tolist() == shard["mask_subcutaneous_fat"].tolist()
@@ -97,7 +97,7 @@ def test_shards_become_the_problem_manifest(chest_shard):
 
 def test_empty_shard_is_named(chest_shard, tmp_path):
     empty = tmp_path / "shard1.tsv"
-    io.read_table(chest_shard).iloc[:0].to_csv(empty, sep="\t", index=False)
+    tsv.read_table(chest_shard).iloc[:0].to_csv(empty, sep="\t", index=False)
     with pytest.raises(ManifestError, match=r"shard1.tsv: shard table has no cases"):
         synthetic.read_shard(empty, {"target": "pectoralis"})
 

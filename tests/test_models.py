@@ -4,7 +4,14 @@ import pytest
 import torch
 from torch import nn
 
-from rlnet.models import MODEL_NAMES, ModelOutput, build_model, seg_loss, spatial_multiple
+from rlnet.models import (
+    MODEL_NAMES,
+    ModelOutput,
+    build_model,
+    model_family,
+    seg_loss,
+    spatial_multiple,
+)
 from rlnet.models.blocks import SCSE, ConvNormAct
 
 W = 2  # small width keeps every test fast
@@ -87,7 +94,7 @@ def test_model_names_order_and_attributes():
     )  # fmt: skip
     for name in MODEL_NAMES:
         model = build_model(name, 2, W)
-        assert model.loss_kind == {"enc": "mae", "rl": "mse", "seg": "dice_bce"}[model.family]
+        assert model.family == model_family(name)  # the family decides the loss
         assert spatial_multiple(name) % model.multiple == 0
 
 

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from conftest import TRAINING, write_prepared
-from rlnet import evaluate, io, metrics
+from rlnet import evaluate, io, metrics, tsv
 from rlnet.predict import CheckpointError, predict
 from rlnet.prepare import Prepared
-from rlnet.training.loop import RunSpec, Trainer
+from rlnet.training.loop import Trainer
+from rlnet.training.run_spec import RunSpec
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def predicted(trained, toy_prepared, tmp_path_factory):
 
 
 def test_predictions_cover_the_test_split(predicted, toy_prepared):
-    table = io.read_table(predicted / "predictions.tsv")
+    table = tsv.read_table(predicted / "predictions.tsv")
     prepared = Prepared.load(toy_prepared)
     test = prepared.cases[prepared.cases["split"] == "test"]
     assert list(table["case_id"]) == list(test["case_id"])
@@ -41,7 +42,7 @@ def test_predictions_cover_the_test_split(predicted, toy_prepared):
 
 
 def test_maps_overlay_the_source_image(predicted):
-    table = io.read_table(predicted / "predictions.tsv")
+    table = tsv.read_table(predicted / "predictions.tsv")
     local = np.load(predicted / "localization.npy")
     for k, row in table.iterrows():
         array, geometry = io.read_image(row["map"], kind="mask")
@@ -54,7 +55,7 @@ def test_maps_overlay_the_source_image(predicted):
 
 def test_localization_is_zero_outside_candidates(predicted, toy_prepared):
     prepared = Prepared.load(toy_prepared)
-    table = io.read_table(predicted / "predictions.tsv")
+    table = tsv.read_table(predicted / "predictions.tsv")
     local = np.load(predicted / "localization.npy")
     for k, index in enumerate(table["index"]):
         assert not (local[k] & (prepared.candidates[index] == 0)).any()
@@ -102,7 +103,7 @@ def test_metrics_match_hand_computation(predicted, toy_prepared):
         identity,
         n_boot=20,
     )
-    table = io.read_table(predicted / "predictions.tsv")
+    table = tsv.read_table(predicted / "predictions.tsv")
     prepared = Prepared.load(toy_prepared)
     local = np.load(predicted / "localization.npy")
     dice = [dice_by_counting(local[k], prepared.masks[i]) for k, i in enumerate(table["index"])]
@@ -116,19 +117,19 @@ def test_metrics_match_hand_computation(predicted, toy_prepared):
 
 
 def test_nan_prediction_names_the_file_and_case(predicted, toy_prepared, tmp_path):
-    table = io.read_table(predicted / "predictions.tsv")
+    table = tsv.read_table(predicted / "predictions.tsv")
     table.loc[0, "prediction"] = np.nan
     bad = tmp_path / "predictions.tsv"
-    io.write_table(bad, table)
+    tsv.write_table(bad, table)
     with pytest.raises(evaluate.PredictionError, match=rf"{bad}.*{table.loc[0, 'case_id']}"):
         evaluate.evaluate(bad, predicted / "localization.npy", toy_prepared, {})
 
 
 def test_case_ids_must_match_the_test_set(predicted, toy_prepared, tmp_path):
-    table = io.read_table(predicted / "predictions.tsv")
+    table = tsv.read_table(predicted / "predictions.tsv")
     table.loc[0, "case_id"] = "intruder"
     bad = tmp_path / "predictions.tsv"
-    io.write_table(bad, table)
+    tsv.write_table(bad, table)
     with pytest.raises(evaluate.PredictionError, match="unexpected \\['intruder'\\]"):
         evaluate.evaluate(bad, predicted / "localization.npy", toy_prepared, {})
 
@@ -189,7 +190,7 @@ def hand_record(tmp_path, predictions=None, **options):
         prediction=predictions or [float(HAND_CASES[c][4]) for c in names],
         has_mask=1,
     )
-    io.write_table(tmp_path / "predictions.tsv", table)
+    tsv.write_table(tmp_path / "predictions.tsv", table)
     np.save(tmp_path / "localization.npy", np.stack([pixels(HAND_CASES[c][2]) for c in names]))
     return evaluate.evaluate(
         tmp_path / "predictions.tsv",

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, biomarker, write_toy_dataset
-from rlnet import cli, codebase, io, provenance
+from rlnet import atomic, cli, codebase, provenance, tsv
 
 #: The real function, before the fixture below replaces it.
 GIT_STATE = provenance.git_state
@@ -24,7 +24,7 @@ def clean_checkout(monkeypatch):
 def chain(tmp_path):
     """manifest (raw) -> split stage (through the CLI) -> split.tsv with a sidecar."""
     manifest = write_toy_dataset(tmp_path / "raw", n=12)
-    io.write_table(tmp_path / "manifest.tsv", manifest)
+    tsv.write_table(tmp_path / "manifest.tsv", manifest)
     argv = [
         "split",
         "--manifest",
@@ -83,7 +83,7 @@ def test_records_of_one_run_are_the_json_of_their_own_fields(tmp_path):
     for path, text in zip(outputs, ["a", "b"], strict=True):
         raw = provenance.sidecar(path).read_text(encoding="utf-8")
         record = json.loads(raw)
-        assert raw == io.json_text(record)
+        assert raw == atomic.json_text(record)
         assert record["file"] == str(path)
         assert record["sha256"] == hashlib.sha256(text.encode()).hexdigest()
         assert record["inputs"] == [
@@ -198,7 +198,7 @@ def test_listed_files_share_one_record_per_folder(shard):
     file's hash (hashlib here); load_record gives each the fields of a sidecar."""
     import hashlib
 
-    table = io.read_table(shard / "shard0.tsv")
+    table = tsv.read_table(shard / "shard0.tsv")
     images = [Path(p) for p in table["image"]]
     assert len(images) == 3
     for folder in {p.parent for p in images} | {Path(table["mask_pectoralis"][0]).parent}:
@@ -216,7 +216,7 @@ def test_listed_files_share_one_record_per_folder(shard):
 def test_audit_reaches_listed_files_and_names_an_edited_one(shard):
     """A file made from the listed images audits through their shared record; an edited image
     is named, and so is one whose shared record was deleted."""
-    images = [Path(p) for p in io.read_table(shard / "shard0.tsv")["image"]]
+    images = [Path(p) for p in tsv.read_table(shard / "shard0.tsv")["image"]]
     (shard / "stack.txt").write_text("made from the images\n")
     provenance.write_records("prepare", ["prepare"], images, [shard / "stack.txt"])
     report = provenance.audit(shard / "stack.txt", "results")

@@ -23,7 +23,8 @@ from rlnet.evaluate import localization_metrics
 from rlnet.predict import predict
 from rlnet.prepare import Prepared, prepare
 from rlnet.split import make_split
-from rlnet.training.loop import RunSpec, Trainer
+from rlnet.training.loop import Trainer
+from rlnet.training.run_spec import RunSpec
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from conftest import TRAINING
 from rlnet import config as cfg
 from rlnet.cli import build_parser
 from rlnet.settings import AgatstonSettings, SettingsError, TrainingSettings, identity, parse
-from rlnet.training.loop import RunSpec
+from rlnet.training.run_spec import RunSpec
 from rlnet.training.starts import started
 
 ROOT = Path(__file__).resolve().parents[1]

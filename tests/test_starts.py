@@ -19,7 +19,7 @@ from rlnet import cli
 from rlnet import config as cfg
 from rlnet.settings import identity, to_json
 from rlnet.training import starts
-from rlnet.training.loop import RunSpec
+from rlnet.training.run_spec import RunSpec
 
 SHIFTS = [0, 2]
 #: run.json keys that hold wall-clock times (the rest of a run is reproducible).
@@ -60,7 +60,8 @@ import json, sys
 from pathlib import Path
 import torch
 from rlnet.training import starts
-from rlnet.training.loop import RunSpec, Trainer
+from rlnet.training.loop import Trainer
+from rlnet.training.run_spec import RunSpec
 torch.set_num_threads(1)
 prepared, spec, out = sys.argv[1], RunSpec(*json.loads(sys.argv[2])), Path(sys.argv[3])
 for d in starts.shifts(spec.settings, spec.model):

@@ -71,6 +71,12 @@ def test_williams_from_data_of_three_subjects_is_undefined() -> None:
     assert math.isnan(t) and math.isnan(p)
 
 
+def test_williams_from_data_with_a_constant_prediction_is_undefined() -> None:
+    """A constant prediction has no r (rlnet.correlation): the test is NaN, not an error."""
+    t, p = stats.williams_from_data([1, 2, 3, 4, 5], [1, 3, 2, 4, 5], [2, 2, 2, 2, 2])
+    assert math.isnan(t) and math.isnan(p)
+
+
 def test_williams_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="n = 3"):
         stats.williams_test(0.5, 0.4, 0.3, 3)

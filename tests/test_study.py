@@ -17,7 +17,7 @@ from test_starts import trained_in_turn, untimed
 
 from conftest import ROOT
 from rlnet.config import problem_baselines
-from rlnet.training.loop import RunSpec
+from rlnet.training.run_spec import RunSpec
 
 pytestmark = pytest.mark.slow
 CONFIG = yaml.safe_load((ROOT / "config/test.yaml").read_text())
@@ -354,15 +354,15 @@ def restore(module: Path, content: bytes, stat: os.stat_result) -> None:
 
 
 def test_comment_docstring_and_version_edits_rerun_nothing_and_the_audit_says_so(test_study):
-    """A comment and a docstring edit in rlnet/io.py (which every stage runs) and a bumped
+    """A comment and a docstring edit in rlnet/atomic.py (which every stage runs) and a bumped
     __version__ plan no job; the audit still fails on the changed bytes, naming each module as
     changed only in comments, docstrings or __version__, and accepts them when told to."""
     package = test_study / "workflow" / "rlnet"
-    io_source = (package / "io.py").read_text()
-    docstring = io_source.split('"""')[1]
+    atomic_source = (package / "atomic.py").read_text()
+    docstring = atomic_source.split('"""')[1]
     saved = {
-        package / "io.py": edited(
-            package / "io.py",
+        package / "atomic.py": edited(
+            package / "atomic.py",
             lambda text: (
                 text.replace(docstring, docstring + " Edited.", 1) + "\n# edited by test_study\n"
             ),
@@ -381,14 +381,14 @@ def test_comment_docstring_and_version_edits_rerun_nothing_and_the_audit_says_so
             restore(module, content, stat)
     assert jobs == {}
     assert audit.returncode == 1
-    for module in ("rlnet.io", "rlnet"):
+    for module in ("rlnet.atomic", "rlnet"):
         assert (
             f"results/tables/table2.tsv: module {module} changed only in comments, docstrings or "
             f"__version__ since stage 'table2' made it" in audit.stdout
         )
     assert " changed since stage" not in audit.stdout
     assert allowed.returncode == 0, allowed.stdout
-    assert "WARN  results/tables/table2.tsv: module rlnet.io changed only in" in allowed.stdout
+    assert "WARN  results/tables/table2.tsv: module rlnet.atomic changed only in" in allowed.stdout
 
 
 def with_a_defaulted_training_key(text: str) -> str:

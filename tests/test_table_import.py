@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import REAL_CT, band, files_under
-from rlnet import cli, io
+from rlnet import cli, io, tsv
 from rlnet.biomarkers import agatston
 from rlnet.datasets.manifest import validate
 from rlnet.datasets.tables import TableError, import_cac_table, import_slices_table
@@ -163,16 +163,16 @@ def test_a_slices_table_mixes_slice_sizes_on_the_grid(tmp_path):
 
 
 def test_the_tiny_study_runs_on_a_slices_table(user_data_study):
-    manifest = io.read_table(user_data_study / "results/data/pma/manifest.tsv")
+    manifest = tsv.read_table(user_data_study / "results/data/pma/manifest.tsv")
     assert len(manifest) == 20
-    table2 = io.read_table(user_data_study / "results/tables/table2.tsv")
+    table2 = tsv.read_table(user_data_study / "results/tables/table2.tsv")
     assert "rl-unet" in set(table2.loc[table2["problem"] == "pma", "model"])
 
 
 def test_the_tiny_study_runs_on_a_cac_table(user_data_study):
-    manifest = io.read_table(user_data_study / "results/data/cac/manifest.tsv")
+    manifest = tsv.read_table(user_data_study / "results/data/cac/manifest.tsv")
     assert len(manifest) == 30 and manifest["image"].str.endswith(".nii.gz").all()
-    qc = io.read_table(user_data_study / "results/qc/cac/roi.tsv")
+    qc = tsv.read_table(user_data_study / "results/qc/cac/roi.tsv")
     assert len(qc) == 30 and set(qc["roi_source"]) == {"search"}
-    table2 = io.read_table(user_data_study / "results/tables/table2.tsv")
+    table2 = tsv.read_table(user_data_study / "results/tables/table2.tsv")
     assert "rl-unet" in set(table2.loc[table2["problem"] == "cac", "model"])

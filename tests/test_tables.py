@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlnet import stats, tables
+from rlnet import pairwise, stats, supplementary, tables
 
 
 def record(problem, model, rho, dice=None, n_train=100):
@@ -126,7 +126,7 @@ def test_table3_dice_test_leaves_out_empty_references():
     for t in cases.values():
         t["n_ref"] = [0] * 10 + [5] * 30  # the first 10 cases: no reference mask content
     cases["rl-unet"].loc[:9, "dice"] = 1.0  # an empty prediction of an empty reference
-    table = tables.table3(cases)
+    table = pairwise.table3(cases)
     _, p_kw, _ = stats.kruskal_dunn({m: t["dice"].to_numpy()[10:] for m, t in cases.items()})
     assert table.kw_dice_p.iloc[0] == pytest.approx(p_kw)
 
@@ -164,7 +164,7 @@ def holm_by_hand(p):
 
 def test_table3_williams_and_dunn_after_kruskal():
     cases = cases_for(["enc-unet", "rl-unet", "rl-senet"])
-    table = tables.table3(cases)
+    table = pairwise.table3(cases)
     assert len(table) == 3 and (table.unit == "case").all() and (table.n == 40).all()
     row = table[(table.model_a == "enc-unet") & (table.model_b == "rl-unet")].iloc[0]
     t, p = stats.williams_from_data(
@@ -175,11 +175,11 @@ def test_table3_williams_and_dunn_after_kruskal():
     np.testing.assert_allclose(table.p_rho_adj, holm_by_hand(table.p_rho))
     assert (table.sig_rho == (table.p_rho_adj < 0.05)).all()
     rl = table[(table.model_a == "rl-unet") & (table.model_b == "rl-senet")].iloc[0]
-    h, p_kw, pairwise = stats.kruskal_dunn(
+    h, p_kw, dunn = stats.kruskal_dunn(
         {"rl-unet": cases["rl-unet"].dice, "rl-senet": cases["rl-senet"].dice}, None
     )
     assert p_kw < 0.05 and rl.kw_dice_p == pytest.approx(p_kw)
-    assert rl.dunn_dice_p == pytest.approx(pairwise.loc["rl-unet", "rl-senet"])
+    assert rl.dunn_dice_p == pytest.approx(dunn.loc["rl-unet", "rl-senet"])
     assert rl.dunn_dice_p_adj == pytest.approx(rl.dunn_dice_p)  # a family of one pair
     paired = stats.wilcoxon_paired(cases["rl-unet"].dice, cases["rl-senet"].dice)
     assert (rl.wilcoxon_dice_p, rl.n_dice) == (pytest.approx(paired[0]), 40)
@@ -188,7 +188,7 @@ def test_table3_williams_and_dunn_after_kruskal():
 
 def test_table3_dunn_family_adjusted_as_scikit_posthocs_does():
     cases = cases_for(["rl-unet", "rl-senet", "rl-sdnet"])
-    table = tables.table3(cases).set_index(["model_a", "model_b"])
+    table = pairwise.table3(cases).set_index(["model_a", "model_b"])
     _, _, holm = stats.kruskal_dunn({m: t["dice"] for m, t in cases.items()}, "holm")
     for a, b in table.index:
         assert table.loc[(a, b), "dunn_dice_p_adj"] == pytest.approx(holm.loc[a, b])
@@ -202,7 +202,7 @@ def test_table3_pairs_cases_by_id_not_by_row():
     cases = cases_for(["rl-unet", "rl-senet"])
     aligned = stats.wilcoxon_paired(cases["rl-unet"].dice, cases["rl-senet"].dice)[0]
     cases["rl-senet"] = cases["rl-senet"].iloc[::-1].reset_index(drop=True)
-    row = tables.table3(cases).iloc[0]
+    row = pairwise.table3(cases).iloc[0]
     assert row.wilcoxon_dice_p == pytest.approx(aligned)
 
 
@@ -230,7 +230,7 @@ def subject_cases() -> dict[str, pd.DataFrame]:
 
 def test_table3_tests_subjects_where_a_subject_has_several_slices():
     cases = subject_cases()
-    row = tables.table3(cases).iloc[0]
+    row = pairwise.table3(cases).iloc[0]
     assert (row.unit, row.n) == ("subject", 4)
     # per-subject sums: reference 60, 20, 40, 25; rl-unet (slice i shifted by i mod 3):
     # a 10 + 21 + 32 = 63, b 5 + 16 = 21, c 42 + 0 = 42, d 26
@@ -250,7 +250,7 @@ def test_table3_tests_subjects_where_a_subject_has_several_slices():
 def test_table3_no_dunn_when_kruskal_does_not_reject():
     cases = cases_for(["rl-unet", "rl-senet"])
     cases["rl-senet"]["dice"] = cases["rl-unet"]["dice"].to_numpy()[::-1]
-    table = tables.table3(cases)
+    table = pairwise.table3(cases)
     assert table.kw_dice_p.iloc[0] > 0.05 and np.isnan(table.dunn_dice_p.iloc[0])
 
 
@@ -261,7 +261,7 @@ def test_table4_stuart_maxwell_per_pair():
         m: pd.DataFrame({"case_id": [f"c{i}" for i in range(12)], "predicted_group": g})
         for m, g in (("baseline", groups), ("rl-unet", shifted))
     }
-    table = tables.table4(cases)
+    table = pairwise.table4(cases)
     chi2, df, p = stats.stuart_maxwell_from_groups(groups, shifted)
     assert table.iloc[0][["chi2", "df", "p"]].tolist() == pytest.approx([chi2, df, p])
     assert table.iloc[0]["p_adj"] == pytest.approx(p)  # one pair: a family of one
@@ -279,7 +279,7 @@ def test_table4_adjusts_the_family_of_pairs():
         m: pd.DataFrame({"case_id": [f"c{i}" for i in range(60)], "predicted_group": g})
         for m, g in shifted.items()
     }
-    table = tables.table4(cases, p_adjust="holm")
+    table = pairwise.table4(cases, p_adjust="holm")
     np.testing.assert_allclose(table["p_adj"], holm_by_hand(table["p"]))
     assert (table["significant"] == (table["p_adj"] < 0.05)).all() and (table.n == 60).all()
 
@@ -289,7 +289,7 @@ def test_sample_size_summary_by_hand():
         record("pma", "rl-unet", r, d, n)
         for r, d, n in [(0.90, 0.7, 60), (0.94, 0.8, 60), (0.97, 0.85, 180), (0.99, 0.87, 180)]
     ]
-    table = tables.sample_size_summary(records).set_index(["problem", "metric", "n"])
+    table = supplementary.sample_size_summary(records).set_index(["problem", "metric", "n"])
     row = table.loc[("pma", "rho", 60)]
     assert row["mean"] == pytest.approx(0.92) and row["min"] == 0.90 and row["max"] == 0.94
     assert row["sd"] == pytest.approx(np.std([0.90, 0.94], ddof=1)) and row["repeats"] == 2
@@ -315,7 +315,7 @@ def test_liver_per_case_dice_pools_slices():
         "rl-unet": frame([4, 1, 2], [5, 2, 4], [5, 4, 2], [11.0, 19.0, 6.0]),
         "seg-unet": frame([3, 2, 2], [4, 2, 2], [5, 4, 2], [9.0, 22.0, 4.0]),
     }
-    table = tables.comparison(cases).set_index(["level", "model"])
+    table = supplementary.comparison(cases).set_index(["level", "model"])
     # rl-unet, subject a: 2 * (4 + 1) / ((5 + 2) + (5 + 4)) = 10/16; subject b: 4/6
     assert table.loc[("case", "rl-unet"), "dice"] == pytest.approx((10 / 16 + 4 / 6) / 2)
     assert table.loc[("slice", "rl-unet"), "n"] == 3 and table.loc[("case", "rl-unet"), "n"] == 2

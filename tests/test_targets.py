@@ -12,13 +12,14 @@ import yaml
 
 from conftest import ROOT, TRAINING
 from rlnet import config as cfg
-from rlnet import io
+from rlnet import tsv
 from rlnet.models import MODEL_NAMES, build_model, model_family
 from rlnet.predict import predict
 from rlnet.prepare import Prepared
 from rlnet.training import targets
 from rlnet.training.data import CaseDataset
-from rlnet.training.loop import RunSpec, Trainer
+from rlnet.training.loop import Trainer
+from rlnet.training.run_spec import RunSpec
 
 #: The toy problem's pixel area (2 mm x 2 mm).
 PIXEL_MM2 = 4.0
@@ -137,7 +138,7 @@ def test_predictions_of_a_log1p_regressor_are_inverted(toy_prepared, tmp_path):
     with torch.no_grad():
         raw = model(torch.stack(images)).value.numpy().astype(float)
     np.testing.assert_allclose(table["prediction"], np.maximum(np.exp(raw) - 1, 0), rtol=1e-5)
-    assert (io.read_table(tmp_path / "pred/predictions.tsv")["prediction"] >= 0).all()
+    assert (tsv.read_table(tmp_path / "pred/predictions.tsv")["prediction"] >= 0).all()
 
 
 def test_model_family_matches_the_built_model():

@@ -14,7 +14,8 @@ from conftest import ROOT, TRAINING
 from rlnet.prepare import Prepared
 from rlnet.settings import Augment, parse
 from rlnet.training.data import CaseDataset, subset_indices
-from rlnet.training.loop import RunSpec, Trainer, TrainingError
+from rlnet.training.loop import Trainer, TrainingError
+from rlnet.training.run_spec import RunSpec
 
 AUGMENT = parse(Augment, TRAINING["augment"])
 

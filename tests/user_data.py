@@ -9,7 +9,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from conftest import REAL_CT, toy_case
-from rlnet import io
+from rlnet import io, itk, tsv
 from rlnet.biomarkers import agatston
 from rlnet.phantoms import heart
 
@@ -116,7 +116,7 @@ def write_dicom_slice(path: Path, plane: np.ndarray, geometry: io.Geometry) -> N
     writer.KeepOriginalImageUIDOn()
     writer.SetFileName(str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    io.keeps_locale(writer.Execute)(image)
+    itk.keeps_locale(writer.Execute)(image)
 
 
 def write_scans(study: Path) -> Path:
@@ -141,5 +141,5 @@ def write_scans(study: Path) -> Path:
         rows.append(
             {"case_id": f"scan{k}", "image": image, "candidate_mask": f"scan{k}_liver.nii.gz"}
         )
-    io.write_table(folder / "scans.tsv", pd.DataFrame(rows))
+    tsv.write_table(folder / "scans.tsv", pd.DataFrame(rows))
     return folder / "scans.tsv"

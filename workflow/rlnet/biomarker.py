@@ -15,7 +15,6 @@ Scores:
 import json
 from dataclasses import asdict, dataclass
 
-SCORES = ("measure", "agatston")
 #: Units of a ``measure`` score by spatial dimensions.
 MEASURE_UNITS = {2: "mm²", 3: "mm³"}
 AGATSTON_UNITS = "Agatston units"

@@ -189,11 +189,13 @@ def _phantoms_drawn(phantom_module: str | None) -> set[str]:
 
 
 def _other_phantoms(phantom_module: str | None) -> frozenset[str]:
-    """Phantom modules other than ``phantom_module`` (a module name under rlnet.phantoms)."""
+    """The registry's phantom modules other than ``phantom_module`` (a module name under
+    rlnet.phantoms); the modules the phantoms share (e.g. their geometry) stay in."""
     if phantom_module is None:
         return frozenset()
-    folder = module_file(PHANTOM_PACKAGE).parent
-    names = {f"{PHANTOM_PACKAGE}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
+    from rlnet.phantom_registry import PHANTOMS
+
+    names = {f"{PHANTOM_PACKAGE}.{p.module}" for p in PHANTOMS.values()}
     return frozenset(names - {f"{PHANTOM_PACKAGE}.{phantom_module}"})
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import io, metrics
+from rlnet import atomic, correlation, metrics, tsv
 from rlnet.localization import RULES
 from rlnet.prepare import Prepared
 
@@ -50,7 +50,7 @@ class PredictionError(ValueError):
 
 def load_predictions(path: str | Path, prepared: Prepared) -> pd.DataFrame:
     """Read predictions.tsv and check it against the prepared test set."""
-    table = io.read_table(path, required=("case_id", "subject_id", "reference", "prediction"))
+    table = tsv.read_table(path, required=("case_id", "subject_id", "reference", "prediction"))
     for column in ("reference", "prediction"):
         bad = table.loc[~np.isfinite(table[column].astype(float)), "case_id"].tolist()
         if bad:
@@ -125,15 +125,6 @@ def localization_metrics(
     return pd.DataFrame(rows)
 
 
-def _pearson_or_nan(reference: np.ndarray, prediction: np.ndarray) -> tuple[float, float, float]:
-    """metrics.pearson, or NaNs where r is undefined (a constant prediction from a collapsed
-    model is a result to report, not a reason to stop the pipeline)."""
-    try:
-        return metrics.pearson(reference, prediction)
-    except ValueError:
-        return float("nan"), float("nan"), float("nan")
-
-
 def _nan_mean(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else float("nan")
@@ -150,10 +141,6 @@ def _mean_with_ci(
         return {"value": nan, "ci_low": nan, "ci_high": nan, "n": 0, "n_undefined": 0}
     entry = _estimate(summary["mean"], _nan_mean, (values,), groups, n_boot, seed)
     return {**entry, "n_undefined": summary["n_undefined"]}
-
-
-def _rho(a: np.ndarray, b: np.ndarray) -> float:
-    return _pearson_or_nan(a, b)[0]
 
 
 def per_subject(per_case: pd.DataFrame) -> pd.DataFrame:
@@ -175,8 +162,8 @@ def patient_metrics(per_case: pd.DataFrame, n_boot: int, seed: int) -> dict[str,
     subjects = per_subject(per_case)
     ref = subjects["reference"].to_numpy(float)
     pred = subjects["prediction"].to_numpy(float)
-    r, low, high = _pearson_or_nan(ref, pred)
-    entry = _estimate(r, _rho, (ref, pred), None, n_boot, seed)
+    r, low, high = metrics.pearson(ref, pred)
+    entry = _estimate(r, correlation.pearson_r, (ref, pred), None, n_boot, seed)
     out = {"rho_patient": {**entry, "fisher_ci_low": low, "fisher_ci_high": high}}
     if "dice" in subjects:
         positive = subjects[subjects["n_ref"] > 0]
@@ -259,9 +246,9 @@ def evaluate(
         "bootstrap": {"resamples": n_boot, "seed": seed, "unit": "subject"},
         "metrics": {},
     }
-    r, low, high = _pearson_or_nan(ref, pred)
+    r, low, high = metrics.pearson(ref, pred)
     record["metrics"]["rho"] = {
-        **_estimate(r, _rho, (ref, pred), subjects, n_boot, seed),
+        **_estimate(r, correlation.pearson_r, (ref, pred), subjects, n_boot, seed),
         "fisher_ci_low": low,
         "fisher_ci_high": high,
     }
@@ -315,5 +302,5 @@ def write(
     record: dict, per_case: pd.DataFrame, json_path: str | Path, cases_path: str | Path
 ) -> None:
     """Write the metrics JSON and the per-case TSV atomically."""
-    io.write_json(json_path, record)
-    io.write_table(cases_path, per_case)
+    atomic.write_json(json_path, record)
+    tsv.write_table(cases_path, per_case)

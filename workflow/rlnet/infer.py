@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import io, roi_qc
+from rlnet import io, roi_qc, tsv
 from rlnet.predict import predict
 from rlnet.prepare import Prepared, prepare
 from rlnet.scans import ScansError, check_not_labels, parse_slices, where
@@ -146,7 +146,7 @@ def _volume_totals(table: pd.DataFrame, scans: pd.DataFrame) -> pd.DataFrame:
 def _roi_columns(prepared: Path, table: pd.DataFrame, out_dir: Path) -> tuple[pd.DataFrame, ...]:
     """A 3D problem's ROI QC (roi.tsv's table) and the ROI columns of predictions.tsv; each
     doubtful ROI warned about by name."""
-    cases = io.read_table(prepared / "cases.tsv").set_index("case_id").loc[table["internal"]]
+    cases = tsv.read_table(prepared / "cases.tsv").set_index("case_id").loc[table["internal"]]
     cases = cases.reset_index().assign(case_id=table["case_id"].to_numpy())
     cases["roi_note"] = cases["roi_note"].astype(object).fillna("")
     qc = roi_qc.roi_table(cases).drop(columns="split")
@@ -258,15 +258,15 @@ def _assemble(
         qc, roi_columns = _roi_columns(work / "prepared", table, out_dir)
         table = pd.concat([table.reset_index(drop=True), roi_columns], axis=1)
         columns += list(roi_columns.columns)
-        io.write_table(result / "roi.tsv", qc)
+        tsv.write_table(result / "roi.tsv", qc)
         meta = Prepared.load(work / "prepared").meta
         spacing = tuple(meta["grid"]["spacing"])
         roi_qc.draw_montage(qc, tuple(meta["roi"]["size"]), spacing, result / "roi.png")
     else:
         if (scans["ndim"] == 3).any():
-            io.write_table(result / "volumes.tsv", _volume_totals(table, scans))
+            tsv.write_table(result / "volumes.tsv", _volume_totals(table, scans))
         table["slice"] = [int(z) if pd.notna(z) else "" for z in table["slice"]]
         columns.insert(0, "slice")
     table = table.loc[:, ["case_id", "image", *columns, "map"]]
-    io.write_table(result / "predictions.tsv", table)
+    tsv.write_table(result / "predictions.tsv", table)
     return table

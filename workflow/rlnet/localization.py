@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlnet import io
+from rlnet import atomic
 
 #: The rules ``binarise`` knows.
 RULES = ("area", "threshold")
@@ -48,5 +48,5 @@ def save_all(path: str | Path, masks: dict[str, np.ndarray]) -> None:
     missing = set(RULES) - set(masks)
     if missing:
         raise ValueError(f"{path}: no masks for rule(s) {sorted(missing)}")
-    with io.atomic_path(path) as tmp, open(tmp, "wb") as handle:
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **{rule: np.asarray(masks[rule], np.uint8) for rule in RULES})

@@ -1,22 +1,25 @@
 """Agreement and localisation metrics of the paper's Sec. II-F (Table II).
 
-Regression: Pearson rho with its Fisher-z 95% CI (scipy), ICC(A,1). Risk groups (CAC): linearly
-weighted Cohen's kappa over all groups (statsmodels), accuracy. Localisation: Dice and the
+Regression: Pearson rho with its Fisher-z 95% CI (scipy, through :mod:`rlnet.correlation` and its
+rule for an undefined r), ICC(A,1). Risk groups (CAC): linearly weighted Cohen's kappa over all
+groups (statsmodels), accuracy. Localisation: Dice and the
 (average) Hausdorff distance exactly as SimpleITK's ``HausdorffDistanceImageFilter`` defines them
 (the average distance is the mean of the two directed mean distances).
 
 Arrays are numpy (z, y, x) / (y, x); a spacing tuple is in mm in the same axis order (it is
 reversed once, at the SimpleITK boundary). Undefined cases (an empty mask for Hausdorff, a kappa
-whose chance agreement is 1) return NaN rather than raising, so that a metrics rule never crashes
-on one bad prediction; aggregate with :func:`nan_summary`, which reports how many were undefined.
+whose chance agreement is 1, r of a constant) return NaN rather than raising, so that a metrics
+rule never crashes on one bad prediction; aggregate with :func:`nan_summary`, which reports how
+many were undefined.
 """
 
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import stats as sstats
 from statsmodels.stats.inter_rater import cohens_kappa
+
+from rlnet import correlation
 
 #: Pixels kept around the bounding box of a | b before calling SimpleITK (distances unchanged).
 CROP_MARGIN = 1
@@ -79,17 +82,14 @@ def pearson(reference: Sequence[float], prediction: Sequence[float]) -> tuple[fl
     """(r, low, high): Pearson r and its Fisher-z 95% CI, tanh(atanh r -+ 1.96 / sqrt(n - 3)),
     from ``scipy.stats.pearsonr(...).confidence_interval``.
 
-    Needs n >= 3 and non-constant inputs (ValueError otherwise: r is undefined, or always +-1
-    for two points). n = 3 gives the whole range (-1, 1) (the standard error of atanh r is
-    infinite); |r| = 1 gives (r, r).
+    NaNs where r is undefined (fewer than 3 pairs or a constant input: the rule of
+    :mod:`rlnet.correlation`); ValueError for unpaired or non-finite input. n = 3 gives the
+    whole range (-1, 1) (the standard error of atanh r is infinite); |r| = 1 gives (r, r).
     """
     ref, pred = _paired("reference", reference, "prediction", prediction)
-    if ref.size < 3:
-        raise ValueError(f"pearson needs n >= 3, got n = {ref.size}")
-    for name, arr in (("reference", ref), ("prediction", pred)):
-        if np.ptp(arr) == 0:
-            raise ValueError(f"{name} is constant: Pearson r is undefined")
-    result = sstats.pearsonr(ref, pred)
+    result = correlation.pearsonr(ref, pred)
+    if result is None:
+        return float("nan"), float("nan"), float("nan")
     ci = result.confidence_interval(confidence_level=0.95)
     return float(result.statistic), float(ci.low), float(ci.high)
 
@@ -251,7 +251,7 @@ def bootstrap_replicates(
     order draw the same resamples, so replicates of several runs on one test set pair up.
     """
     if not arrays:
-        raise ValueError("bootstrap_ci needs at least one array")
+        raise ValueError("bootstrap_replicates needs at least one array")
     data = [np.asarray(arr) for arr in arrays]
     n_rows = len(data[0])
     if any(len(arr) != n_rows for arr in data):
@@ -280,19 +280,3 @@ def percentile_ci(replicates: Sequence[float], alpha: float = 0.05) -> tuple[flo
         raise ValueError(f"need 0 < alpha < 1, got {alpha}")
     low, high = np.quantile(np.asarray(replicates, dtype=float), [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
-
-
-def bootstrap_ci(
-    statistic: Callable[..., float],
-    *arrays: Sequence[float],
-    groups: Sequence[object] | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float]:
-    """Percentile bootstrap (1 - alpha) CI of ``statistic(*arrays)``, resampling subjects
-    (:func:`bootstrap_replicates`, :func:`percentile_ci`); deterministic for a seed."""
-    if n_boot < 1 or not 0 < alpha < 1:
-        raise ValueError(f"need n_boot >= 1 and 0 < alpha < 1, got {n_boot}, {alpha}")
-    replicates = bootstrap_replicates(statistic, *arrays, groups=groups, n_boot=n_boot, seed=seed)
-    return percentile_ci(replicates, alpha)

@@ -86,6 +86,11 @@ def model_family(name: str) -> str:
     return model(name).family
 
 
+def in_table_order(models) -> list[str]:
+    """``models`` (names) in the registry's order, that of the tables and figures."""
+    return sorted(models, key=list(MODELS).index)
+
+
 def comparison(models: list[str]) -> list[tuple[str, str]]:
     """(RL model, segmentation model) pairs on one backbone among ``models``: the paper's
     RL-Net against a U-Net trained with masks."""

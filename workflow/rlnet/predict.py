@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from rlnet import biomarkers, grid, io
+from rlnet import atomic, biomarkers, grid, io, tsv
 from rlnet.localization import RULES, binarise, save_all
 from rlnet.models import build_model
 from rlnet.prepare import Prepared
@@ -186,12 +186,14 @@ def predict(
     table["map"] = ""
     # Direct regressors localize nothing: an empty array and an empty maps/ keep the declared
     # outputs uniform.
-    io.save_npy(out_dir / "localization.npy", maps if maps is not None else np.zeros(0, np.uint8))
+    atomic.save_npy(
+        out_dir / "localization.npy", maps if maps is not None else np.zeros(0, np.uint8)
+    )
     (out_dir / "maps").mkdir(parents=True, exist_ok=True)
     if maps is not None:
         for k, index in enumerate(indices):
             path = out_dir / "maps" / f"{table.loc[k, 'case_id']}.nii.gz"
             _write_map(prepared, index, maps[k], path)
             table.loc[k, "map"] = str(path)
-    io.write_table(out_dir / "predictions.tsv", table)
+    tsv.write_table(out_dir / "predictions.tsv", table)
     return table

@@ -43,8 +43,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
 
+from rlnet import atomic, heart_search, io, tsv
 from rlnet import grid as grids
-from rlnet import heart_search, io
 from rlnet.candidates import hu_candidates
 from rlnet.datasets.manifest import format_spacing, parse_roi_center, parse_spacing
 from rlnet.split import SPLITS
@@ -311,7 +311,7 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
         table["roi_confidence"] = [c.heart.confidence for c in prepared]
         table["roi_note"] = [c.heart.note for c in prepared]
         table["has_heart"] = [int(c.heart_region is not None) for c in prepared]
-    io.write_table(folder / "cases.tsv", table)
+    tsv.write_table(folder / "cases.tsv", table)
     meta = {
         "spatial_dims": dims,
         "shape": list(grid.shape),
@@ -321,7 +321,7 @@ def _prepare_into(manifest, split, problem, folder: Path) -> pd.DataFrame:
         "roi": problem.get("roi"),
         "n_cases": n,
     }
-    io.write_json(folder / "meta.json", meta)
+    atomic.write_json(folder / "meta.json", meta)
     return table
 
 
@@ -352,7 +352,7 @@ class Prepared:
             images=np.load(folder / "images.npy", mmap_mode="r"),
             candidates=np.load(folder / "candidates.npy", mmap_mode="r"),
             masks=np.load(folder / "masks.npy", mmap_mode="r"),
-            cases=io.read_table(folder / "cases.tsv"),
+            cases=tsv.read_table(folder / "cases.tsv"),
             meta=json.loads((folder / "meta.json").read_text()),
             heart=_heart_array(folder / "heart.npy"),
         )

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlnet import __version__, codebase, io
+from rlnet import __version__, atomic, codebase
 
 SUFFIX = ".prov.json"
 #: Keys every record holds; a record lacking one is damaged.
@@ -133,18 +133,18 @@ def write_records(
         "code": code_version(stage, phantom_module),
         "inputs": [{"path": str(p), "sha256": sha256(p)} for p in expand(inputs)],
     }
-    template = io.json_text({"file": file_slot, "sha256": hash_slot, **common})
+    template = atomic.json_text({"file": file_slot, "sha256": hash_slot, **common})
     file_slot, hash_slot = (json.dumps(slot) for slot in (file_slot, hash_slot))
     for output in outputs:
         text = template.replace(file_slot, json.dumps(str(output)), 1)
-        io.write_text(sidecar(output), text.replace(hash_slot, json.dumps(sha256(output)), 1))
+        atomic.write_text(sidecar(output), text.replace(hash_slot, json.dumps(sha256(output)), 1))
     for table, files in listed.items():
         folders: dict[Path, dict[str, str]] = {}
         for path in files:
             folders.setdefault(path.parent, {})[path.name] = sha256(path)
         for folder, hashes in folders.items():
             record = {"table": str(table), FILES_KEY: hashes, **common}
-            io.write_text(shared_record(folder, table), io.json_text(record))
+            atomic.write_text(shared_record(folder, table), atomic.json_text(record))
 
 
 class AuditError(ValueError):
@@ -253,7 +253,7 @@ class HashCache:
     def save(self) -> None:
         """Write the cache (atomically); nothing when it has no file."""
         if self.path is not None and self.path.parent.is_dir():
-            io.write_json(self.path, self.entries)
+            atomic.write_json(self.path, self.entries)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import heart_search, io
+from rlnet import atomic, heart_search, io, tsv
 from rlnet.prepare import Prepared
 
 #: Cases drawn in the montage (doubtful ones first).
@@ -91,7 +91,7 @@ def draw_montage(
         flag = " DOUBTFUL" if case.flag else ""
         axial.set_title(f"{case.case_id} {case.roi_confidence:.2f}{flag}", fontsize=7, loc="left")
     fig.tight_layout()
-    with io.atomic_path(path) as tmp:
+    with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80)
     plt.close(fig)
 
@@ -106,5 +106,5 @@ def roi_qc(
     table = roi_table(prepared.cases)
     grid_spacing = tuple(prepared.meta["grid"]["spacing"])
     draw_montage(table, tuple(prepared.meta["roi"]["size"]), grid_spacing, montage_path)
-    io.write_table(table_path, table)
+    tsv.write_table(table_path, table)
     return table

@@ -20,7 +20,8 @@ from scipy.sparse.csgraph import connected_components
 from statsmodels.stats.contingency_tables import SquareTable
 from statsmodels.stats.multitest import multipletests
 
-from rlnet.metrics import _finite_1d, _groups, _paired, pearson
+from rlnet.correlation import pearson_r
+from rlnet.metrics import _finite_1d, _groups, _paired
 
 #: Adjustments of a family of p-values (config ``evaluation.p_adjust``): statsmodels
 #: ``multipletests`` method names, or ``none``.
@@ -93,12 +94,13 @@ def williams_from_data(
     reference: Sequence[float], prediction_a: Sequence[float], prediction_b: Sequence[float]
 ) -> tuple[float, float]:
     """:func:`williams_test` of r(reference, a) vs r(reference, b) on the same subjects;
-    (NaN, NaN) for 3 subjects, where each r is defined but the test has no degree of freedom."""
+    (NaN, NaN) where an r is undefined (fewer than 3 subjects, a constant input:
+    :mod:`rlnet.correlation`) or, with 3 subjects, the test has no degree of freedom."""
     ref, a = _paired("reference", reference, "prediction_a", prediction_a)
     _, b = _paired("reference", ref, "prediction_b", prediction_b)
-    if ref.size == 3:
+    r_jk, r_jh, r_kh = pearson_r(ref, a), pearson_r(ref, b), pearson_r(a, b)
+    if ref.size <= 3 or not np.isfinite([r_jk, r_jh, r_kh]).all():
         return float("nan"), float("nan")
-    r_jk, r_jh, r_kh = pearson(ref, a)[0], pearson(ref, b)[0], pearson(a, b)[0]
     return williams_test(r_jk, r_jh, r_kh, ref.size)
 
 

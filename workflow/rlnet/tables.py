@@ -1,4 +1,5 @@
-"""The paper's tables from metrics and per-case results.
+"""Table II of the paper from the metrics records (rlnet.evaluate); Tables III and IV are
+:mod:`rlnet.pairwise`, the supplementary tables :mod:`rlnet.supplementary`.
 
 Table II: every metric of every model per problem (TSV long format + Markdown + LaTeX), one row
 per (problem, model, metric). ``value`` is the test-set estimate: one run's, or for a model
@@ -8,21 +9,9 @@ several runs, the bootstrap of the mean over runs, every run's metric computed o
 resampled subjects (rlnet.evaluate keeps each run's replicates and a key of the resamples). The
 interval covers the test-set sampling only; ``sd_runs``, ``min_runs`` and ``max_runs`` give the
 spread between training runs (``runs`` of them), which it does not cover.
-Table III (per problem): every pair of models: Williams's test on rho, Wilcoxon's signed-rank
-test on Dice (cases with a non-empty reference mask) and on the average Hausdorff distance (px),
-paired by case, and the paper's Kruskal-Wallis then Dunn (unpaired) beside them; every family
-of pairwise p-values (one test on one metric over all pairs) adjusted (``evaluation.p_adjust``,
-Holm by default). Where a subject has several test cases (liver: slices of a patient) the tests
-run on subjects, the independent units: per-subject sums of reference and prediction, the Dice
-of the subject's pooled pixels, the mean Hausdorff distance of its slices.
 Problems appear in the order of the records given (the config's order).
-Table IV (per Agatston problem): Stuart-Maxwell on the risk groups of every pair of models,
-adjusted as Table III.
-Supplementary: an RL and a segmentation model per slice and per subject (the paper's liver
-comparison; its tests are Table III's); the sample-size summary (Fig. 13).
 """
 
-import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -31,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import io, metrics, stats
-from rlnet.model_registry import BASELINES, MODEL_LABELS
+from rlnet import metrics
+from rlnet.model_registry import BASELINES, MODEL_LABELS, in_table_order
 
 #: Table II rows: metric key in the metrics JSON -> label (rlnet.evaluate defines them).
 METRIC_LABELS: dict[str, str] = {
@@ -88,10 +77,6 @@ CI_NOTE = (
     "of their mean, every run scored on the same resampled subjects): the test-set sampling, "
     "not the spread between training runs."
 )
-
-
-def _model_order(models: Sequence[str]) -> list[str]:
-    return sorted(models, key=lambda m: list(MODEL_LABELS).index(m))
 
 
 def _long(records: Sequence[dict]) -> pd.DataFrame:
@@ -207,7 +192,7 @@ def notes(table: pd.DataFrame, rule: str | None = None) -> list[str]:
         lines.append(
             f"Mean over training runs ({runs}) [its 95% CI]; sd (min to max): the spread over runs."
         )
-    free = [MODEL_LABELS[m] for m in _model_order(set(table["model"]) & set(BASELINES))]
+    free = [MODEL_LABELS[m] for m in in_table_order(set(table["model"]) & set(BASELINES))]
     if free:
         lines.append(
             f"No learning, fitted on the training split only: {', '.join(free)}; "
@@ -219,7 +204,7 @@ def notes(table: pd.DataFrame, rule: str | None = None) -> list[str]:
 
 
 def _wide(table: pd.DataFrame) -> tuple[list[str], list[tuple[str, str, dict[str, str]]]]:
-    models = _model_order(table["model"].unique())
+    models = in_table_order(table["model"].unique())
     body = []
     for (problem, metric), group in table.groupby(["problem", "metric"], sort=False):
         digits = 2 if metric.startswith("avg_hausdorff") or metric == "agatston_fp" else 3
@@ -257,219 +242,6 @@ def to_latex(table: pd.DataFrame, rule: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: The localization metrics Table III tests, per unit: (per-case column, Table III name).
-TESTED = (("dice", "dice"), ("avg_hausdorff_px", "dh"))
-
-
-def _aligned(cases: dict[str, pd.DataFrame], models: list[str], column: str) -> pd.DataFrame:
-    """One column of the models' per-case tables, aligned on case_id (inner join)."""
-    frames = [cases[m].set_index("case_id")[column].rename(m) for m in models]
-    return pd.concat(frames, axis=1, join="inner")
-
-
-def _localized(table: pd.DataFrame) -> pd.DataFrame:
-    """The per-case rows whose reference mask is not empty (all rows without ``n_ref``): an
-    empty reference gives Dice 1 to any empty prediction."""
-    return table[table["n_ref"] > 0] if "n_ref" in table else table
-
-
-def _several_per_subject(table: pd.DataFrame) -> bool:
-    """Whether some subject has several test cases (the tests then run on subjects)."""
-    return bool(table["subject_id"].duplicated().any())
-
-
-def unit_values(table: pd.DataFrame, by_subject: bool) -> pd.DataFrame:
-    """One model's values per test unit (index: case_id, or subject_id when ``by_subject``):
-    reference and prediction (per subject: summed), and where the table has them Dice and the
-    average Hausdorff distance (px) of the units with a non-empty reference, NaN elsewhere (per
-    subject: the Dice of the pooled pixels, or the mean of the cases' Dice without pixel counts;
-    the mean of the defined distances)."""
-    if not by_subject:
-        units = table.set_index("case_id")[["reference", "prediction"]].copy()
-        for column, _ in TESTED:
-            if column in table:
-                positive = _localized(table).set_index("case_id")[column]
-                units[column] = positive.reindex(units.index)
-        return units
-    units = table.groupby("subject_id", sort=True)[["reference", "prediction"]].sum()
-    positive = _localized(table)
-    if "dice" in table:
-        groups = positive.groupby("subject_id", sort=True)
-        if {"inter", "n_pred", "n_ref"} <= set(table.columns):
-            counts = groups[["inter", "n_pred", "n_ref"]].sum()
-            dice = pd.Series(
-                [metrics.pooled_dice(c.inter, c.n_pred, c.n_ref) for c in counts.itertuples()],
-                index=counts.index,
-            )
-        else:
-            dice = groups["dice"].mean()
-        units["dice"] = dice.reindex(units.index)
-    if "avg_hausdorff_px" in table:
-        distance = positive.groupby("subject_id", sort=True)["avg_hausdorff_px"].mean()
-        units["avg_hausdorff_px"] = distance.reindex(units.index)
-    return units
-
-
-def _dunn(units: dict[str, pd.DataFrame], column: str, alpha: float):
-    """(Kruskal-Wallis p, unadjusted pairwise Dunn p or None when Kruskal-Wallis does not
-    reject) over the models with values in ``column``; (NaN, None) with fewer than two."""
-    groups = {m: u[column].dropna().to_numpy(float) for m, u in units.items() if column in u}
-    groups = {m: v for m, v in groups.items() if v.size}
-    if len(groups) < 2:
-        return float("nan"), None
-    _, p, pairwise = stats.kruskal_dunn(groups, None)
-    return p, (pairwise if p < alpha else None)
-
-
-def _pair(units: dict[str, pd.DataFrame], a: str, b: str, tests: dict) -> dict:
-    """One row of Table III before adjustment: Williams on rho, and per localization metric the
-    paired means, Wilcoxon and (the paper's) Dunn p of models a and b."""
-    joined = pd.concat(
-        [units[a][["reference", "prediction"]], units[b]["prediction"].rename("prediction_b")],
-        axis=1,
-        join="inner",
-    )
-    reference = joined["reference"]
-    rho_a = _rho_or_nan(reference, joined["prediction"])
-    rho_b = _rho_or_nan(reference, joined["prediction_b"])
-    t, p = (np.nan, np.nan)
-    if np.isfinite(rho_a) and np.isfinite(rho_b):
-        t, p = stats.williams_from_data(reference, joined["prediction"], joined["prediction_b"])
-    row = {"model_a": a, "model_b": b, "n": len(joined), "rho_a": rho_a, "rho_b": rho_b}
-    row.update({"williams_t": t, "p_rho": p})
-    for column, name in TESTED:
-        pairs = pd.DataFrame(columns=["a", "b"], dtype=float)
-        if column in units[a] and column in units[b]:
-            pairs = pd.concat([units[a][column], units[b][column]], axis=1, join="inner")
-            pairs = pairs.set_axis(["a", "b"], axis=1).dropna()
-        p_wilcoxon, n_pairs = (
-            stats.wilcoxon_paired(pairs["a"], pairs["b"]) if len(pairs) else (np.nan, 0)
-        )
-        p_kw, pairwise = tests[column]
-        dunn = pairwise is not None and a in pairwise.index and b in pairwise.index
-        row.update(
-            {
-                f"{name}_a": pairs["a"].mean() if n_pairs else np.nan,
-                f"{name}_b": pairs["b"].mean() if n_pairs else np.nan,
-                f"n_{name}": n_pairs,
-                f"wilcoxon_{name}_p": p_wilcoxon,
-                f"kw_{name}_p": p_kw if column in units[a] and column in units[b] else np.nan,
-                f"dunn_{name}_p": float(pairwise.loc[a, b]) if dunn else np.nan,
-            }
-        )
-    return row
-
-
-def table3(
-    cases: dict[str, pd.DataFrame], p_adjust: str = "holm", alpha: float = 0.05
-) -> pd.DataFrame:
-    """Every pair of models, on the test units (subjects where a subject has several cases,
-    cases otherwise: ``unit``): Williams on rho; Wilcoxon signed-rank (paired) and the paper's
-    Dunn after Kruskal-Wallis on Dice and dH (px). Each family (a test on a metric, over all
-    pairs) is adjusted by ``p_adjust`` (``*_adj``); ``sig_*`` marks adjusted p < alpha of the
-    paired tests (Williams, Wilcoxon)."""
-    models = _model_order(list(cases))
-    by_subject = _several_per_subject(cases[models[0]])
-    units = {m: unit_values(cases[m], by_subject) for m in models}
-    tests = {column: _dunn(units, column, alpha) for column, _ in TESTED}
-    rows = [_pair(units, a, b, tests) for a, b in itertools.combinations(models, 2)]
-    table = pd.DataFrame(rows)
-    table.insert(2, "unit", "subject" if by_subject else "case")
-    families = ["p_rho"] + [f"{test}_{n}_p" for _, n in TESTED for test in ("wilcoxon", "dunn")]
-    for family in families:
-        table[f"{family}_adj"] = stats.adjust_pvalues(table[family].to_numpy(float), p_adjust)
-    table["sig_rho"] = (table["p_rho_adj"] < alpha).astype(int)
-    for _, name in TESTED:
-        table[f"sig_{name}"] = (table[f"wilcoxon_{name}_p_adj"] < alpha).astype(int)
-    table["p_adjust"] = p_adjust
-    return table
-
-
-def table4(
-    cases: dict[str, pd.DataFrame], alpha: float = 0.05, p_adjust: str = "holm"
-) -> pd.DataFrame:
-    """Stuart-Maxwell chi2, df, p on the risk groups of every pair of models (one Agatston
-    problem), p adjusted over the pairs by ``p_adjust`` (``p_adj``; ``significant``: p_adj <
-    alpha). The cases are paired: one risk group per case from each model."""
-    models = _model_order(list(cases))
-    groups = _aligned(cases, models, "predicted_group")
-    rows = []
-    for a, b in itertools.combinations(models, 2):
-        chi2, df, p = stats.stuart_maxwell_from_groups(
-            groups[a].to_numpy(int), groups[b].to_numpy(int)
-        )
-        rows.append({"model_a": a, "model_b": b, "n": len(groups), "chi2": chi2, "df": df, "p": p})
-    table = pd.DataFrame(rows)
-    table["p_adj"] = stats.adjust_pvalues(table["p"].to_numpy(float), p_adjust)
-    table["significant"] = (table["p_adj"] < alpha).astype(int)
-    table["p_adjust"] = p_adjust
-    return table
-
-
-def _rho_or_nan(reference: Sequence[float], prediction: Sequence[float]) -> float:
-    """Pearson r, or NaN where it is undefined (fewer than 3 pairs or a constant input)."""
-    ref, pred = np.asarray(reference, float), np.asarray(prediction, float)
-    if ref.size < 3 or ref.std() == 0 or pred.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ref, pred)[0, 1])
-
-
-def comparison(cases: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per slice and per case (subject): n, rho and mean Dice of each model (the paper's liver
-    comparison of RL and segmentation). Descriptive: the tests, on subjects, are Table III's.
-
-    The per-case Dice pools a subject's slices, from the per-slice intersection and sizes
-    (``inter``, ``n_pred``, ``n_ref``): 2 sum(inter) / (sum(n_pred) + sum(n_ref)).
-    """
-    rows = []
-    for m in _model_order(list(cases)):
-        t = cases[m]
-        subject = t.groupby("subject_id")[["reference", "prediction"]].sum()
-        sizes = t.groupby("subject_id")[["inter", "n_pred", "n_ref"]].sum()
-        dice_case = [metrics.pooled_dice(s.inter, s.n_pred, s.n_ref) for s in sizes.itertuples()]
-        for level, ref, pred, dice in (
-            ("slice", t["reference"], t["prediction"], t["dice"].to_numpy(float)),
-            ("case", subject["reference"], subject["prediction"], np.asarray(dice_case, float)),
-        ):
-            rows.append(
-                {
-                    "level": level,
-                    "model": m,
-                    "n": len(ref),
-                    "rho": _rho_or_nan(ref, pred),
-                    "dice": float(np.nanmean(dice)),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def sample_size_summary(records: Sequence[dict]) -> pd.DataFrame:
-    """Per problem x training size: mean, min, max, sd over repeats of rho (and Dice)."""
-    rows = []
-    for record in records:
-        for metric in ("rho", "dice"):
-            if metric in record["metrics"]:
-                rows.append(
-                    {
-                        "problem": record["problem"],
-                        "n": record["n_train"],
-                        "metric": metric,
-                        "value": record["metrics"][metric]["value"],
-                    }
-                )
-    long = pd.DataFrame(rows)
-    summary = long.groupby(["problem", "metric", "n"])["value"].agg(
-        mean="mean", min="min", max="max", sd="std", repeats="count"
-    )
-    return summary.reset_index()
-
-
 def read_records(paths: Sequence[str | Path]) -> list[dict]:
     """Metrics JSONs."""
     return [json.loads(Path(p).read_text()) for p in paths]
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write a rendering (Markdown, LaTeX) atomically."""
-    with io.atomic_path(path) as tmp:
-        tmp.write_text(text)

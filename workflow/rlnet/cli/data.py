@@ -36,12 +36,12 @@ log = logging.getLogger("rlnet")
     out("--table", listed=True),
 )
 def synthesize(a: argparse.Namespace) -> None:
-    from rlnet import io
+    from rlnet import tsv
     from rlnet.datasets import synthesis, synthetic
 
     indices = synthetic.shard_range(a.settings, a.shard_size, a.shard)
     table = synthesis.write_shard(a.phantom, a.settings, a.seed, indices, a.out_dir, agatston_kw(a))
-    io.write_table(a.table, table)
+    tsv.write_table(a.table, table)
     log.info("%s shard %d: %d cases -> %s", a.phantom, a.shard, len(table), a.table)
 
 
@@ -54,11 +54,11 @@ def synthesize(a: argparse.Namespace) -> None:
     out("--table", listed=True),
 )
 def import_lits(a: argparse.Namespace) -> None:
-    from rlnet import io
+    from rlnet import tsv
     from rlnet.datasets import lits
 
     table = lits.import_lits(a.volumes, a.segmentations, a.out_dir)
-    io.write_table(a.table, table)
+    tsv.write_table(a.table, table)
     log.info(
         "LiTS: %d tumour slices of %d volumes -> %s",
         len(table),
@@ -97,12 +97,12 @@ def import_cac_table(a: argparse.Namespace) -> None:
 def _import_table(a: argparse.Namespace, run_importer) -> None:
     """Run a table importer: record the files the user's table names (provenance inputs),
     write the manifest it returns to --table."""
-    from rlnet import io
+    from rlnet import tsv
     from rlnet.datasets.manifest_files import manifest_files
 
     a.files = [Path(f) for f in manifest_files(a.source)]
     table = run_importer()
-    io.write_table(a.table, table)
+    tsv.write_table(a.table, table)
     log.info("%s: %d cases -> %s", a.stage, len(table), a.table)
 
 
@@ -126,7 +126,7 @@ def _import_table(a: argparse.Namespace, run_importer) -> None:
     out("--out"),
 )
 def manifest(a: argparse.Namespace) -> None:
-    from rlnet import io
+    from rlnet import tsv
     from rlnet.datasets import manifest, synthetic
 
     if "manifest" in a.source:
@@ -138,7 +138,7 @@ def manifest(a: argparse.Namespace) -> None:
         if a.needs_masks:
             manifest.require_masks(table, origin)
         table = manifest.check_headers(table, origin, a.spatial_dims)
-    io.write_table(a.out, table)
+    tsv.write_table(a.out, table)
     log.info("manifest: %d cases, %d subjects -> %s", len(table), table.subject_id.nunique(), a.out)
 
 
@@ -159,12 +159,12 @@ def manifest(a: argparse.Namespace) -> None:
     out("--report"),
 )
 def split(a: argparse.Namespace) -> None:
-    from rlnet import io
     from rlnet import split as splitting
+    from rlnet import tsv
     from rlnet.datasets.manifest import validate
 
     source = a.source_name or a.manifest
-    table = validate(io.read_table(a.manifest), source, check_files=False)
+    table = validate(tsv.read_table(a.manifest), source, check_files=False)
     fractions = (a.split["train"], a.split["val"], a.split["test"])
     strata = a.split.get("strata", splitting.default_strata(a.biomarker.risk_groups))
     try:
@@ -178,8 +178,8 @@ def split(a: argparse.Namespace) -> None:
         )
     except splitting.SplitError as err:
         raise splitting.SplitError(f"{source} (problem {a.biomarker.problem}): {err}") from err
-    io.write_table(a.out, result)
-    io.write_table(a.report, splitting.report(result))
+    tsv.write_table(a.out, result)
+    tsv.write_table(a.report, splitting.report(result))
     log.info("split: %s", result.split.value_counts().to_dict())
 
 
@@ -196,12 +196,12 @@ def split(a: argparse.Namespace) -> None:
     out("--out-dir"),
 )
 def prepare(a: argparse.Namespace) -> None:
-    from rlnet import io
     from rlnet import prepare as preparing
+    from rlnet import tsv
     from rlnet.datasets.manifest import validate
 
-    table = validate(io.read_table(a.manifest), a.manifest)
-    cases = preparing.prepare(table, io.read_table(a.split), a.problem_settings, a.out_dir)
+    table = validate(tsv.read_table(a.manifest), a.manifest)
+    cases = preparing.prepare(table, tsv.read_table(a.split), a.problem_settings, a.out_dir)
     log.info("prepared %d cases -> %s", len(cases), a.out_dir)
 
 

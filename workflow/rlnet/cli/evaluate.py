@@ -60,11 +60,11 @@ def metrics(a: argparse.Namespace) -> None:
 
 def _read_cases(models: list[str], paths: list[Path]) -> dict:
     """{model: its per-case table}; ValueError when the lists differ in length."""
-    from rlnet import io
+    from rlnet import tsv
 
     if len(models) != len(paths):
         raise ValueError(f"{len(models)} --models for {len(paths)} --cases files")
-    return {model: io.read_table(path) for model, path in zip(models, paths, strict=True)}
+    return {model: tsv.read_table(path) for model, path in zip(models, paths, strict=True)}
 
 
 @stage(
@@ -76,13 +76,13 @@ def _read_cases(models: list[str], paths: list[Path]) -> dict:
     out("--latex"),
 )
 def table2(a: argparse.Namespace) -> None:
-    from rlnet import io, tables
+    from rlnet import atomic, tables, tsv
 
     records = tables.read_records(a.metrics)
     table, rule = tables.table2(records), tables.localization_rule(records)
-    io.write_table(a.tsv, table)
-    tables.write_text(a.markdown, tables.to_markdown(table, rule))
-    tables.write_text(a.latex, tables.to_latex(table, rule))
+    tsv.write_table(a.tsv, table)
+    atomic.write_text(a.markdown, tables.to_markdown(table, rule))
+    atomic.write_text(a.latex, tables.to_latex(table, rule))
 
 
 @stage(
@@ -94,10 +94,10 @@ def table2(a: argparse.Namespace) -> None:
     out("--out"),
 )
 def table3(a: argparse.Namespace) -> None:
-    from rlnet import io, tables
+    from rlnet import pairwise, tsv
 
     cases = _read_cases(a.models, a.cases)
-    io.write_table(a.out, tables.table3(cases, a.p_adjust, a.alpha))
+    tsv.write_table(a.out, pairwise.table3(cases, a.p_adjust, a.alpha))
 
 
 @stage(
@@ -109,10 +109,10 @@ def table3(a: argparse.Namespace) -> None:
     out("--out"),
 )
 def table4(a: argparse.Namespace) -> None:
-    from rlnet import io, tables
+    from rlnet import pairwise, tsv
 
     cases = _read_cases(a.models, a.cases)
-    io.write_table(a.out, tables.table4(cases, a.alpha, a.p_adjust))
+    tsv.write_table(a.out, pairwise.table4(cases, a.alpha, a.p_adjust))
 
 
 @stage(
@@ -122,9 +122,9 @@ def table4(a: argparse.Namespace) -> None:
     out("--out"),
 )
 def comparison(a: argparse.Namespace) -> None:
-    from rlnet import io, tables
+    from rlnet import supplementary, tsv
 
-    io.write_table(a.out, tables.comparison(_read_cases(a.models, a.cases)))
+    tsv.write_table(a.out, supplementary.comparison(_read_cases(a.models, a.cases)))
 
 
 @stage(
@@ -134,6 +134,6 @@ def comparison(a: argparse.Namespace) -> None:
     out("--out"),
 )
 def sample_size(a: argparse.Namespace) -> None:
-    from rlnet import io, tables
+    from rlnet import supplementary, tables, tsv
 
-    io.write_table(a.out, tables.sample_size_summary(tables.read_records(a.metrics)))
+    tsv.write_table(a.out, supplementary.sample_size_summary(tables.read_records(a.metrics)))

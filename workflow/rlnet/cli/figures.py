@@ -18,9 +18,9 @@ AGREEMENT = (inp("--predictions"), BIOMARKER, MODEL, FIGURE)
 
 
 def _predictions(path: Path):
-    from rlnet import io
+    from rlnet import tsv
 
-    return io.read_table(path, required=("case_id", "reference", "prediction"))
+    return tsv.read_table(path, required=("case_id", "reference", "prediction"))
 
 
 @stage(
@@ -57,10 +57,10 @@ def correlation(a: argparse.Namespace) -> None:
     FIGURE,
 )
 def confusion(a: argparse.Namespace) -> None:
-    from rlnet import io
+    from rlnet import tsv
     from rlnet.figures import confusion as drawing
 
-    table = io.read_table(a.predictions, required=("reference_group", "predicted_group"))
+    table = tsv.read_table(a.predictions, required=("reference_group", "predicted_group"))
     numbers = drawing.confusion(table, a.biomarker, a.model, a.out, a.risk_scheme)
     log.info("confusion: n %d, accuracy %s -> %s", numbers["n"], numbers["accuracy"], a.out)
 
@@ -144,10 +144,10 @@ def abs_error(a: argparse.Namespace) -> None:
     FIGURE,
 )
 def sample_size(a: argparse.Namespace) -> None:
-    from rlnet import io
+    from rlnet import tsv
     from rlnet.figures import sample_size as drawing
 
-    table = io.read_table(a.table, required=("problem", "metric", "n", "mean", "sd"))
+    table = tsv.read_table(a.table, required=("problem", "metric", "n", "mean", "sd"))
     drawing.sample_size(table, a.biomarker, a.out)
     log.info("sample size: %s -> %s", a.biomarker.problem, a.out)
 
@@ -161,10 +161,10 @@ def sample_size(a: argparse.Namespace) -> None:
     FIGURE,
 )
 def distribution(a: argparse.Namespace) -> None:
-    from rlnet import io
+    from rlnet import tsv
     from rlnet.figures import data
 
-    table = data.cases(io.read_table(a.split), io.read_table(a.manifest), a.biomarker)
+    table = data.cases(tsv.read_table(a.split), tsv.read_table(a.manifest), a.biomarker)
     data.distribution(table, a.biomarker, a.out)
     log.info("distribution: %d cases -> %s", len(table), a.out)
 
@@ -179,9 +179,9 @@ def distribution(a: argparse.Namespace) -> None:
     FIGURE,
 )
 def risk_groups(a: argparse.Namespace) -> None:
-    from rlnet import io
+    from rlnet import tsv
     from rlnet.figures import data
 
-    table = data.cases(io.read_table(a.split), io.read_table(a.manifest), a.biomarker)
+    table = data.cases(tsv.read_table(a.split), tsv.read_table(a.manifest), a.biomarker)
     data.risk_groups(table, a.biomarker, a.out, a.risk_scheme)
     log.info("risk groups: %d cases -> %s", len(table), a.out)

@@ -57,7 +57,7 @@ def train(a: argparse.Namespace) -> None:
     import torch
 
     from rlnet.training import starts
-    from rlnet.training.loop import RunSpec
+    from rlnet.training.run_spec import RunSpec
 
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import io
+from rlnet import atomic, io
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def import_lits(
     volumes: Sequence[str | Path], segmentations: Sequence[str | Path], out_dir: str | Path
 ) -> pd.DataFrame:
     """The manifest of a LiTS folder's tumour-bearing slices (see the module docstring)."""
-    with io.removed_on_error() as written:
+    with atomic.removed_on_error() as written:
         tables = [
             import_volume(number, volume, segmentation, Path(out_dir), written)
             for number, volume, segmentation in pair_files(volumes, segmentations)

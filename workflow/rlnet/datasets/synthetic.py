@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rlnet import io
+from rlnet import tsv
 from rlnet.datasets.manifest import ManifestError, validate
 from rlnet.phantom_registry import n_items, n_shards
 
@@ -26,7 +26,7 @@ def shard_range(settings: dict, shard_size: int, shard: int) -> range:
 def read_shard(path: str | Path, source: dict) -> pd.DataFrame:
     """One shard table, checked for rows and for the measure and mask of ``source["target"]``
     (and ``source["candidate_mask"]`` when given). Raises ManifestError naming the shard."""
-    table = io.read_table(path)
+    table = tsv.read_table(path)
     if table.empty:
         raise ManifestError(f"{path}: shard table has no cases")
     masks = sorted(c.removeprefix("value_") for c in table.columns if c.startswith("value_"))

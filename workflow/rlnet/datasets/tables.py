@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlnet import io
+from rlnet import atomic, io
 from rlnet.datasets import manifest, manifest_files
 
 #: Columns each importer needs, and those it also reads.
@@ -107,7 +107,7 @@ def import_slices_table(path: str | Path, out_dir: str | Path) -> pd.DataFrame:
     """The manifest of a slices table (see the module docstring); slices written to out_dir."""
     path, out_dir = Path(path), Path(out_dir)
     table = read_table(path, SLICES_REQUIRED, SLICES_OPTIONAL)
-    with io.removed_on_error() as written:
+    with atomic.removed_on_error() as written:
         return pd.DataFrame(
             [_import_slice(path, line, row, out_dir, written) for line, row in table.iterrows()]
         )

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rlnet.biomarker import Biomarker
+from rlnet.correlation import pearson_r
 from rlnet.figures import style
 
 LIMIT_Z = 1.96
@@ -85,14 +86,15 @@ def bland_altman(table: pd.DataFrame, biomarker: Biomarker, model: str, out: str
 
 
 def correlation_numbers(reference, prediction) -> dict:
-    """n, Pearson's rho and the least-squares line (slope, intercept) of prediction on
-    reference; NaN where undefined (constant values)."""
+    """n, Pearson's rho (NaN where undefined: :mod:`rlnet.correlation`) and the least-squares
+    line (slope, intercept) of prediction on reference (NaN for fewer than 2 points or a
+    constant reference)."""
     ref = np.asarray(reference, dtype=float)
     pred = np.asarray(prediction, dtype=float)
     n = len(ref)
-    defined = n > 1 and np.ptp(ref) > 0
-    rho = float(np.corrcoef(ref, pred)[0, 1]) if defined and np.ptp(pred) > 0 else float("nan")
-    slope, intercept = np.polyfit(ref, pred, 1) if defined else (float("nan"), float("nan"))
+    line = n > 1 and np.ptp(ref) > 0
+    slope, intercept = np.polyfit(ref, pred, 1) if line else (float("nan"), float("nan"))
+    rho = pearson_r(ref, pred)
     return {"n": n, "rho": rho, "slope": float(slope), "intercept": float(intercept)}
 
 

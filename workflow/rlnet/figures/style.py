@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rlnet import io  # noqa: E402
+from rlnet import atomic  # noqa: E402
 from rlnet.model_registry import MODEL_LABELS  # noqa: E402
 
 # PDF font subsetting logs every glyph at INFO; the CLI logs at INFO.
@@ -99,13 +99,13 @@ def save(fig, path: str | Path, numbers: dict[str, Any]) -> dict[str, Path]:
     pdf = Path(path).with_suffix(".pdf")
     png, sidecar = pdf.with_suffix(".png"), pdf.with_suffix(".json")
     try:
-        with io.atomic_path(pdf) as tmp:
+        with atomic.atomic_path(pdf) as tmp:
             fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None})
-        with io.atomic_path(png) as tmp:
+        with atomic.atomic_path(png) as tmp:
             fig.savefig(tmp, format="png", dpi=PNG_DPI, metadata={"Software": None})
     finally:
         plt.close(fig)
-    io.write_json(sidecar, numbers)
+    atomic.write_json(sidecar, numbers)
     return {"pdf": pdf, "png": png, "json": sidecar}
 
 

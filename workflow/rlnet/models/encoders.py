@@ -64,7 +64,6 @@ class EncoderRegressor(nn.Module):
     """
 
     family = "enc"
-    loss_kind = "mae"
     target_scale: torch.Tensor
 
     def __init__(self, encoder: nn.Module) -> None:

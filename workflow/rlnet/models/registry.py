@@ -40,7 +40,7 @@ def build_model(
     models' last layer (ignored by the others; training sets it from the data, see
     ``rlnet.training.targets.auto_output_bias``). Every model is called as
     ``model(image, candidates, voxel_size) -> ModelOutput`` and has ``family`` ("rl", "enc",
-    "seg"), ``loss_kind`` ("mse", "mae", "dice_bce") and ``multiple`` attributes.
+    "seg") and ``multiple`` attributes (the loss follows the family: rlnet.training.loop).
     """
     _check_trained(name)
     if spatial_dims not in (2, 3):

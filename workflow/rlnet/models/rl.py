@@ -21,7 +21,6 @@ class RLNet(nn.Module):
     """
 
     family = "rl"
-    loss_kind = "mse"
 
     def __init__(self, backbone: nn.Module, output_bias: float = -2.0) -> None:
         super().__init__()

@@ -16,7 +16,6 @@ class SegNet(nn.Module):
     """
 
     family = "seg"
-    loss_kind = "dice_bce"
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()

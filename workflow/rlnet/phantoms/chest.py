@@ -26,7 +26,6 @@ band (fat next to skin: -47 HU at 60/40) and noise outliers are therefore not in
 as they would not be in a threshold-assisted segmentation; the reference area is the biomarker.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +33,7 @@ from scipy import ndimage
 
 from rlnet.biomarkers import area_mm2
 from rlnet.phantoms import PhantomCase, case_rng
+from rlnet.phantoms.geometry import centred_positions, index_span
 
 PHANTOM_CODE = 1
 MASKS = ("pectoralis", "subcutaneous_fat")
@@ -236,8 +236,9 @@ def _layer_table(phi: np.ndarray, a: _Anatomy) -> np.ndarray:
     return np.vstack([bounds, scap_inner, scap_outer])
 
 
-class _Grid:
-    """Sub-sample grid of the image and its body-frame coordinates (mm)."""
+class _BodyFrame:
+    """The image's sub-sample grid and the body-frame coordinates (u, v) of its samples, mm (the
+    body drawn centred, unscaled and upright in them)."""
 
     def __init__(
         self, shape: tuple[int, int], spacing: tuple[float, float], k: int, a: _Anatomy
@@ -251,8 +252,8 @@ class _Grid:
         )
         self.scale = a.scale
         self.cos, self.sin = np.cos(a.rotation), np.sin(a.rotation)
-        y = (np.arange(self.size[0]) + 0.5 - self.size[0] / 2) * self.step[0] - self.shift[0]
-        x = (np.arange(self.size[1]) + 0.5 - self.size[1] / 2) * self.step[1] - self.shift[1]
+        y = centred_positions(self.size[0], self.step[0]) - self.shift[0]
+        x = centred_positions(self.size[1], self.step[1]) - self.shift[1]
         self.u = ((self.cos * x[None, :] + self.sin * y[:, None]) / a.scale).astype(np.float32)
         self.v = ((-self.sin * x[None, :] + self.cos * y[:, None]) / a.scale).astype(np.float32)
 
@@ -260,22 +261,17 @@ class _Grid:
         """Grid slices of the square around body-frame point (cu, cv) with ``radius`` mm."""
         x = self.scale * (self.cos * cu - self.sin * cv) + self.shift[1]
         y = self.scale * (self.sin * cu + self.cos * cv) + self.shift[0]
-        rows, cols = [], []
-        for centre, step, n, out in (
-            (y, self.step[0], self.size[0], rows),
-            (x, self.step[1], self.size[1], cols),
-        ):
-            c = centre / step + n / 2 - 0.5
+        spans = []
+        for centre, step, n in ((y, self.step[0], self.size[0]), (x, self.step[1], self.size[1])):
+            c = centre / step + n / 2 - 0.5  # index of the point (inverse of centred_positions)
             r = self.scale * radius / step + 1
-            out.append(
-                slice(min(max(math.floor(c - r), 0), n), min(max(math.ceil(c + r) + 1, 0), n))
-            )
-        return rows[0], cols[0]
+            spans.append(index_span(c - r, c + r, n))
+        return spans[0], spans[1]
 
 
 def _paint_ellipse(
     labels: np.ndarray,
-    grid: _Grid,
+    grid: _BodyFrame,
     centre: tuple[float, float],
     axes: tuple[float, float],
     angle: float,
@@ -299,7 +295,7 @@ def _paint_ellipse(
 
 def _paint_capsule(
     labels: np.ndarray,
-    grid: _Grid,
+    grid: _BodyFrame,
     start: tuple[float, float],
     end: tuple[float, float],
     radius: float,
@@ -334,7 +330,7 @@ def _at(table: np.ndarray, row: int, phi_deg: float) -> float:
     return float(table[row, int((phi + np.pi) * (N_PHI / (2 * np.pi))) % N_PHI])
 
 
-def _layered_labels(grid: _Grid, table: np.ndarray) -> np.ndarray:
+def _layered_labels(grid: _BodyFrame, table: np.ndarray) -> np.ndarray:
     """Labels of the concentric layers and the scapulae on the sub-sample grid."""
     squared = (table**2).astype(np.float32)
     r2 = grid.u * grid.u + grid.v * grid.v
@@ -349,7 +345,7 @@ def _layered_labels(grid: _Grid, table: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _paint_breasts(labels: np.ndarray, grid: _Grid, a: _Anatomy, table: np.ndarray) -> None:
+def _paint_breasts(labels: np.ndarray, grid: _BodyFrame, a: _Anatomy, table: np.ndarray) -> None:
     """Glandular tissue inside the subcutaneous fat of each breast bulge."""
     for side, size in zip((-1, 1), a.breast_mm, strict=True):
         if size <= 0:
@@ -359,7 +355,7 @@ def _paint_breasts(labels: np.ndarray, grid: _Grid, a: _Anatomy, table: np.ndarr
         _paint_ellipse(labels, grid, centre, axes, np.deg2rad(40.0 * side), BREAST, only=SUB_FAT)
 
 
-def _paint_bones(labels: np.ndarray, grid: _Grid, a: _Anatomy, table: np.ndarray) -> None:
+def _paint_bones(labels: np.ndarray, grid: _BodyFrame, a: _Anatomy, table: np.ndarray) -> None:
     """Ribs, sternum and the vertebra (cortex as BONE, inner part as MARROW)."""
     for col, side in ((0, -1), (1, 1)):
         for phi_deg in a.ribs[:, col] * side:
@@ -379,7 +375,9 @@ def _paint_bones(labels: np.ndarray, grid: _Grid, a: _Anatomy, table: np.ndarray
     _paint_ellipse(labels, grid, (0.0, body_v), (15.5, 13.5), 0.0, MARROW)
 
 
-def _paint_mediastinum(labels: np.ndarray, grid: _Grid, a: _Anatomy, table: np.ndarray) -> None:
+def _paint_mediastinum(
+    labels: np.ndarray, grid: _BodyFrame, a: _Anatomy, table: np.ndarray
+) -> None:
     """Mediastinal fat with the aortic arch, superior vena cava, trachea and oesophagus."""
     shift, half_width, half_depth = a.mediastinum
     half_width *= a.deep_fat**0.5
@@ -395,7 +393,9 @@ def _paint_mediastinum(labels: np.ndarray, grid: _Grid, a: _Anatomy, table: np.n
     _paint_ellipse(labels, grid, (8.0, back - 57.0), (8.0, 5.0), 0.0, MUSCLE)
 
 
-def _paint_lung_vessels(labels: np.ndarray, grid: _Grid, a: _Anatomy, table: np.ndarray) -> None:
+def _paint_lung_vessels(
+    labels: np.ndarray, grid: _BodyFrame, a: _Anatomy, table: np.ndarray
+) -> None:
     """Small soft-tissue dots (vessels seen end-on) inside the lungs."""
     for phi_deg, frac in a.lung_dots.T:
         centre = _polar_point(phi_deg, frac * _at(table, 1, phi_deg))
@@ -403,7 +403,7 @@ def _paint_lung_vessels(labels: np.ndarray, grid: _Grid, a: _Anatomy, table: np.
         _paint_ellipse(labels, grid, centre, (size, size), 0.0, BLOOD, LUNG)
 
 
-def _label_map(grid: _Grid, a: _Anatomy) -> np.ndarray:
+def _label_map(grid: _BodyFrame, a: _Anatomy) -> np.ndarray:
     """uint8 tissue labels of the sharp anatomy on the sub-sample grid."""
     table = _layer_table(_table_phi(), a)
     labels = _layered_labels(grid, table)
@@ -462,7 +462,7 @@ def generate(
     rng = case_rng(seed, PHANTOM_CODE, index)
     a = _draw_anatomy(rng, noise_hu)
     k = _subsamples(spacing)
-    grid = _Grid(shape, spacing, k, a)
+    grid = _BodyFrame(shape, spacing, k, a)
     labels = _label_map(grid, a)
     image = _pixel_sum(a.hu.astype(np.float32)[labels], k, np.float32) / (k * k)
     if blur_px > 0:

@@ -21,6 +21,7 @@ from scipy.spatial import cKDTree
 
 from rlnet.biomarkers import AGATSTON_THRESHOLD_HU, PAPER_RISK_EDGES, agatston, agatston_weight
 from rlnet.phantoms import PhantomCase, case_rng
+from rlnet.phantoms.geometry import VoxelGrid
 
 PHANTOM_CODE = 3
 MASKS = ("cac", "heart")
@@ -54,36 +55,12 @@ SUBSAMPLE_MM = 0.6
 #: Upper score drawn for group 4 targets (the group itself is open-ended).
 GROUP4_MAX_TARGET = 4000.0
 HU_MIN, HU_MAX = -1024, 3071
-
-
-@dataclass(frozen=True)
-class _Grid:
-    """Voxel grid: voxel (i, j, k) has its centre at (i, j, k) * spacing mm."""
-
-    shape: tuple[int, int, int]
-    spacing: np.ndarray
-
-    def box(self, lo_mm: np.ndarray, hi_mm: np.ndarray, pad: int = 0) -> tuple[slice, ...]:
-        """Voxel slices covering the mm box [lo_mm, hi_mm] plus ``pad`` voxels, clipped."""
-        lo = np.floor(np.asarray(lo_mm) / self.spacing).astype(int) - pad
-        hi = np.ceil(np.asarray(hi_mm) / self.spacing).astype(int) + 1 + pad
-        lo = np.clip(lo, 0, self.shape)
-        hi = np.clip(hi, 0, self.shape)
-        return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-
-    def axes(self, box: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Broadcastable (z, y, x) mm coordinates of the voxel centres of ``box``."""
-        out = []
-        for axis, (sl, step) in enumerate(zip(box, self.spacing, strict=True)):
-            shape = [1, 1, 1]
-            shape[axis] = -1
-            out.append((np.arange(sl.start, sl.stop, dtype=np.float32) * step).reshape(shape))
-        return out[0], out[1], out[2]
-
-    def index(self, points_mm: np.ndarray) -> np.ndarray:
-        """Nearest voxel index (clipped) of (n, 3) mm points."""
-        idx = np.rint(np.asarray(points_mm) / self.spacing).astype(int)
-        return np.clip(idx, 0, np.asarray(self.shape) - 1)
+#: Defaults of :func:`generate`: volume size in voxels (z, y, x), voxel size in mm (z, y, x),
+#: range of the noise sigma (HU), probabilities of the paper's five Agatston risk groups.
+SHAPE = (48, 80, 80)
+SPACING_MM = (3.0, 2.0, 2.0)
+NOISE_HU = (20.0, 40.0)
+RISK_GROUP_PROBS = (0.41, 0.23, 0.21, 0.105, 0.045)
 
 
 @dataclass(frozen=True)
@@ -138,7 +115,7 @@ def _inside(q: list[np.ndarray], semi: np.ndarray) -> np.ndarray:
     return sum((qk / sk) ** 2 for qk, sk in zip(q, semi, strict=True)) <= 1.0
 
 
-def _layout(grid: _Grid, rng: np.random.Generator) -> _Layout:
+def _layout(grid: VoxelGrid, rng: np.random.Generator) -> _Layout:
     ext = np.asarray(grid.shape) * grid.spacing
     s = float(min(ext[1], ext[2]))
     center = ext[1:] / 2 + rng.uniform(-0.02, 0.02, 2) * s
@@ -150,7 +127,7 @@ def _layout(grid: _Grid, rng: np.random.Generator) -> _Layout:
     return _Layout(center, body, body - 0.09 * s, spine, spine_r, aorta, aorta_r, s)
 
 
-def _heart(grid: _Grid, lay: _Layout, rng: np.random.Generator) -> _Heart:
+def _heart(grid: VoxelGrid, lay: _Layout, rng: np.random.Generator) -> _Heart:
     s = lay.scale
     ext = np.asarray(grid.shape) * grid.spacing
     long_axis = np.array([-0.55, -0.5, 0.65]) + rng.uniform(-0.1, 0.1, 3)
@@ -170,7 +147,7 @@ def _heart(grid: _Grid, lay: _Layout, rng: np.random.Generator) -> _Heart:
     return _Heart(center, frame, semi, wall=0.06 * s, fat=fat)
 
 
-def _thorax_labels(grid: _Grid, lay: _Layout) -> np.ndarray:
+def _thorax_labels(grid: VoxelGrid, lay: _Layout) -> np.ndarray:
     """(z, y, x) labels of body, fat, lungs and mediastinal fat (no organs yet)."""
     _, y, x = grid.axes(tuple(slice(0, n) for n in grid.shape))
     s = lay.scale
@@ -188,7 +165,7 @@ def _thorax_labels(grid: _Grid, lay: _Layout) -> np.ndarray:
     return np.broadcast_to(labels2d, grid.shape).copy()
 
 
-def _paint_heart(labels: np.ndarray, grid: _Grid, heart: _Heart) -> tuple[slice, ...]:
+def _paint_heart(labels: np.ndarray, grid: VoxelGrid, heart: _Heart) -> tuple[slice, ...]:
     """Paint mediastinal fat, epicardial fat, myocardium, blood; return the pericardium box."""
     outer = heart.semi + heart.fat + 2.0
     half = heart.half_extent(outer)
@@ -242,13 +219,15 @@ def _coronaries(heart: _Heart, rng: np.random.Generator, step: float = 0.3) -> _
     return _Vessels(np.concatenate(points), np.concatenate(radius), np.concatenate(vessel), step)
 
 
-def _voxel_points(box: tuple[slice, ...], idx: tuple[np.ndarray, ...], grid: _Grid) -> np.ndarray:
+def _voxel_points(
+    box: tuple[slice, ...], idx: tuple[np.ndarray, ...], grid: VoxelGrid
+) -> np.ndarray:
     """(n, 3) mm centres of the voxels ``idx`` (indices inside ``box``)."""
     return np.stack([(idx[k] + box[k].start) * grid.spacing[k] for k in range(3)], axis=1)
 
 
 def _paint_coronaries(
-    labels: np.ndarray, grid: _Grid, heart: _Heart, box: tuple[slice, ...], vessels: _Vessels
+    labels: np.ndarray, grid: VoxelGrid, heart: _Heart, box: tuple[slice, ...], vessels: _Vessels
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Label the voxels a coronary lumen overlaps; return their indices (in ``box``) and their
     approximate lumen fraction (linear ramp over one voxel width around the lumen wall)."""
@@ -272,12 +251,12 @@ def _paint_columns(labels: np.ndarray, rows: np.ndarray, mask2d: np.ndarray, val
     labels[rows[:, None], iy[None, :], ix[None, :]] = value
 
 
-def _z_mm(grid: _Grid) -> np.ndarray:
+def _z_mm(grid: VoxelGrid) -> np.ndarray:
     return np.arange(grid.shape[0]) * grid.spacing[0]
 
 
 def _paint_aorta(
-    labels: np.ndarray, grid: _Grid, lay: _Layout, heart: _Heart
+    labels: np.ndarray, grid: VoxelGrid, lay: _Layout, heart: _Heart
 ) -> list[tuple[np.ndarray, float]]:
     """Ascending aorta from the heart base, arch, descending aorta beside the spine.
 
@@ -310,7 +289,7 @@ def _paint_aorta(
 
 def _paint_arch(
     labels: np.ndarray,
-    grid: _Grid,
+    grid: VoxelGrid,
     start_yx: np.ndarray,
     end_yx: np.ndarray,
     z_arch: float,
@@ -329,7 +308,9 @@ def _paint_arch(
     labels[box][(ring <= radius) & (z >= z_arch)] = LABELS["aorta"]
 
 
-def _paint_bones(labels: np.ndarray, grid: _Grid, lay: _Layout, rng: np.random.Generator) -> None:
+def _paint_bones(
+    labels: np.ndarray, grid: VoxelGrid, lay: _Layout, rng: np.random.Generator
+) -> None:
     """Vertebral bodies with discs, posterior elements, sternum and ribs."""
     s = lay.scale
     _, y, x = grid.axes(tuple(slice(0, n) for n in grid.shape))
@@ -352,7 +333,9 @@ def _paint_bones(labels: np.ndarray, grid: _Grid, lay: _Layout, rng: np.random.G
     _paint_ribs(labels, grid, lay, rng)
 
 
-def _paint_ribs(labels: np.ndarray, grid: _Grid, lay: _Layout, rng: np.random.Generator) -> None:
+def _paint_ribs(
+    labels: np.ndarray, grid: VoxelGrid, lay: _Layout, rng: np.random.Generator
+) -> None:
     """Ribs: tubes along the chest wall from beside the spine to beside the sternum, dropping
     towards the front; drawn as their cross-section with every axial slice."""
     s = lay.scale
@@ -373,7 +356,7 @@ def _paint_ribs(labels: np.ndarray, grid: _Grid, lay: _Layout, rng: np.random.Ge
 
 
 def _capsule(
-    grid: _Grid, p0: np.ndarray, p1: np.ndarray, radius: float, pad: int
+    grid: VoxelGrid, p0: np.ndarray, p1: np.ndarray, radius: float, pad: int
 ) -> tuple[tuple[slice, ...], np.ndarray]:
     """Partial-volume occupancy (0-1, float32) of a capsule (segment p0-p1 in mm, radius mm)
     in its bounding box grown by ``pad`` voxels; returns (box, occupancy)."""
@@ -398,7 +381,7 @@ def _capsule(
 
 
 def _blurred_blob(
-    grid: _Grid, p0: np.ndarray, p1: np.ndarray, radius: float, contrast: float
+    grid: VoxelGrid, p0: np.ndarray, p1: np.ndarray, radius: float, contrast: float
 ) -> tuple[tuple[slice, ...], np.ndarray]:
     """Blurred HU added by a calcified capsule of ``contrast`` HU over its surroundings."""
     pad = int(np.ceil(3 * BLUR_VOXELS)) + 1
@@ -410,7 +393,7 @@ def _blurred_blob(
 
 
 def _aortic_calcium(
-    grid: _Grid, segments: list[tuple[np.ndarray, float]], rng: np.random.Generator
+    grid: VoxelGrid, segments: list[tuple[np.ndarray, float]], rng: np.random.Generator
 ) -> list[tuple[tuple[slice, ...], np.ndarray]]:
     """3-8 wall calcifications (1.5-3.5 mm radius, +400..+1200 HU), before blur."""
     axis_points = np.concatenate([pts for pts, _ in segments])
@@ -474,7 +457,7 @@ def _compose(base: np.ndarray, plaques: np.ndarray, noise: np.ndarray) -> np.nda
 class _Calcium:
     """Coronary plaques accumulated inside the work box around the heart."""
 
-    grid: _Grid
+    grid: VoxelGrid
     work: tuple[slice, ...]
     base: np.ndarray
     noise: np.ndarray
@@ -532,7 +515,9 @@ class _Sites:
         return self.vessels.points[i], self.vessels.points[j]
 
 
-def _sites(labels: np.ndarray, grid: _Grid, work: tuple[slice, ...], vessels: _Vessels) -> _Sites:
+def _sites(
+    labels: np.ndarray, grid: VoxelGrid, work: tuple[slice, ...], vessels: _Vessels
+) -> _Sites:
     codes = [LABELS[name] for name in DISTRACTOR_LABELS]
     free = ~np.isin(labels[work], codes)
     idx = grid.index(vessels.points) - [w.start for w in work]
@@ -610,17 +595,17 @@ def _place_tiny(rng: np.random.Generator, sites: _Sites, calcium: _Calcium, hi: 
 def generate_labelled(
     seed: int,
     index: int,
-    shape: tuple[int, int, int] = (48, 80, 80),
-    spacing: tuple[float, float, float] = (3.0, 2.0, 2.0),
-    noise_hu: tuple[float, float] = (20.0, 40.0),
-    risk_group_probs: tuple[float, ...] = (0.41, 0.23, 0.21, 0.105, 0.045),
+    shape: tuple[int, int, int] = SHAPE,
+    spacing: tuple[float, float, float] = SPACING_MM,
+    noise_hu: tuple[float, float] = NOISE_HU,
+    risk_group_probs: tuple[float, ...] = RISK_GROUP_PROBS,
 ) -> tuple[PhantomCase, np.ndarray]:
     """:func:`generate` plus the (z, y, x) uint8 structure label map (codes in ``LABELS``)."""
     probs = np.asarray(risk_group_probs, dtype=float)
     if len(probs) != 5 or np.any(probs < 0) or not np.isclose(probs.sum(), 1.0):
         raise ValueError(f"risk_group_probs must be 5 probabilities summing to 1, got {probs}")
     rng = case_rng(seed, PHANTOM_CODE, index)
-    grid = _Grid(tuple(int(n) for n in shape), np.asarray(spacing, dtype=float))
+    grid = VoxelGrid(tuple(int(n) for n in shape), np.asarray(spacing, dtype=float))
     group = int(rng.choice(5, p=probs))
     lay = _layout(grid, rng)
     heart = _heart(grid, lay, rng)
@@ -679,10 +664,10 @@ def generate_labelled(
 def generate(
     seed: int,
     index: int,
-    shape: tuple[int, int, int] = (48, 80, 80),
-    spacing: tuple[float, float, float] = (3.0, 2.0, 2.0),
-    noise_hu: tuple[float, float] = (20.0, 40.0),
-    risk_group_probs: tuple[float, ...] = (0.41, 0.23, 0.21, 0.105, 0.045),
+    shape: tuple[int, int, int] = SHAPE,
+    spacing: tuple[float, float, float] = SPACING_MM,
+    noise_hu: tuple[float, float] = NOISE_HU,
+    risk_group_probs: tuple[float, ...] = RISK_GROUP_PROBS,
 ) -> PhantomCase:
     """One synthetic non-contrast chest CT (z, y, x) with coronary calcium of a drawn risk group.
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from rlnet.phantoms import PhantomCase, case_rng
+from rlnet.phantoms.geometry import centred_positions
 
 PHANTOM_CODE = 4
 MASKS = ("liver", "tumour")
@@ -77,7 +78,7 @@ class _Tumour:
 
 
 @dataclass(frozen=True)
-class _Grid:
+class _UnitGrid:
     """Pixel-centre coordinates in normalised units: 1D x (u) and y (v), their 2D (y, x)
     meshes, and the pixel size (dv, du)."""
 
@@ -104,16 +105,16 @@ class _Anatomy:
     field_origin: tuple[float, float, float]  # (z, v, u) of lattice index 0
 
 
-def _grid(shape: tuple[int, int], spacing: tuple[float, float]) -> _Grid:
+def _grid(shape: tuple[int, int], spacing: tuple[float, float]) -> _UnitGrid:
     """Normalised coordinates: 1 unit is half the smaller field-of-view side (mm)."""
     half_fov = min(n * s for n, s in zip(shape, spacing, strict=True)) / 2.0
-    y = (np.arange(shape[0]) - (shape[0] - 1) / 2.0) * spacing[0] / half_fov
-    x = (np.arange(shape[1]) - (shape[1] - 1) / 2.0) * spacing[1] / half_fov
+    y = centred_positions(shape[0], spacing[0]) / half_fov
+    x = centred_positions(shape[1], spacing[1]) / half_fov
     v, u = np.meshgrid(y, x, indexing="ij")
-    return _Grid(x=x, y=y, u=u, v=v, pixel=(spacing[0] / half_fov, spacing[1] / half_fov))
+    return _UnitGrid(x=x, y=y, u=u, v=v, pixel=(spacing[0] / half_fov, spacing[1] / half_fov))
 
 
-def _blob_q(grid: _Grid, z: float, blob: _Blob) -> np.ndarray:
+def _blob_q(grid: _UnitGrid, z: float, blob: _Blob) -> np.ndarray:
     """Implicit value of a blob on the slice at height z: < 1 inside, 0 at the centre.
 
     Only the blob's bounding window is evaluated; pixels outside it are ``inf``.
@@ -290,7 +291,7 @@ def _draw_vessels(
     return np.array(segments)
 
 
-def _vessel_mask(grid: _Grid, z: float, segments: np.ndarray, where: np.ndarray) -> np.ndarray:
+def _vessel_mask(grid: _UnitGrid, z: float, segments: np.ndarray, where: np.ndarray) -> np.ndarray:
     """Pixels of ``where`` within a segment's radius of its 3D axis, on the slice at height z."""
     zlo = np.minimum(segments[:, 2], segments[:, 5]) - segments[:, 6]
     zhi = np.maximum(segments[:, 2], segments[:, 5]) + segments[:, 6]
@@ -325,7 +326,7 @@ def _lerp_index(coords: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return i0, coords - i0
 
 
-def _sample_fields(grid: _Grid, z: float, anatomy: _Anatomy) -> np.ndarray:
+def _sample_fields(grid: _UnitGrid, z: float, anatomy: _Anatomy) -> np.ndarray:
     """The three smooth fields at the pixels of the slice at height z: (3, y, x), trilinear."""
     oz, ov, ou = anatomy.field_origin
     f = anatomy.fields
@@ -346,7 +347,7 @@ def _draw_slab(rng: np.random.Generator, slices: tuple[int, int], depth: float) 
     return start + step * np.arange(n)
 
 
-def _anatomy_labels(grid: _Grid, z: float, a: _Anatomy, fields: np.ndarray) -> np.ndarray:
+def _anatomy_labels(grid: _UnitGrid, z: float, a: _Anatomy, fields: np.ndarray) -> np.ndarray:
     """Tissue label map (y, x) of the slice at height z, without tumours."""
     q = {name: _blob_q(grid, z, blob) for name, blob in a.organs.items()}
     q_body = _blob_q(grid, z, a.body)
@@ -384,7 +385,7 @@ def _anatomy_labels(grid: _Grid, z: float, a: _Anatomy, fields: np.ndarray) -> n
 
 
 def _draw_tumour(
-    rng: np.random.Generator, grid: _Grid, z: float, liver: np.ndarray, s: float
+    rng: np.random.Generator, grid: _UnitGrid, z: float, liver: np.ndarray, s: float
 ) -> _Tumour:
     """A lesion centred on a liver pixel of ``liver`` (the slice nearest z), sized log-normally."""
     depth = ndimage.distance_transform_edt(liver, sampling=grid.pixel)
@@ -403,7 +404,7 @@ def _draw_tumour(
 
 
 def _tumour_map(
-    grid: _Grid, z: float, tumours: list[_Tumour], liver: np.ndarray
+    grid: _UnitGrid, z: float, tumours: list[_Tumour], liver: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index+1 of the lesion owning each liver pixel (0: none) and the pixel's radial position
     within that lesion's cross-section (0 centre, 1 edge)."""
@@ -417,7 +418,7 @@ def _tumour_map(
 
 
 def _place_tumours(
-    rng: np.random.Generator, grid: _Grid, z: np.ndarray, liver: np.ndarray, s: float
+    rng: np.random.Generator, grid: _UnitGrid, z: np.ndarray, liver: np.ndarray, s: float
 ) -> list[_Tumour]:
     """Primary lesions through the slab, plus lesions centred on any slice still without one."""
     tumours = []

@@ -8,87 +8,33 @@ weights as an uninterrupted run (every random draw derives from the seed and the
 
 import contextlib
 import copy
-import hashlib
-import json
 import logging
 import math
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from rlnet import io
+from rlnet import atomic, tsv
+from rlnet.correlation import pearson_r
 from rlnet.models import build_model, model_family
 from rlnet.models.seg import seg_loss
 from rlnet.prepare import Prepared
-from rlnet.settings import TrainingSettings, identity, parse
+from rlnet.settings import identity
+from rlnet.training import checkpoints
 from rlnet.training import targets as target_rules
 from rlnet.training.data import CaseDataset, subset_indices
 from rlnet.training.device import autocast, resolve_device, seed_worker
+from rlnet.training.run_spec import RunSpec
 
 log = logging.getLogger(__name__)
-
-#: What a checkpoint written by ``Trainer._checkpoint_state`` holds; one without them is corrupt.
-CHECKPOINT_KEYS = frozenset(
-    {
-        "fingerprint",
-        "epoch",
-        "model",
-        "optimizer",
-        "scaler",
-        "torch_rng",
-        "history",
-        "best_val",
-        "best_epoch",
-        "best_model",
-        "bad_epochs",
-    }
-)
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a non-finite loss); the message names model, problem, epoch."""
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Identity of one training run: what goes into the checkpoint and the run metadata.
-    ``settings`` may be given as a mapping (the JSON a stage gets): it is parsed into
-    TrainingSettings, refusing an unknown or missing key by name."""
-
-    problem: str
-    model: str
-    n: int | None  # training-set size; None = the whole training split
-    rep: int
-    seed: int
-    settings: TrainingSettings = field(hash=False)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.settings, Mapping):
-            object.__setattr__(self, "settings", parse(TrainingSettings, self.settings, "training"))
-
-    @property
-    def run_seed(self) -> int:
-        """Seed of this run's initialisation and data order."""
-        text = f"{self.seed}|{self.problem}|{self.model}|{self.n}|{self.rep}"
-        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-
-    @property
-    def fingerprint(self) -> str:
-        """Hash of everything that defines the run; a checkpoint must match it to resume. The
-        settings enter by their identity (rlnet.settings: an option at its default is left
-        out), so adding an option whose default keeps the old behaviour keeps every
-        fingerprint."""
-        settings = identity(self.settings)
-        body = json.dumps(
-            [self.problem, self.model, self.n, self.rep, self.seed, settings], sort_keys=True
-        )
-        return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def _loss(model: torch.nn.Module, batch: dict, out, scale: float, direct_loss: str) -> torch.Tensor:
@@ -99,32 +45,6 @@ def _loss(model: torch.nn.Module, batch: dict, out, scale: float, direct_loss: s
     error = (out.value - batch["target"]) / scale
     squared = model.family == "rl" or direct_loss == "mse"
     return (error**2).mean() if squared else error.abs().mean()
-
-
-def save_torch(obj: object, path: Path) -> None:
-    """``torch.save`` atomically and byte-reproducibly.
-
-    Saved by path, torch names the zip members after the file's stem, here the random
-    temporary name; saved through an open file they are ``archive/...``, so the same object
-    always gives the same bytes (torch writes no timestamps and a content-derived id).
-    """
-    with io.atomic_path(path) as tmp, tmp.open("wb") as stream:
-        torch.save(obj, stream)
-
-
-def set_aside(path: Path) -> Path:
-    """Rename ``path`` to the first free ``<name>.corrupt-<n>`` beside it (n = 1, 2, ...)."""
-    n = 1
-    while (aside := path.with_name(f"{path.name}.corrupt-{n}")).exists():
-        n += 1
-    path.rename(aside)
-    return aside
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 class Trainer:
@@ -279,7 +199,7 @@ class Trainer:
             preds.append(out.value.float().cpu().numpy())
             refs.append(batch["target"].cpu().numpy())
         values = [target_rules.inverse(np.concatenate(v), self.transform) for v in (refs, preds)]
-        return total / max(count, 1), _pearson(*values)
+        return total / max(count, 1), pearson_r(*values)
 
     def _live_state(self) -> dict:
         """What a resume restores: model, optimiser, grad scaler, torch RNG."""
@@ -308,13 +228,9 @@ class Trainer:
         cannot be loaded (truncated, empty, not a checkpoint) is renamed
         ``last.pt.corrupt-<n>``, kept for inspection, and training restarts.
         """
-        try:
-            state = torch.load(checkpoint, map_location=self.device, weights_only=False)
-        except Exception as err:  # any unreadable file is set aside
-            return self._discard_corrupt(checkpoint, f"unreadable: {err}".splitlines()[0])
-        if not isinstance(state, dict) or not CHECKPOINT_KEYS <= state.keys():
-            found = sorted(state) if isinstance(state, dict) else type(state).__name__
-            return self._discard_corrupt(checkpoint, f"not a training checkpoint ({found})")
+        state = checkpoints.load(checkpoint, self.device)
+        if state is None:
+            return None
         if state["fingerprint"] != self.spec.fingerprint:
             log.warning(
                 "%s: checkpoint of another run or config (%s, this run %s): stale, "
@@ -329,19 +245,9 @@ class Trainer:
             self._load_live_state(state)
         except (RuntimeError, ValueError, TypeError, KeyError) as err:
             self._load_live_state(initial)  # undo a partial load: a fresh start as without it
-            reason = f"its state does not load: {err}".splitlines()[0]
-            return self._discard_corrupt(checkpoint, reason)
+            checkpoints.set_aside_corrupt(checkpoint, f"its state does not load: {err}")
+            return None
         return state
-
-    def _discard_corrupt(self, checkpoint: Path, reason: str) -> None:
-        """Move a corrupt checkpoint aside with a warning naming it; None (start afresh)."""
-        aside = set_aside(checkpoint)
-        log.warning(
-            "%s: corrupt checkpoint (%s): moved aside to %s, training starts afresh",
-            checkpoint,
-            reason,
-            aside.name,
-        )
 
     def fit(self, out_dir: str | Path, checkpoint_dir: str | Path) -> dict:
         """Train to early stop or ``max_epochs``; write model.pt, log.tsv, run.json to out_dir.
@@ -401,7 +307,7 @@ class Trainer:
                 }
             )
             print(self._progress(state["history"], max_epochs), file=sys.stderr, flush=True)
-            save_torch(self._checkpoint_state(epoch, state), checkpoint)
+            checkpoints.save_torch(self._checkpoint_state(epoch, state), checkpoint)
             epoch += 1
         stopped_by = "patience" if state["bad_epochs"] >= patience else "budget"
         if stopped_by == "budget":
@@ -460,8 +366,8 @@ class Trainer:
             "torch": torch.__version__,
             "settings": identity(self.settings),
         }
-        save_torch({"run": run, "model": state["best_model"]}, out_dir / "model.pt")
+        checkpoints.save_torch({"run": run, "model": state["best_model"]}, out_dir / "model.pt")
         timed = {**run, "train_seconds": float(sum(h["seconds"] for h in state["history"]))}
-        io.write_table(out_dir / "log.tsv", pd.DataFrame(state["history"]))
-        io.write_json(out_dir / "run.json", timed)
+        tsv.write_table(out_dir / "log.tsv", pd.DataFrame(state["history"]))
+        atomic.write_json(out_dir / "run.json", timed)
         return timed

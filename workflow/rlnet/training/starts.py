@@ -24,7 +24,7 @@ from rlnet.model_registry import model_family
 
 if TYPE_CHECKING:
     from rlnet.settings import TrainingSettings
-    from rlnet.training.loop import RunSpec
+    from rlnet.training.run_spec import RunSpec
 
 #: What run.json records of each start.
 START_KEYS = (
@@ -101,7 +101,7 @@ def select(runs: list[Path], out_dir: Path) -> dict:
     its model.pt and log.tsv (beside its run.json) copied into ``out_dir``, and run.json with
     ``output_bias_starts`` (each start's figures) and ``train_seconds`` of them all. Returns
     run.json's content."""
-    from rlnet import io
+    from rlnet import atomic
 
     records = [json.loads(Path(path).read_text()) for path in runs]
     listed = ", ".join(map(str, runs))
@@ -113,7 +113,7 @@ def select(runs: list[Path], out_dir: Path) -> dict:
     best = min(range(len(records)), key=lambda k: records[k]["best_val_loss"])
     out_dir = Path(out_dir)
     for name in RUN_FILES:
-        with io.atomic_path(out_dir / name) as tmp:
+        with atomic.atomic_path(out_dir / name) as tmp:
             shutil.copyfile(Path(runs[best]).parent / name, tmp)
     run = {
         **records[best],
@@ -124,5 +124,5 @@ def select(runs: list[Path], out_dir: Path) -> dict:
         ],
         "train_seconds": float(sum(run["train_seconds"] for run in records)),
     }
-    io.write_json(out_dir / "run.json", run)
+    atomic.write_json(out_dir / "run.json", run)
     return run
