@@ -112,6 +112,23 @@ def test_table2_repeats_are_mean_and_sd_of_the_runs(test_study):
     assert row["ci_low"].item() <= row["value"].item() <= row["ci_high"].item()
 
 
+def test_table2_counts_the_runs_the_epoch_budget_stopped(test_study):
+    """budget_runs of each trained model's row = its main runs whose run.json says
+    stopped_by: budget (counted here from the run.json files), and table2.md names them."""
+    table = read(test_study, "results/tables/table2.tsv")
+    rows = table[table["metric"] == "icc"].set_index(["problem", "model"])
+    counted = {}
+    for path in (test_study / "results/models").glob("*/*/nall_r*/run.json"):
+        run = json.loads(path.read_text())
+        key = (run["problem"], run["model"])
+        counted[key] = counted.get(key, 0) + (run["stopped_by"] == "budget")
+    assert counted and any(counted.values())
+    for key, budget in counted.items():
+        assert rows.loc[key, "budget_runs"] == budget, key
+    markdown = (test_study / "results/tables/table2.md").read_text()
+    assert ("Stopped by the epoch budget" in markdown) == any(counted.values())
+
+
 def test_baselines_are_predicted_and_evaluated_like_models(test_study):
     for problem in CONFIG["problems"]:
         for name in problem_baselines(CONFIG, problem):

@@ -35,6 +35,7 @@ def test_table2_long_format_in_paper_order_and_renderings():
         "sd_runs",
         "min_runs",
         "max_runs",
+        "budget_runs",
     ]
     assert (table["runs"] == 1).all() and table["sd_runs"].isna().all()
     assert (table["min_runs"] == table["value"]).all()
@@ -84,6 +85,25 @@ def test_table2_repeats_mean_with_the_ci_of_the_mean_and_the_spread_over_runs():
     assert "Mean over training runs (RL-U-Net: 3) [its 95% CI]" in markdown
     assert "No learning, fitted on the training split only: Fixed rule" in markdown
     assert markdown.splitlines()[0].index("Fixed rule") < markdown.splitlines()[0].index("RL-U")
+
+
+def test_table2_names_the_models_the_epoch_budget_stopped():
+    """budget_runs counts the runs whose run.json said stopped_by: budget (3 records: 2 of
+    rl-unet's 2 runs and none of enc-unet's or the baseline's); the note names them, the
+    records without a stopped_by (baselines, older metrics) count as not stopped by it."""
+    records = [
+        {**with_replicates(record("pma", "rl-unet", 0.9), [0.9]), "rep": 0, "stopped_by": "budget"},
+        {**with_replicates(record("pma", "rl-unet", 0.8), [0.8]), "rep": 1, "stopped_by": "budget"},
+        {**record("pma", "enc-unet", 0.7), "stopped_by": "patience"},
+        record("pma", "rule", 0.6),
+    ]
+    table = tables.table2(records).set_index("model")
+    assert table.loc["rl-unet", "budget_runs"] == 2 and table.loc["rl-unet", "runs"] == 2
+    assert table.loc["enc-unet", "budget_runs"] == 0 and table.loc["rule", "budget_runs"] == 0
+    markdown = tables.to_markdown(tables.table2(records))
+    assert "Stopped by the epoch budget" in markdown and "pma RL-U-Net (2 of 2 runs)" in markdown
+    assert "Enc(U-Net)" not in markdown.split("Stopped by the epoch budget")[1]
+    assert tables.budget_note(tables.table2(records[2:])) == ""
 
 
 def test_table2_runs_must_share_their_bootstrap_resamples():

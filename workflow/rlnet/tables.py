@@ -8,7 +8,9 @@ trained several times (config ``evaluation.repeats``) the mean over its runs. ``
 several runs, the bootstrap of the mean over runs, every run's metric computed on the same
 resampled subjects (rlnet.evaluate keeps each run's replicates and a key of the resamples). The
 interval covers the test-set sampling only; ``sd_runs``, ``min_runs`` and ``max_runs`` give the
-spread between training runs (``runs`` of them), which it does not cover.
+spread between training runs (``runs`` of them), which it does not cover. ``budget_runs``
+counts the runs that the epoch budget ended rather than early stopping (run.json
+``stopped_by``): models that may not have converged, named under the table.
 Problems appear in the order of the records given (the config's order).
 """
 
@@ -70,6 +72,7 @@ TABLE2_COLUMNS = [
     "sd_runs",
     "min_runs",
     "max_runs",
+    "budget_runs",
 ]
 #: What Table II's interval covers (the renderings' note).
 CI_NOTE = (
@@ -81,7 +84,8 @@ CI_NOTE = (
 
 def _long(records: Sequence[dict]) -> pd.DataFrame:
     """One row per (record, metric): problem, model, rep, metric, value, ci_low, ci_high, n,
-    bootstrap (the replicates, or None), resample (their key, or None)."""
+    bootstrap (the replicates, or None), resample (their key, or None), stopped_by (the
+    run's, or None)."""
     rows = [
         {
             "problem": record["problem"],
@@ -94,6 +98,7 @@ def _long(records: Sequence[dict]) -> pd.DataFrame:
             "n": entry["n"],
             "bootstrap": entry.get("bootstrap"),
             "resample": entry.get("resample"),
+            "stopped_by": record.get("stopped_by"),
         }
         for record in records
         for metric, entry in record["metrics"].items()
@@ -141,6 +146,7 @@ def aggregate_repeats(long: pd.DataFrame) -> pd.DataFrame:
                 "sd_runs": values.std(ddof=1, skipna=False) if several else np.nan,
                 "min_runs": values.min(skipna=False),
                 "max_runs": values.max(skipna=False),
+                "budget_runs": int((runs["stopped_by"] == "budget").sum()),
             }
         )
     return pd.DataFrame(rows)
@@ -198,9 +204,30 @@ def notes(table: pd.DataFrame, rule: str | None = None) -> list[str]:
             f"No learning, fitted on the training split only: {', '.join(free)}; "
             "Baseline is the paper's trained CNN."
         )
+    budget = budget_note(table)
+    if budget:
+        lines.append(budget)
     if rule:
         lines.append(f"d: the localization masks of the {rule!r} rule (evaluation.localization).")
     return lines
+
+
+def budget_note(table: pd.DataFrame) -> str:
+    """The models whose training the epoch budget ended (``budget_runs`` > 0), with their
+    count of runs; "" when every run stopped early."""
+    hit = table[table["budget_runs"] > 0].drop_duplicates(["problem", "model"])
+    if hit.empty:
+        return ""
+    named = ", ".join(
+        f"{p} {MODEL_LABELS[m]} ({k} of {n} runs)"
+        for p, m, k, n in zip(
+            hit["problem"], hit["model"], hit["budget_runs"], hit["runs"], strict=True
+        )
+    )
+    return (
+        f"Stopped by the epoch budget, not by early stopping (training.max_epochs; may not "
+        f"have converged): {named}."
+    )
 
 
 def _wide(table: pd.DataFrame) -> tuple[list[str], list[tuple[str, str, dict[str, str]]]]:

@@ -43,7 +43,8 @@ def metrics(a: argparse.Namespace) -> None:
 
     run_info = json.loads(a.run.read_text())
     keys = ("problem", "model", "n", "rep", "n_train", "fingerprint", "family", "target")
-    identity = {k: run_info[k] for k in keys}
+    # why training stopped ("patience" or "budget"); a baseline's run has no epochs
+    identity = {**{k: run_info[k] for k in keys}, "stopped_by": run_info.get("stopped_by")}
     record, per_case = evaluate.evaluate(
         a.predictions,
         a.localization,
@@ -80,6 +81,9 @@ def table2(a: argparse.Namespace) -> None:
 
     records = tables.read_records(a.metrics)
     table, rule = tables.table2(records), tables.localization_rule(records)
+    budget = tables.budget_note(table)
+    if budget:
+        log.warning("Table II: %s", budget)
     tsv.write_table(a.tsv, table)
     atomic.write_text(a.markdown, tables.to_markdown(table, rule))
     atomic.write_text(a.latex, tables.to_latex(table, rule))
