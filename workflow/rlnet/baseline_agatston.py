@@ -20,13 +20,36 @@ from rlnet.prepare import Prepared
 HEART_MARGINS_MM = np.arange(0.0, 11.0, 1.0)
 
 
-def agatston_rule(prepared: Prepared, problem: str, agatston_kw: dict) -> Baseline:
-    """Agatston score and volume of every voxel >= 130 HU in the ROI; no training."""
+def _check_agatston_data(prepared: Prepared, what: str) -> None:
+    """BaselineError naming ``what`` unless the problem is 3D with a reference Agatston score
+    for every case."""
     if prepared.spatial_dims != 3 or not reports_agatston(prepared):
         raise BaselineError(
-            f"problem {problem}, baseline rule 'agatston': needs 3D images with a reference "
-            "Agatston score for every case (cases.tsv column agatston)"
+            f"{what}: needs 3D images with a reference Agatston score for every case "
+            "(cases.tsv column agatston)"
         )
+
+
+def _baseline(
+    prepared: Prepared, test: np.ndarray, masks: list, scores: list, n_train: int, fit: dict
+) -> Baseline:
+    """The Baseline of the test cases ``test``: their lesion ``masks`` (ROI, z y x), their
+    calcium volume (mm^3) as values and their Agatston ``scores``."""
+    stacked = np.stack(masks).astype(np.uint8)
+    volumes = stacked.reshape(len(test), -1).sum(axis=1) * voxel_sizes(prepared, test)
+    return Baseline(
+        values=volumes.astype(float),
+        masks=stacked,
+        target="agatston",
+        n_train=n_train,
+        fit=fit,
+        agatston=np.asarray(scores, float),
+    )
+
+
+def agatston_rule(prepared: Prepared, problem: str, agatston_kw: dict) -> Baseline:
+    """Agatston score and volume of every voxel >= 130 HU in the ROI; no training."""
+    _check_agatston_data(prepared, f"problem {problem}, baseline rule 'agatston'")
     test = prepared.indices("test")
     scores, masks = [], []
     for index in test:
@@ -34,16 +57,8 @@ def agatston_rule(prepared: Prepared, problem: str, agatston_kw: dict) -> Baseli
         mask = image >= biomarkers.AGATSTON_THRESHOLD_HU
         scores.append(biomarkers.agatston(image, mask, prepared.spacing(index), **agatston_kw))
         masks.append(mask)
-    masks = np.stack(masks).astype(np.uint8)
-    volumes = masks.reshape(len(test), -1).sum(axis=1) * voxel_sizes(prepared, test)
-    return Baseline(
-        values=volumes.astype(float),
-        masks=masks,
-        target="agatston",
-        n_train=0,
-        fit={"threshold_hu": biomarkers.AGATSTON_THRESHOLD_HU},
-        agatston=np.asarray(scores, float),
-    )
+    fit = {"threshold_hu": biomarkers.AGATSTON_THRESHOLD_HU}
+    return _baseline(prepared, test, masks, scores, 0, fit)
 
 
 def heart_regions(prepared: Prepared, index: int, margins: np.ndarray) -> list[np.ndarray] | None:
@@ -61,12 +76,7 @@ def heart_regions(prepared: Prepared, index: int, margins: np.ndarray) -> list[n
 
 def heart_rule(prepared: Prepared, problem: str, agatston_kw: dict) -> Baseline:
     """Agatston lesions inside the heart region grown by a margin fitted on training."""
-    what = f"problem {problem}, baseline heart-rule"
-    if prepared.spatial_dims != 3 or not reports_agatston(prepared):
-        raise BaselineError(
-            f"{what}: needs 3D images with a reference Agatston score for every case "
-            "(cases.tsv column agatston)"
-        )
+    _check_agatston_data(prepared, f"problem {problem}, baseline heart-rule")
     lesion_kw = {k: agatston_kw[k] for k in ("connectivity", "min_lesion_mm2") if k in agatston_kw}
 
     def scored(index: int, region: np.ndarray) -> tuple[float, np.ndarray]:
@@ -93,21 +103,13 @@ def heart_rule(prepared: Prepared, problem: str, agatston_kw: dict) -> Baseline:
         score, lesions = scored(index, regions[0])
         scores.append(score)
         masks.append(lesions)
-    masks = np.stack(masks).astype(np.uint8)
-    volumes = masks.reshape(len(test), -1).sum(axis=1) * voxel_sizes(prepared, test)
-    return Baseline(
-        values=volumes.astype(float),
-        masks=masks,
-        target="agatston",
-        n_train=fitted,
-        fit={
-            "margin_mm": margin if fitted else None,
-            "margins_mm": HEART_MARGINS_MM.tolist(),
-            "train_mae_agatston": float(errors[k] / fitted) if fitted else None,
-            "train_cases_with_heart": fitted,
-            "test_cases_whole_roi": from_roi,
-            "threshold_hu": biomarkers.AGATSTON_THRESHOLD_HU,
-            **lesion_kw,
-        },
-        agatston=np.asarray(scores, float),
-    )
+    fit = {
+        "margin_mm": margin if fitted else None,
+        "margins_mm": HEART_MARGINS_MM.tolist(),
+        "train_mae_agatston": float(errors[k] / fitted) if fitted else None,
+        "train_cases_with_heart": fitted,
+        "test_cases_whole_roi": from_roi,
+        "threshold_hu": biomarkers.AGATSTON_THRESHOLD_HU,
+        **lesion_kw,
+    }
+    return _baseline(prepared, test, masks, scores, fitted, fit)
